@@ -1,0 +1,51 @@
+# cnnlab: `make train` and `make test` are all a new user needs; `make` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: help install train eval sweep summary tensorboard test test-fast lint format clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo '  Pass Hydra overrides with ARGS, e.g. make train ARGS="model=mlp trainer.max_epochs=3"'
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install cnnlab (editable) with test tools
+
+train: $(STAMP) ## Train the default experiment (ConvNet on 5,000 real MNIST digits, offline)
+	$(PY) -m cnnlab.train $(ARGS)
+
+eval: $(STAMP) ## Evaluate a checkpoint: make eval ARGS="ckpt_path=outputs/.../best.ckpt"
+	$(PY) -m cnnlab.eval $(ARGS)
+
+sweep: $(STAMP) ## Multirun sweep: make sweep ARGS="optimizer=sgd,adam"
+	$(PY) -m cnnlab.train --multirun $(ARGS)
+
+tensorboard: $(STAMP) ## Serve outputs/ on http://localhost:6006
+	$(VENV)/bin/tensorboard --logdir outputs --port 6006
+
+test: $(STAMP) ## Run the whole test suite (what CI runs)
+	$(PY) -m pytest tests $(ARGS)
+
+test-fast: $(STAMP) ## Run the tests not marked slow
+	$(PY) -m pytest tests -m "not slow" $(ARGS)
+
+lint: $(STAMP) ## Check style with ruff
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+format: $(STAMP) ## Format and fix with ruff
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
+
+clean: ## Remove run outputs and caches (keeps .venv and data/)
+	rm -rf outputs multirun lightning_logs .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Lightning callbacks that cnnlab adds to the ones Lightning ships."""

@@ -1,0 +1,64 @@
+"""Reading checkpoints safely: always `weights_only=True`, and one-line errors for bad files."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnlab.errors import UserError
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint or state dict without ever executing code stored in it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refused a global: code or foreign objects
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"{path} is unsafe or not a checkpoint: it holds objects that weights_only=True "
+            f"refuses to load ({first[:160]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path} is truncated or not a checkpoint ({first[:160]})") from None
+
+
+def run_config(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The resolved training config stored by ClassifierModule."""
+    config = ckpt.get("hyper_parameters", {}).get("config")
+    if not config or "model" not in config:
+        raise UserError(f"{path} has no cnnlab training config; was it written by cnnlab.train?")
+    return config
+
+
+def rebase(tree: Any, old: str, new: str) -> Any:
+    """Replace the prefix `old` by `new` in every string: data folders of the training machine."""
+    if isinstance(tree, dict):
+        return {k: rebase(v, old, new) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [rebase(v, old, new) for v in tree]
+    if isinstance(tree, str) and old and tree.startswith(old):
+        return new + tree[len(old):]
+    return tree
+
+
+def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load a full state dict strictly; any mismatch is reported in one summary line."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}" for k in own
+              if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = [f"{len(x)} {name}: {', '.join(x[:4])}{' …' if len(x) > 4 else ''}"
+                 for name, x in (("missing", missing), ("unexpected", unexpected),
+                                 ("shape mismatches", shapes)) if x]
+        raise UserError(f"{path} does not fit this model ({'; '.join(parts)})")
+    module.load_state_dict(state)

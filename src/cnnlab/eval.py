@@ -1,0 +1,62 @@
+"""Evaluate a checkpoint: `python -m cnnlab.eval ckpt_path=outputs/.../checkpoints/best.ckpt`.
+
+The network is rebuilt from the config stored in the checkpoint; the data too, unless `data=...`
+names another dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from cnnlab import build, checkpoint, resolvers  # noqa: F401 - resolvers before Hydra composes
+from cnnlab.errors import UserError, in_job, run_cli
+from cnnlab.schema import validate
+from cnnlab.train import CONFIG_DIR
+
+log = logging.getLogger(__name__)
+SPLITS = ("test", "val")
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    validate(cfg)
+    if cfg.split not in SPLITS:
+        raise UserError(f"split={cfg.split!r} is not valid; choose one of: {', '.join(SPLITS)}")
+    ckpt_path = Path(cfg.ckpt_path)
+    ckpt = checkpoint.load(ckpt_path)
+    stored = checkpoint.run_config(ckpt, ckpt_path)
+    stored = checkpoint.rebase(stored, stored.get("paths", {}).get("data_dir", ""), cfg.paths.data_dir)
+    run_cfg = OmegaConf.create(stored)
+    if cfg.get("data") is not None:
+        run_cfg.data = cfg.data
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = build.datamodule(run_cfg.data)
+    model = build.classifier(run_cfg, build.network(run_cfg.model))
+    checkpoint.load_state(model, ckpt["state_dict"], ckpt_path)
+    trainer = build.trainer(cfg, callbacks=[], loggers=build.loggers(cfg))
+    run = trainer.test if cfg.split == "test" else trainer.validate
+    results = run(model, datamodule=datamodule)
+    metrics = {k: float(v) for k, v in results[0].items()}
+    out = Path(cfg.paths.output_dir) / "metrics.json"
+    out.write_text(json.dumps({"ckpt_path": str(ckpt_path), "split": cfg.split, **metrics}, indent=2))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@in_job
+def _main(cfg: DictConfig) -> None:
+    metrics = evaluate(cfg)
+    log.info("metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
+
+
+def main() -> None:
+    run_cli(_main)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""ClassifierModule: the task-generic LightningModule. It receives a built network, an optimizer
+factory and an optional scheduler factory, and runs one shared step for train/val/test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., dict]
+
+
+class ClassifierModule(L.LightningModule):
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        *,
+        num_classes: int,
+        label_smoothing: float = 0.0,
+        config: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        # Only plain values go into checkpoints (they load with weights_only=True); the resolved
+        # run config lets `eval` and `explain` rebuild the network from the checkpoint alone.
+        self.save_hyperparameters(
+            {"num_classes": num_classes, "label_smoothing": label_smoothing, "config": config or {}},
+            logger=False,
+        )
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        top_k = min(5, num_classes)
+        for stage in ("train", "val", "test"):
+            setattr(self, f"{stage}_loss", MeanMetric())
+            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
+            setattr(self, f"{stage}_acc5", MulticlassAccuracy(num_classes, top_k=top_k, average="micro"))
+        self.val_acc_best = MaxMetric()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        images, targets = batch
+        logits = self(images)
+        loss = self.criterion(logits, targets)
+        hard = targets.argmax(dim=1) if targets.ndim == 2 else targets  # MixUp/CutMix soft targets
+        getattr(self, f"{stage}_loss")(loss.detach(), weight=images.shape[0])
+        getattr(self, f"{stage}_acc")(logits.detach(), hard)
+        getattr(self, f"{stage}_acc5")(logits.detach(), hard)
+        on_step = stage == "train"
+        for name in ("loss", "acc", "acc5"):
+            self.log(f"{stage}/{name}", getattr(self, f"{stage}_{name}"), on_step=on_step and name == "loss",
+                     on_epoch=True, prog_bar=name != "acc5", metric_attribute=f"{stage}_{name}")
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_train_start(self) -> None:
+        self.val_acc_best.reset()  # sanity-check batches must not count as a best epoch
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params)
+        if self.scheduler_factory is None:
+            return optimizer
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(
+            optimizer, total_steps=total_steps, max_epochs=max(1, self.trainer.max_epochs or 1)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

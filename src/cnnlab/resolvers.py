@@ -1,0 +1,46 @@
+"""OmegaConf resolvers the configs use. Imported by every entry point before Hydra composes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import datetime
+
+from omegaconf import OmegaConf
+
+# One id per process: every job of a sweep and every run started in the same second differ.
+_PROCESS_ID = secrets.token_hex(3)
+_STARTED = datetime.now()
+
+
+def run_subdir(run_id: str | None) -> str:
+    """`<date>/<time>_<id>`, or `runs/<run_id>` when the user pins the run folder."""
+    if run_id:
+        if "/" in str(run_id) or str(run_id).startswith("."):
+            raise ValueError(f"run_id={run_id!r} must be a plain folder name (no '/', no leading '.')")
+        return f"runs/{run_id}"
+    return f"{_STARTED:%Y-%m-%d}/{_STARTED:%H-%M-%S}_{_PROCESS_ID}"
+
+
+def cpu_workers() -> int:
+    """DataLoader workers for decoding files: the cores this process may use, minus one for the
+    training loop, at most 8 (more rarely helps and costs memory)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(0, min(8, cores - 1))
+
+
+def repeat(value: float, times: int) -> list[float]:
+    """`${cnnlab.repeat:0.5,${data.in_channels}}` → [0.5, 0.5, 0.5] for per-channel statistics."""
+    return [value] * int(times)
+
+
+def register() -> None:
+    # `cnnlab.cwd` instead of `hydra:runtime.cwd`: the sweep folder is resolved before Hydra's
+    # runtime config exists, and Hydra does not change the working directory here (chdir: false).
+    for name, fn in {"cnnlab.run_subdir": run_subdir, "cnnlab.cpu_workers": cpu_workers,
+                     "cnnlab.repeat": repeat, "cnnlab.cwd": os.getcwd}.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn, use_cache=name == "cnnlab.run_subdir")
+
+
+register()

