@@ -39,8 +39,13 @@ def datamodule(data_cfg: DictConfig) -> ClassificationDataModule:
     return _instantiate(data_cfg, "data")
 
 
-def network(model_cfg: DictConfig) -> nn.Module:
-    return _instantiate(model_cfg.net, f"model ({model_cfg.net._target_})")
+def network(model_cfg: DictConfig, data_cfg: DictConfig | None = None) -> nn.Module:
+    label = model_cfg.get("name") or model_cfg.net._target_.rpartition(".")[2]
+    minimum = model_cfg.get("min_input_size") or 1
+    if data_cfg is not None and data_cfg.input_size < minimum:
+        raise UserError(f"model {label} needs images of at least {minimum}×{minimum} pixels, but "
+                        f"data.input_size={data_cfg.input_size}; drop that override or raise it")
+    return _instantiate(model_cfg.net, f"model ({label})")
 
 
 def classifier(cfg: DictConfig, net: nn.Module) -> ClassifierModule:

@@ -36,7 +36,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         run_cfg.data = cfg.data
     L.seed_everything(cfg.seed, verbose=False)
     datamodule = build.datamodule(run_cfg.data)
-    model = build.classifier(run_cfg, build.network(run_cfg.model))
+    model = build.classifier(run_cfg, build.network(run_cfg.model, run_cfg.data))
     checkpoint.load_state(model, ckpt["state_dict"], ckpt_path)
     trainer = build.trainer(cfg, callbacks=[], loggers=build.loggers(cfg))
     run = trainer.test if cfg.split == "test" else trainer.validate

@@ -45,6 +45,7 @@ class DataSchema:
     num_classes: int = 0
     in_channels: int = 0
     image_size: int = 0
+    input_size: int = 0
     batch_size: int = 1
     eval_batch_size: int | None = None
     val_fraction: float = 0.1

@@ -30,7 +30,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     validate(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build.datamodule(cfg.data)
-    net = build.network(cfg.model)
+    net = build.network(cfg.model, cfg.data)
     model = build.classifier(cfg, net)
     callbacks = build.callbacks(cfg)
     loggers = build.loggers(cfg)
