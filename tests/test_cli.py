@@ -13,7 +13,7 @@ def _checkpoints(root: Path) -> list[Path]:
 
 @pytest.mark.parametrize(("override", "expect"), [
     ("trainer.max_epochs=abc", "trainer.max_epochs"),
-    ("model=nope", "valid options: convnet"),
+    ("model=nope", "valid options: alexnet, alexnet_tv, convnet"),
     ("data=cifar10", "no dataset files in"),
     ("max_epoch=3", "max_epoch"),
 ])
