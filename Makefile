@@ -49,3 +49,6 @@ format: $(STAMP) ## Format and fix with ruff
 clean: ## Remove run outputs and caches (keeps .venv and data/)
 	rm -rf outputs multirun lightning_logs .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+summary: $(STAMP) ## Layer table: shapes, params, memory, FLOPs: make summary ARGS="model=vgg16 data=imagenet"
+	$(PY) -m cnnlab.summary $(ARGS)

@@ -59,6 +59,7 @@ def test_tensorboard_gets_scalars_and_real_hparams(compose):
     hparams = {h.name for h in experiment.hparam_infos}
     assert {"optimizer/lr", "model/net/_target_", "data/name", "model/params"} <= hparams
     assert acc.Scalars("test/acc")[-1].value == pytest.approx(metrics["test/acc"])
+    assert "model/arithmetic/text_summary" in acc.Tags()["tensors"]  # the layer table
 
 
 def test_no_test_when_disabled(compose):

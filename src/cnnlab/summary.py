@@ -1,0 +1,56 @@
+"""Print the lecture's arithmetic for a model: `python -m cnnlab.summary model=vgg16 data=imagenet`.
+
+One row per layer (output shape, activations, parameters, FLOPs), then the totals: parameters,
+activation memory, parameter memory, training memory with SGD+momentum and Adam, FLOPs and
+multiply-adds per image. `format=markdown|csv` (or `--format markdown`) for documents.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from cnnlab import build, resolvers  # noqa: F401 - resolvers before Hydra composes
+from cnnlab import summary_format as fmt
+from cnnlab.arithmetic import Report, analyze
+from cnnlab.errors import UserError, in_job, run_cli
+from cnnlab.train import CONFIG_DIR
+
+FORMATS = ("table", "markdown", "csv")
+
+
+def report_for(cfg: DictConfig) -> Report:
+    net = build.network(cfg.model, cfg.data)
+    return analyze(net, (cfg.data.in_channels, cfg.data.input_size, cfg.data.input_size))
+
+
+def render(report: Report, form: str, batch_size: int) -> str | None:
+    if form not in FORMATS:
+        raise UserError(f"format={form!r} is not valid; choose one of: {', '.join(FORMATS)}")
+    if form == "table":
+        fmt.terminal(report, batch_size)
+        return None
+    return fmt.markdown(report, batch_size) if form == "markdown" else fmt.to_csv(report, batch_size)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="summary")
+@in_job
+def _main(cfg: DictConfig) -> None:
+    text = render(report_for(cfg), cfg.format, int(cfg.batch_size))
+    if text is not None:
+        print(text)
+
+
+def main() -> None:
+    # `--format markdown` reads like a CLI flag; Hydra wants `format=markdown`.
+    argv = sys.argv
+    if "--format" in argv[1:-1]:
+        i = argv.index("--format")
+        argv[i:i + 2] = [f"format={argv[i + 1]}"]
+    run_cli(_main)
+
+
+if __name__ == "__main__":
+    main()
