@@ -36,7 +36,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         run_cfg.data = cfg.data
     L.seed_everything(cfg.seed, verbose=False)
     datamodule = build.datamodule(run_cfg.data)
-    model = build.classifier(run_cfg, build.network(run_cfg.model, run_cfg.data))
+    build.weights_preprocessing(run_cfg, datamodule)  # normalise exactly as in training
+    run_cfg.model.weights = None  # the checkpoint holds the trained weights: nothing to download
+    net = build.network(run_cfg.model, run_cfg.data)
+    model = build.classifier(run_cfg, net)
     checkpoint.load_state(model, ckpt["state_dict"], ckpt_path)
     trainer = build.trainer(cfg, callbacks=[], loggers=build.loggers(cfg))
     run = trainer.test if cfg.split == "test" else trainer.validate

@@ -10,6 +10,8 @@ import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
+
+from cnnlab.param_groups import param_groups
 from torchmetrics.classification import MulticlassAccuracy
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -25,6 +27,9 @@ class ClassifierModule(L.LightningModule):
         *,
         num_classes: int,
         label_smoothing: float = 0.0,
+        head: str = "",
+        backbone_lr_ratio: float = 1.0,
+        decay_norm_and_bias: bool = False,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -37,6 +42,10 @@ class ClassifierModule(L.LightningModule):
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.head = head
+        self.backbone_lr_ratio = backbone_lr_ratio
+        self.decay_norm_and_bias = decay_norm_and_bias
+        self.optimize_frozen = False  # set by GradualUnfreeze: its backbone group exists from the start
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         top_k = min(5, num_classes)
         for stage in ("train", "val", "test"):
@@ -81,8 +90,12 @@ class ClassifierModule(L.LightningModule):
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params)
+        defaults = getattr(self.optimizer_factory, "keywords", {})
+        groups = param_groups(
+            self.net, head=self.head, lr=defaults.get("lr", 1e-3),
+            weight_decay=defaults.get("weight_decay", 0.0), backbone_lr_ratio=self.backbone_lr_ratio,
+            decay_norm_and_bias=self.decay_norm_and_bias, include_frozen=self.optimize_frozen)
+        optimizer = self.optimizer_factory(groups)
         if self.scheduler_factory is None:
             return optimizer
         total_steps = int(self.trainer.estimated_stepping_batches)

@@ -31,8 +31,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build.datamodule(cfg.data)
     net = build.network(cfg.model, cfg.data)
+    build.weights_preprocessing(cfg, datamodule)
     model = build.classifier(cfg, net)
     callbacks = build.callbacks(cfg)
+    strategy = build.freeze_strategy(cfg, net)
+    if strategy is not None:
+        callbacks.append(strategy)
     loggers = build.loggers(cfg)
     trainer = build.trainer(cfg, callbacks, loggers)
 

@@ -1,0 +1,43 @@
+"""Optimizer parameter groups: head vs backbone learning rates, and no weight decay on
+normalisation layers and biases (decaying them shrinks BatchNorm scales for no benefit)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+
+
+def _no_decay_names(net: nn.Module) -> set[str]:
+    names = set()
+    for module_name, module in net.named_modules():
+        for param_name, _ in module.named_parameters(recurse=False):
+            full = f"{module_name}.{param_name}" if module_name else param_name
+            if isinstance(module, NORMS) or param_name == "bias" or param_name.endswith("_bias"):
+                names.add(full)
+    return names
+
+
+def param_groups(net: nn.Module, *, head: str, lr: float, weight_decay: float,
+                 backbone_lr_ratio: float = 1.0, decay_norm_and_bias: bool = False,
+                 include_frozen: bool = False) -> list[dict]:
+    """Up to four groups: {head, backbone} × {decay, no_decay}; empty groups are left out.
+
+    Frozen parameters are left out unless `include_frozen` (gradual unfreezing).
+    """
+    no_decay = set() if decay_norm_and_bias else _no_decay_names(net)
+    groups: dict[str, dict] = {}
+    for name, p in net.named_parameters():
+        if not p.requires_grad and not include_frozen:
+            continue
+        part = "head" if name == head or name.startswith(head + ".") else "backbone"
+        decays = name not in no_decay
+        key = f"{part}" if decays else f"{part}_no_decay"
+        group = groups.setdefault(key, {
+            "name": key,
+            "params": [],
+            "lr": lr * (backbone_lr_ratio if part == "backbone" else 1.0),
+            "weight_decay": weight_decay if decays else 0.0,
+        })
+        group["params"].append(p)
+    return list(groups.values())
