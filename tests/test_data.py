@@ -80,3 +80,13 @@ def test_offline_download_names_the_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(tvu, "download_url", no_network)
     with pytest.raises(UserError, match=f"no dataset files in {tmp_path}/cifar10"):
         torchvision_dataset("cifar10", str(tmp_path))
+
+
+def test_class_subset_is_relabelled_and_train_limit_applies(compose):
+    dm = build.datamodule(compose("data.source.classes=[5,6,7,8,9]", "data.num_classes=5",
+                                  "data.train_limit=200").data)
+    dm.setup("fit")
+    assert dm.class_names == ["5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
+    assert len(dm.train_set) == 200 and len(dm.test_set) == 500
+    assert set(dm.train_set.targets.tolist()) == {0, 1, 2, 3, 4}
+    assert set(dm.test_set.targets.tolist()) == {0, 1, 2, 3, 4}

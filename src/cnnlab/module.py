@@ -53,6 +53,8 @@ class ClassifierModule(L.LightningModule):
             setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
             setattr(self, f"{stage}_acc5", MulticlassAccuracy(num_classes, top_k=top_k, average="micro"))
         self.val_acc_best = MaxMetric()
+        self.best_epoch: int | None = None  # epoch of the best val/acc (as ModelCheckpoint: first max)
+        self._best_acc = -1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -82,11 +84,15 @@ class ClassifierModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.val_acc_best.reset()  # sanity-check batches must not count as a best epoch
+        self._best_acc, self.best_epoch = -1.0, None
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
-        self.val_acc_best(self.val_acc.compute())
+        acc = float(self.val_acc.compute())
+        if acc > self._best_acc:
+            self._best_acc, self.best_epoch = acc, self.current_epoch
+        self.val_acc_best(acc)
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
     def configure_optimizers(self):

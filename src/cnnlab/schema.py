@@ -49,6 +49,7 @@ class DataSchema:
     batch_size: int = 1
     eval_batch_size: int | None = None
     val_fraction: float = 0.1
+    train_limit: int | None = None
     num_workers: int = 0
     pin_memory: bool = False
     seed: int = 0

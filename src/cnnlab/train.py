@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ def _metrics(trainer: L.Trainer) -> dict[str, float]:
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit, then test the best checkpoint. Returns (metrics, objects built)."""
+    started = time.perf_counter()
     validate(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build.datamodule(cfg.data)
@@ -50,7 +53,20 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         metrics.update(_metrics(trainer))
     for logger in trainer.loggers:
         logger.finalize("success")
+    _write_metrics(cfg, trainer, model, metrics, time.perf_counter() - started)
     return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule}
+
+
+def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float) -> None:
+    """metrics.json in the run folder: what sweep reports read (absent = the run failed)."""
+    if trainer.global_rank != 0 or not cfg.paths.get("output_dir"):
+        return
+    record = {**metrics, "params": sum(p.numel() for p in model.parameters()),
+              "best_epoch": model.best_epoch, "epochs": trainer.current_epoch,
+              "wall_s": round(wall_s, 1)}
+    out = Path(cfg.paths.output_dir) / "metrics.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2))
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
