@@ -1,0 +1,28 @@
+"""Log a grid of augmented training images (mixed pairs too) to TensorBoard when training starts."""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from cnnlab.data.preview import augmented_batch, figure
+
+
+class AugmentationGrid(L.Callback):
+    def __init__(self, count: int = 32):
+        self.count = count
+
+    @rank_zero_only
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        if not loggers:
+            return
+        import torch
+
+        state = torch.get_rng_state()  # the preview must not shift the training run's randomness
+        images, targets = augmented_batch(trainer.datamodule, count=self.count)
+        torch.set_rng_state(state)
+        fig = figure(trainer.datamodule, images.cpu(), targets.cpu())
+        for logger in loggers:
+            logger.experiment.add_figure("data/augmented_train_batch", fig, global_step=0)

@@ -1,0 +1,137 @@
+"""Dataset sources: each returns the train pool, the test split and the class names.
+
+A source is a plain function; the data config names it with `_target_` and the datamodule calls it
+in `setup`. Images come back as uint8 (N, C, H, W) tensors for in-memory datasets, or as a
+Dataset yielding uint8 (C, H, W) tensors for image folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from cnnlab.data import mnist_sample as _mnist_sample
+from cnnlab.data.tensor_dataset import TensorImages
+from cnnlab.errors import UserError
+
+
+@dataclass
+class SourceData:
+    train: Dataset  # the pool that train/val are split from, unless `val` is given
+    test: Dataset
+    class_names: list[str]
+    val: Dataset | None = None
+
+
+def _from_torchvision(ds) -> TensorImages:
+    data = ds.data
+    data = torch.from_numpy(data) if isinstance(data, np.ndarray) else data
+    if data.ndim == 3:  # MNIST-like (N, H, W)
+        images = data.unsqueeze(1)
+    else:  # CIFAR-like (N, H, W, C)
+        images = data.permute(0, 3, 1, 2)
+    return TensorImages(images, torch.as_tensor(ds.targets), ds.classes)
+
+
+def keep_classes(ds: TensorImages, classes: list[int] | None) -> TensorImages:
+    """Only the listed classes, relabelled 0..k-1 in the order given (e.g. digits 5–9 → 0–4)."""
+    if not classes:
+        return ds
+    bad = [c for c in classes if not 0 <= c < len(ds.class_names)]
+    if bad:
+        raise UserError(f"data.source.classes has {bad}; valid: 0..{len(ds.class_names) - 1}")
+    lookup = torch.full((len(ds.class_names),), -1, dtype=torch.long)
+    lookup[torch.as_tensor(classes)] = torch.arange(len(classes))
+    keep = lookup[ds.targets] >= 0
+    return TensorImages(ds.images[keep], lookup[ds.targets[keep]],
+                        [ds.class_names[c] for c in classes])
+
+
+def mnist_sample(root: str, classes: list[int] | None = None) -> SourceData:
+    from torchvision.datasets import MNIST
+
+    root = _mnist_sample.prepare(Path(root) / "mnist_sample")
+    train = keep_classes(_from_torchvision(MNIST(root, train=True, download=False)), classes)
+    test = keep_classes(_from_torchvision(MNIST(root, train=False, download=False)), classes)
+    return SourceData(train=train, test=test, class_names=train.class_names)
+
+
+_TORCHVISION = {
+    "mnist": "MNIST",
+    "fashion_mnist": "FashionMNIST",
+    "cifar10": "CIFAR10",
+    "cifar100": "CIFAR100",
+}
+
+
+def torchvision_dataset(name: str, root: str, download: bool = True,
+                        classes: list[int] | None = None) -> SourceData:
+    import torchvision.datasets as tvd
+
+    if name not in _TORCHVISION:
+        raise UserError(f"unknown torchvision dataset {name!r}; valid: {', '.join(_TORCHVISION)}")
+    cls = getattr(tvd, _TORCHVISION[name])
+    folder = Path(root) / name
+
+    def load(train: bool):
+        try:  # files already there: no network at all
+            return cls(folder, train=train, download=False)
+        except RuntimeError:
+            if not download:
+                raise UserError(
+                    f"data={name}: no dataset files in {folder} and data.source.download=false; "
+                    f"put the {_TORCHVISION[name]} files there or allow the download"
+                ) from None
+        try:
+            return cls(folder, train=train, download=True)
+        except Exception as err:  # noqa: BLE001 - any network/IO failure means the same to the user
+            raise UserError(
+                f"data={name}: no dataset files in {folder} and the download failed "
+                f"({type(err).__name__}); connect to the internet once, or copy the "
+                f"{_TORCHVISION[name]} files into {folder}"
+            ) from None
+
+    train = keep_classes(_from_torchvision(load(True)), classes)
+    test = keep_classes(_from_torchvision(load(False)), classes)
+    return SourceData(train=train, test=test, class_names=train.class_names)
+
+
+def fake(
+    num_samples: int = 256,
+    num_test: int = 64,
+    in_channels: int = 3,
+    image_size: int = 32,
+    num_classes: int = 10,
+    seed: int = 0,
+) -> SourceData:
+    """Random uint8 images whose brightness encodes the class, so a model can learn them."""
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n: int) -> TensorImages:
+        targets = torch.randint(0, num_classes, (n,), generator=g)
+        noise = torch.randint(0, 96, (n, in_channels, image_size, image_size), generator=g)
+        level = (targets * (159 // max(num_classes - 1, 1))).view(n, 1, 1, 1)
+        names = [f"class_{i}" for i in range(num_classes)]
+        return TensorImages((noise + level).clamp(0, 255).to(torch.uint8), targets, names)
+
+    train = make(num_samples)
+    return SourceData(train=train, test=make(num_test), class_names=train.class_names)
+
+
+def image_folder(root: str, image_size: int, train_dir: str = "train", val_dir: str = "val",
+                 test_dir: str | None = None, classes: list[int] | None = None) -> SourceData:
+    """`root/train/<class>/*`, `root/val/<class>/*` (and optionally `root/test/...`)."""
+    if classes:
+        raise UserError("data.source.classes applies to in-memory datasets; for an image folder, "
+                        "keep only the class folders you want")
+    from cnnlab.data.folder import open_split
+
+    root_path = Path(root)
+    train = open_split(root_path / train_dir, image_size)
+    val = open_split(root_path / val_dir, image_size, expect_classes=train.classes)
+    test = open_split(root_path / test_dir, image_size, expect_classes=train.classes) if test_dir else val
+    return SourceData(train=train, test=test, val=val, class_names=list(train.classes))
