@@ -90,3 +90,20 @@ def test_class_subset_is_relabelled_and_train_limit_applies(compose):
     assert len(dm.train_set) == 200 and len(dm.test_set) == 500
     assert set(dm.train_set.targets.tolist()) == {0, 1, 2, 3, 4}
     assert set(dm.test_set.targets.tolist()) == {0, 1, 2, 3, 4}
+
+
+def test_sanity_report_counts_classes_and_flags_leaks(compose):
+    from cnnlab.data import sanity
+    from cnnlab.data.tensor_dataset import TensorImages
+
+    dm = build.datamodule(compose().data)
+    dm.setup("fit")
+    lines = sanity.report({"train": dm.train_set, "val": dm.val_set, "test": dm.test_set},
+                          dm.class_names)
+    assert lines[0].startswith("train: 3600 images") and lines[2].startswith("test: 1000 images")
+    assert not any("shares" in line for line in lines)
+    leaky = TensorImages(torch.cat([dm.val_set.images[:5], dm.train_set.images[:50]]),
+                         torch.cat([dm.val_set.targets[:5], dm.train_set.targets[:50]]),
+                         dm.class_names)
+    lines = sanity.report({"train": leaky, "val": dm.val_set}, dm.class_names)
+    assert any("val shares 5 images with train" in line for line in lines)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from cnnlab.data import sanity
 from cnnlab.data.sources import SourceData
 from cnnlab.data.tensor_dataset import TensorImages, collate_batched
 from cnnlab.errors import UserError
@@ -40,6 +41,7 @@ class ClassificationDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         seed: int = 0,
         normalize: str = "auto",
+        sanity_report: bool = True,
         augment: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -62,6 +64,7 @@ class ClassificationDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.val_fraction = val_fraction
         self.train_limit = train_limit
+        self.sanity_report = sanity_report
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.seed = seed
@@ -92,13 +95,18 @@ class ClassificationDataModule(L.LightningDataModule):
         self.test_set = data.test
         if self.train_limit and self.train_limit < len(self.train_set):
             self.train_set = self._take(self.train_set, self.train_limit)
+        if self.sanity_report:
+            sanity.log_report({"train": self.train_set, "val": self.val_set, "test": self.test_set},
+                              self.class_names)
         self.train_set = self._with_train_transforms(self.train_set)
 
     def _with_train_transforms(self, ds: Dataset) -> Dataset:
         if self.sample_augment is None and self.train_crop is None:
             return ds
         if isinstance(ds, TensorImages):
-            return TensorImages(ds.images, ds.targets, ds.class_names, transform=self.sample_augment)
+            out = TensorImages(ds.images, ds.targets, ds.class_names, transform=self.sample_augment)
+            out.boxes = ds.boxes
+            return out
         from cnnlab.data.folder import train_view
 
         return train_view(ds, self.image_size, self.train_crop, self.sample_augment)

@@ -135,3 +135,18 @@ def image_folder(root: str, image_size: int, train_dir: str = "train", val_dir: 
     val = open_split(root_path / val_dir, image_size, expect_classes=train.classes)
     test = open_split(root_path / test_dir, image_size, expect_classes=train.classes) if test_dir else val
     return SourceData(train=train, test=test, val=val, class_names=list(train.classes))
+
+
+def shapes(num_samples: int = 2000, num_test: int = 500, image_size: int = 32, in_channels: int = 1,
+           num_classes: int = 4, seed: int = 0) -> SourceData:
+    """Shapes with known boxes (`cnnlab.data.shapes`): for measuring Grad-CAM localisation."""
+    from cnnlab.data.shapes import CLASSES, make
+
+    if num_classes != len(CLASSES):
+        raise UserError(f"data=shapes has {len(CLASSES)} classes ({', '.join(CLASSES)}), "
+                        f"not data.num_classes={num_classes}")
+
+    rng = np.random.default_rng(seed)
+    train, test = make(num_samples, image_size, in_channels, rng), make(num_test, image_size,
+                                                                        in_channels, rng)
+    return SourceData(train=train, test=test, class_names=train.class_names)

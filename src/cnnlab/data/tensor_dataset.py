@@ -23,6 +23,7 @@ class TensorImages(Dataset):
         self.targets = targets.long()
         self.class_names = list(class_names)
         self.transform = transform  # per-image uint8 → uint8 policy (training split only)
+        self.boxes: torch.Tensor | None = None  # (N, 4) object boxes x0, y0, x1, y1 when known
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -39,7 +40,10 @@ class TensorImages(Dataset):
         return images, self.targets[idx]
 
     def subset(self, indices: torch.Tensor) -> TensorImages:
-        return TensorImages(self.images[indices], self.targets[indices], self.class_names)
+        out = TensorImages(self.images[indices], self.targets[indices], self.class_names,
+                           self.transform)
+        out.boxes = self.boxes[indices] if self.boxes is not None else None
+        return out
 
 
 def collate_batched(batch):

@@ -1,0 +1,118 @@
+"""Grad-CAM in TensorBoard during training: every N epochs, for a fixed, class-balanced set of
+validation images, one grid of original | CAM for the predicted class | CAM for the true class,
+captioned with labels and probability. With known object boxes (data=shapes, the shortcut demo)
+it also logs the pointing game as `val/pointing_game`. Rank 0 only."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import matplotlib
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from cnnlab.cam import NoFeatureMaps, cam_maps, overlay, pointing_game, resolve_layer
+from cnnlab.data.tensor_dataset import TensorImages
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def balanced_indices(targets: torch.Tensor, count: int, seed: int) -> list[int]:
+    """`count` indices, as evenly spread over the classes as possible, the same every run."""
+    g = torch.Generator().manual_seed(seed)
+    per_class = [torch.nonzero(targets == c).flatten() for c in targets.unique().tolist()]
+    per_class = [idx[torch.randperm(len(idx), generator=g)] for idx in per_class]
+    picked, rank = [], 0
+    while len(picked) < count and any(rank < len(idx) for idx in per_class):
+        picked += [int(idx[rank]) for idx in per_class if rank < len(idx)][: count - len(picked)]
+        rank += 1
+    return picked
+
+
+class GradCamGrid(L.Callback):
+    def __init__(self, every_n_epochs: int = 1, num_images: int = 8, method: str = "gradcam",
+                 layer: str | None = None, pointing_images: int = 200, seed: int = 0):
+        self.every_n_epochs = every_n_epochs
+        self.num_images = num_images
+        self.method = method
+        self.layer = layer
+        self.pointing_images = pointing_images
+        self.seed = seed
+        self._disabled = False
+
+    def _layer(self, pl_module, example) -> str | None:
+        name = self.layer or pl_module.hparams.get("config", {}).get("model", {}).get("cam_layer")
+        try:
+            return resolve_layer(pl_module.net, name, example)
+        except NoFeatureMaps as err:
+            log.warning("Grad-CAM skipped: %s", err)
+            self._disabled = True
+            return None
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (self._disabled or trainer.sanity_checking or trainer.global_rank != 0
+                or trainer.current_epoch % self.every_n_epochs != 0):
+            return
+        dm = trainer.datamodule
+        val = dm.val_set
+        if not isinstance(val, TensorImages):
+            images = torch.stack([val[i][0] for i in range(min(len(val), 256))])
+            targets = torch.as_tensor([val[i][1] for i in range(len(images))])
+            val = TensorImages(images, targets, dm.class_names)
+        idx = balanced_indices(val.targets, self.num_images, self.seed)
+        x = dm.preprocess(val.images[idx].to(pl_module.device))
+        layer = self._layer(pl_module, x[:1])
+        if layer is None:
+            return
+        self._log_grid(trainer, pl_module, dm, val, idx, x, layer)
+        if val.boxes is not None:
+            score = self.pointing(pl_module, dm, val, layer)
+            pl_module.log("val/pointing_game", score, rank_zero_only=True)
+
+    def pointing(self, pl_module, dm, val: TensorImages, layer: str) -> float:
+        """Pointing game on the first `pointing_images` validation images, CAM of the true class."""
+        n = min(self.pointing_images, len(val))
+        x = dm.preprocess(val.images[:n].to(pl_module.device))
+        maps = cam_maps(pl_module.net, layer, x, val.targets[:n].tolist(), self.method)
+        scale = val.images.shape[-1] / maps.shape[-1]  # maps come at the network's input size
+        return pointing_game(maps, (val.boxes[:n].float() / scale).long())
+
+    def _log_grid(self, trainer, pl_module, dm, val, idx, x, layer) -> None:
+        was_training = pl_module.net.training
+        pl_module.net.eval()
+        with torch.no_grad():
+            probs = torch.softmax(pl_module.net(x), dim=1).cpu()
+        pl_module.net.train(was_training)
+        preds = probs.argmax(1).tolist()
+        truths = val.targets[idx].tolist()
+        pred_maps = cam_maps(pl_module.net, layer, x, preds, self.method)
+        true_maps = cam_maps(pl_module.net, layer, x, truths, self.method)
+        unit = dm.to_unit(val.images[idx]).permute(0, 2, 3, 1).cpu().numpy()
+        fig = grid_figure(unit, pred_maps, true_maps, preds, truths, probs, dm.class_names)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_figure(f"gradcam/{self.method}", fig, trainer.current_epoch)
+        plt.close(fig)
+
+
+def grid_figure(images: np.ndarray, pred_maps, true_maps, preds, truths, probs, names):
+    rows = len(images)
+    fig, axes = plt.subplots(rows, 3, figsize=(6.3, 2.1 * rows), squeeze=False)
+    for r in range(rows):
+        img = images[r]
+        shown = img[..., 0] if img.shape[-1] == 1 else img
+        axes[r, 0].imshow(shown, cmap="gray", vmin=0, vmax=1)
+        axes[r, 0].set_title(f"true: {names[truths[r]]}"[:26], fontsize=7)
+        axes[r, 1].imshow(overlay(img, pred_maps[r]))
+        axes[r, 1].set_title(f"pred: {names[preds[r]]} p={probs[r, preds[r]]:.2f}"[:30], fontsize=7)
+        axes[r, 2].imshow(overlay(img, true_maps[r]))
+        axes[r, 2].set_title(f"CAM of true class p={probs[r, truths[r]]:.2f}", fontsize=7)
+        for ax in axes[r]:
+            ax.axis("off")
+    fig.tight_layout()
+    return fig

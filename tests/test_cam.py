@@ -1,0 +1,71 @@
+"""Grad-CAM: every zoo model, every method, and localisation that fails if CAM is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from cnnlab import build
+from cnnlab.cam import METHODS, NoFeatureMaps, cam_maps, pointing_game, resolve_layer
+from cnnlab.train import train
+from tests.conftest import options
+
+MODELS = options("model")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_cam_for_every_model(compose, model):
+    cfg = compose(f"model={model}", "data=fake", "data.image_size=32")
+    net = build.network(cfg.model, cfg.data)
+    size = cfg.data.input_size
+    x = torch.randn(2, 3, size, size)
+    if cfg.model.cam_layer is None:
+        with pytest.raises(NoFeatureMaps, match="no feature maps"):
+            resolve_layer(net, cfg.model.cam_layer, x[:1])
+        return
+    layer = resolve_layer(net, cfg.model.cam_layer, x[:1])
+    net.train()
+    maps = cam_maps(net, layer, x, [0, 3])
+    assert maps.shape == (2, size, size) and np.isfinite(maps).all()
+    assert maps.min() >= 0 and maps.max() <= 1 + 1e-6
+    assert net.training  # the CAM constructor's eval() is undone
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_runs_under_inference_mode(compose, method):
+    cfg = compose("model=convnet", "data=fake")
+    net = build.network(cfg.model, cfg.data).eval()
+    with torch.inference_mode():  # as in trainer.validate/test
+        maps = cam_maps(net, "features.4", torch.randn(3, 3, 32, 32), [1, 2, 3], method)
+    assert maps.shape == (3, 32, 32)
+
+
+@pytest.mark.slow
+def test_pointing_game_trained_beats_random(compose, tmp_path):
+    cfg = compose("data=shapes", "data.source.num_samples=3000", "trainer.max_epochs=8",
+                  "trainer.accelerator=cpu", "trainer.devices=1", "callbacks.progress_bar=null",
+                  "callbacks.gradcam.every_n_epochs=4", "seed=0")
+    dm = build.datamodule(cfg.data)
+    dm.setup("fit")
+    test = dm.test_set
+    x = dm.preprocess(test.images[:300])
+    torch.manual_seed(0)
+    random_net = build.network(cfg.model, cfg.data)
+    random_score = pointing_game(cam_maps(random_net, "features.4", x, test.targets[:300].tolist()),
+                                 test.boxes[:300])
+    _, objs = train(cfg)
+    trained = objs["model"].net
+    trained_score = pointing_game(cam_maps(trained, "features.4", x, test.targets[:300].tolist()),
+                                  test.boxes[:300])
+    assert random_score <= 0.3, random_score
+    assert trained_score >= 0.8, trained_score
+    events = EventAccumulator(str(Path(cfg.paths.output_dir) / "tb"),
+                              size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    assert "gradcam/gradcam" in events.Tags()["images"]
+    assert len(events.Images("gradcam/gradcam")) == 2  # epochs 0 and 4
+    assert "val/pointing_game" in events.Tags()["scalars"]
