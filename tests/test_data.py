@@ -107,3 +107,21 @@ def test_sanity_report_counts_classes_and_flags_leaks(compose):
                          dm.class_names)
     lines = sanity.report({"train": leaky, "val": dm.val_set}, dm.class_names)
     assert any("val shares 5 images with train" in line for line in lines)
+
+
+def test_shortcut_mark_encodes_the_label_in_train_only(data_dir):
+    from cnnlab.data.shortcut import MARK, _positions
+    from cnnlab.data.sources import mnist_shortcut
+
+    data = mnist_shortcut(str(data_dir), correlation=1.0, seed=0)
+    spots = _positions(28, 10)
+
+    def spot_of(img):
+        return [i for i, (r, c) in enumerate(spots)
+                if (img[0, r:r + MARK, c:c + MARK] == 255).all()]
+
+    train_hits = sum(int(data.train.targets[i]) in spot_of(data.train.images[i]) for i in range(200))
+    val_hits = sum(int(data.val.targets[i]) in spot_of(data.val.images[i]) for i in range(200))
+    assert train_hits == 200 and val_hits < 60  # random marks: ~1 in 10 match by chance
+    x0, y0, x1, y1 = data.test.boxes[0].tolist()
+    assert 0 < x1 - x0 <= 28 and 0 < y1 - y0 <= 28 and y0 > 0  # the digit, not the border mark

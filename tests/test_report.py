@@ -28,6 +28,6 @@ def test_report_lists_every_job_and_marks_failures(tmp_path):
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert rows[1]["error"] == "non-finite loss at step 3"
     md = (tmp_path / "report.md").read_text()
-    assert "| 0 | optimizer.lr=0.1 | ok | 1,234 | 0.9000 | 0.8800 | 2 | 12.3 |  |" in md
+    assert "| 0 | optimizer.lr=0.1 | ok | 1,234 | 0.9000 | 0.8800 | 2 | 12.3 |  |  |" in md
     with open(tmp_path / "report.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 3

@@ -60,6 +60,10 @@ def test_tensorboard_gets_scalars_and_real_hparams(compose):
     assert {"optimizer/lr", "model/net/_target_", "data/name", "model/params"} <= hparams
     assert acc.Scalars("test/acc")[-1].value == pytest.approx(metrics["test/acc"])
     assert "model/arithmetic/text_summary" in acc.Tags()["tensors"]  # the layer table
+    images = set(acc.Tags()["images"])
+    assert {"gradcam/gradcam", "data/augmented_train_batch", "diagnostics/confusion_matrix",
+            "diagnostics/first_layer_filters", "diagnostics/feature_maps"} <= images, images
+    assert any(t.startswith("val_per_class_acc/") for t in scalars)
 
 
 def test_no_test_when_disabled(compose):

@@ -95,6 +95,12 @@ class ClassifierModule(L.LightningModule):
         self.val_acc_best(acc)
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Class names travel with the weights: `explain` labels its overlays without the data.
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and getattr(dm, "class_names", None):
+            checkpoint["class_names"] = list(dm.class_names)
+
     def configure_optimizers(self):
         defaults = getattr(self.optimizer_factory, "keywords", {})
         groups = param_groups(

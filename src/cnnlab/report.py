@@ -17,7 +17,7 @@ import yaml
 from hydra.experimental.callback import Callback
 
 COLUMNS = ["job", "overrides", "status", "params", "val/acc_best", "test/acc", "best_epoch",
-           "wall_s", "error"]
+           "wall_s", "val/pointing_game", "error"]
 
 
 def job_row(job: Path) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def job_row(job: Path) -> dict[str, Any]:
     metrics_file = job / "metrics.json"
     if metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
-        row.update(status="ok", **{k: metrics.get(k, "") for k in COLUMNS[3:8]})
+        row.update(status="ok", **{k: metrics.get(k, "") for k in COLUMNS[3:9]})
     else:
         log = job / "train.log"
         errors = [line for line in log.read_text().splitlines() if "ERROR" in line] \

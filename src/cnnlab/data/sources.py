@@ -150,3 +150,19 @@ def shapes(num_samples: int = 2000, num_test: int = 500, image_size: int = 32, i
     train, test = make(num_samples, image_size, in_channels, rng), make(num_test, image_size,
                                                                         in_channels, rng)
     return SourceData(train=train, test=test, class_names=train.class_names)
+
+
+def mnist_shortcut(root: str, correlation: float = 1.0, val_fraction: float = 0.1,
+                   classes: list[int] | None = None, seed: int = 0) -> SourceData:
+    """The MNIST sample with a border mark that encodes the label in training only
+    (`cnnlab.data.shortcut`); validation and test marks are random."""
+    from cnnlab.data.shortcut import mark
+
+    base = mnist_sample(root, classes)
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(base.train), generator=g)
+    n_val = round(len(order) * val_fraction)
+    k = len(base.class_names)
+    return SourceData(train=mark(base.train.subset(order[n_val:].sort().values), correlation, k, g),
+                      val=mark(base.train.subset(order[:n_val].sort().values), 0.0, k, g),
+                      test=mark(base.test, 0.0, k, g), class_names=base.class_names)

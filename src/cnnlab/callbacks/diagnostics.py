@@ -1,0 +1,137 @@
+"""More of what the network does, in TensorBoard, every N epochs on the validation split:
+confusion matrix and per-class accuracy, the most confidently wrong images, the first layer's
+filters, and one image's feature maps at a few depths (the lecture's feature visualisation).
+Rank 0 only."""
+
+from __future__ import annotations
+
+import lightning as L
+import matplotlib
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch import nn
+from torchmetrics.classification import MulticlassConfusionMatrix
+from torchvision.utils import make_grid
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+MAX_IMAGES = 2000  # validation images scanned per call
+
+
+def _val_tensors(dm) -> tuple[torch.Tensor, torch.Tensor]:
+    images, targets = [], []
+    seen = 0
+    for batch_images, batch_targets in dm.val_dataloader():
+        images.append(batch_images)
+        targets.append(torch.as_tensor(batch_targets))
+        seen += len(batch_images)
+        if seen >= MAX_IMAGES:
+            break
+    return torch.cat(images)[:MAX_IMAGES], torch.cat(targets)[:MAX_IMAGES]
+
+
+def _norm01(t: torch.Tensor) -> torch.Tensor:
+    lo, hi = t.amin(dim=(-1, -2), keepdim=True), t.amax(dim=(-1, -2), keepdim=True)
+    return (t - lo) / (hi - lo).clamp_min(1e-8)
+
+
+class Diagnostics(L.Callback):
+    def __init__(self, every_n_epochs: int = 5, worst: int = 16, feature_maps: int = 16):
+        self.every_n_epochs = every_n_epochs
+        self.worst = worst
+        self.feature_maps = feature_maps
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
+        if (trainer.sanity_checking or trainer.global_rank != 0
+                or (trainer.current_epoch % self.every_n_epochs and not last)):
+            return
+        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        if not writers:
+            return
+        dm, net, step = trainer.datamodule, pl_module.net, trainer.current_epoch
+        images, targets = _val_tensors(dm)
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            x = dm.preprocess(images.to(pl_module.device))
+            probs = torch.cat([torch.softmax(net(c), 1) for c in x.split(256)]).cpu()
+        figures = {"diagnostics/confusion_matrix": self.confusion(probs, targets, dm.class_names),
+                   "diagnostics/worst_misclassified": self.worst_grid(dm, images, targets, probs)}
+        per_class = self.per_class_accuracy(probs, targets, dm.class_names)
+        pictures = {"diagnostics/first_layer_filters": self.filters(net),
+                    "diagnostics/feature_maps": self.maps(net, x[:1])}
+        net.train(was_training)
+        for w in writers:
+            for tag, fig in figures.items():
+                if fig is not None:
+                    w.add_figure(tag, fig, step, close=False)
+            for tag, img in pictures.items():
+                if img is not None:
+                    w.add_image(tag, img, step)
+            for name, acc in per_class.items():
+                w.add_scalar(f"val_per_class_acc/{name}", acc, step)
+        for fig in figures.values():
+            if fig is not None:
+                plt.close(fig)
+
+    @staticmethod
+    def confusion(probs, targets, names):
+        metric = MulticlassConfusionMatrix(num_classes=len(names))
+        metric.update(probs.argmax(1), targets)
+        fig, ax = plt.subplots(figsize=(0.5 * len(names) + 3, 0.5 * len(names) + 3))
+        metric.plot(ax=ax, labels=[n[:12] for n in names] if len(names) <= 30 else None)
+        return fig
+
+    @staticmethod
+    def per_class_accuracy(probs, targets, names) -> dict[str, float]:
+        preds = probs.argmax(1)
+        return {f"{i:03d}_{n[:20]}": float((preds[targets == i] == i).float().mean())
+                for i, n in enumerate(names) if (targets == i).any()}
+
+    def worst_grid(self, dm, images, targets, probs):
+        preds = probs.argmax(1)
+        wrong = torch.nonzero(preds != targets).flatten()
+        if len(wrong) == 0:
+            return None
+        order = wrong[probs[wrong, preds[wrong]].argsort(descending=True)][: self.worst]
+        cols = 8
+        rows = (len(order) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        unit = dm.to_unit(images[order]).permute(0, 2, 3, 1).numpy()
+        for ax, img, i in zip(axes.flat, unit, order.tolist()):
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{dm.class_names[targets[i]][:10]}→{dm.class_names[preds[i]][:10]}\n"
+                         f"p={probs[i, preds[i]]:.2f}", fontsize=6)
+        fig.tight_layout()
+        return fig
+
+    @staticmethod
+    def filters(net: nn.Module):
+        conv = next((m for m in net.modules() if isinstance(m, nn.Conv2d)), None)
+        if conv is None:
+            return None
+        w = conv.weight.detach().cpu()[:64]
+        w = w if w.shape[1] in (1, 3) else w[:, :1]
+        return make_grid(_norm01(w), nrow=8, padding=1, pad_value=1.0)
+
+    def maps(self, net: nn.Module, x: torch.Tensor):
+        convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+        if not convs:
+            return None
+        picked = sorted({0, len(convs) // 2, len(convs) - 1})
+        outputs: list[torch.Tensor] = []
+        hooks = [convs[i].register_forward_hook(lambda m, i, o: outputs.append(o)) for i in picked]
+        with torch.no_grad():
+            net(x)
+        for h in hooks:
+            h.remove()
+        size = x.shape[-1]
+        tiles = []
+        for out in outputs:
+            maps = out[0, : self.feature_maps].unsqueeze(1).float().cpu()
+            tiles.append(torch.nn.functional.interpolate(_norm01(maps), size=(size, size)))
+        return make_grid(torch.cat(tiles), nrow=self.feature_maps, padding=1, pad_value=1.0)

@@ -1,0 +1,51 @@
+"""`explain`: overlays and a contact sheet for a checkpoint, with its stored class names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cnnlab.errors import UserError
+from cnnlab.explain import explain
+from cnnlab.train import train
+
+QUICK = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.devices=1", "test=false",
+         "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+
+
+@pytest.fixture
+def shapes_checkpoint(compose) -> Path:
+    cfg = compose("data=shapes", "data.source.num_samples=200", "data.source.num_test=20", *QUICK)
+    train(cfg)
+    return Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+
+
+def _images(root: Path) -> Path:
+    for i, cls in enumerate(["circle", "square", "circle"]):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        Image.new("L", (48, 48), 30 + i).save(root / cls / f"{i}.png")
+    return root
+
+
+def test_explain_writes_overlays_next_to_the_run(compose, shapes_checkpoint, tmp_path):
+    images = _images(tmp_path / "imgs")
+    cfg = compose(f"ckpt_path={shapes_checkpoint}", f"images={images}", "target=true",
+                  config_name="explain")
+    out = explain(cfg)
+    assert out == shapes_checkpoint.parent.parent / "explain" / "gradcam-true"
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert len(pngs) == 4 and "contact_sheet.png" in pngs
+    with Image.open(out / pngs[0]) as img:
+        assert img.size == (48, 48) and img.mode == "RGB"
+
+
+def test_explain_rejects_unknown_class_and_method(compose, shapes_checkpoint, tmp_path):
+    images = _images(tmp_path / "imgs")
+    with pytest.raises(UserError, match="target='hexagon' is not valid"):
+        explain(compose(f"ckpt_path={shapes_checkpoint}", f"images={images}", "target=hexagon",
+                        config_name="explain"))
+    with pytest.raises(UserError, match="method='magic' is not valid"):
+        explain(compose(f"ckpt_path={shapes_checkpoint}", f"images={images}", "method=magic",
+                        config_name="explain"))
