@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval sweep summary augment-preview explain tensorboard test test-fast lint format clean
+.PHONY: help install train eval sweep summary augment-preview explain bench report tensorboard test test-fast lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,3 +58,6 @@ augment-preview: $(STAMP) ## Augmented training images to a PNG: make augment-pr
 
 explain: $(STAMP) ## Grad-CAM overlays: make explain ARGS="ckpt_path=.../best.ckpt images=dir method=gradcam target=pred"
 	$(PY) -m cnnlab.explain $(ARGS)
+
+bench: $(STAMP) ## cnnlab vs a plain PyTorch loop, same run, with ratios (SAVE=1 writes benchmarks/results/)
+	SAVE=$(SAVE) $(PY) benchmarks/bench.py

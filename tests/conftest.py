@@ -34,8 +34,11 @@ def compose(tmp_path, data_dir):
     """compose("model=mlp", ...) → the train config with paths inside this test's tmp_path."""
 
     def _compose(*overrides: str, config_name: str = "train") -> DictConfig:
-        paths = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}",
-                 f"paths.data_dir={data_dir}"]
+        paths = [
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'run'}",
+            f"paths.data_dir={data_dir}",
+        ]
         with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
             return hydra_compose(config_name, overrides=[*paths, *overrides])
 
@@ -48,7 +51,13 @@ def cli(tmp_path, data_dir):
 
     def _run(entry: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         env = {**os.environ, "CNNLAB_ROOT": str(tmp_path), "CNNLAB_DATA": str(data_dir)}
-        return subprocess.run([sys.executable, "-m", f"cnnlab.{entry}", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", f"cnnlab.{entry}", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     return _run

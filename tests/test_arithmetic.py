@@ -66,16 +66,20 @@ def test_resnet50_parameters_and_macs(compose):
 
 def test_dense_layer_example_and_mlp():
     assert dense_params(480 * 640 * 3, 1000) == 921_601_000
-    assert sum(p.numel() for p in nn.Linear(480 * 640 * 3, 1000, device="meta").parameters()) \
+    assert (
+        sum(p.numel() for p in nn.Linear(480 * 640 * 3, 1000, device="meta").parameters())
         == 921_601_000
+    )
     from cnnlab.models.mlp import MLP
 
     assert analyze(MLP(in_channels=1, num_classes=10, image_size=28), (1, 28, 28)).params == 203_530
 
 
-GRID = [(w, f, p, s) for w, f, p, s in itertools.product([7, 28, 32, 227], [1, 3, 5, 11],
-                                                         [0, 1, 2], [1, 2, 4])
-        if f <= w + 2 * p and p <= f // 2]  # pooling allows padding up to half the kernel
+GRID = [
+    (w, f, p, s)
+    for w, f, p, s in itertools.product([7, 28, 32, 227], [1, 3, 5, 11], [0, 1, 2], [1, 2, 4])
+    if f <= w + 2 * p and p <= f // 2
+]  # pooling allows padding up to half the kernel
 
 
 @pytest.mark.parametrize(("size", "kernel", "padding", "stride"), GRID)

@@ -16,8 +16,9 @@ POLICIES = [o for o in options("augment")]
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("augment", POLICIES)
 def test_policy_keeps_shape_dtype_and_range(compose, augment, channels):
-    cfg = compose("data=fake", f"data.in_channels={channels}", "data.image_size=32",
-                  f"augment={augment}")
+    cfg = compose(
+        "data=fake", f"data.in_channels={channels}", "data.image_size=32", f"augment={augment}"
+    )
     dm = build.datamodule(cfg.data)
     dm.setup("fit")
     images, targets = next(iter(dm.train_dataloader()))
@@ -50,9 +51,17 @@ def test_eval_transform_of_an_image_folder_is_deterministic(compose, tmp_path):
         for cls in ("a", "b"):
             (tmp_path / split / cls).mkdir(parents=True)
             for i in range(2):
-                Image.new("RGB", (40, 30), (i * 100, 50, 200)).save(tmp_path / split / cls / f"{i}.png")
-    cfg = compose("data=image_folder", f"data.source.root={tmp_path}", "data.num_classes=2",
-                  "data.image_size=24", "data.num_workers=0", "augment=imagenet")
+                Image.new("RGB", (40, 30), (i * 100, 50, 200)).save(
+                    tmp_path / split / cls / f"{i}.png"
+                )
+    cfg = compose(
+        "data=image_folder",
+        f"data.source.root={tmp_path}",
+        "data.num_classes=2",
+        "data.image_size=24",
+        "data.num_workers=0",
+        "augment=imagenet",
+    )
     dm = build.datamodule(cfg.data)
     dm.setup("fit")
     first, second = dm.val_set[0][0], dm.val_set[0][0]

@@ -46,25 +46,36 @@ def test_every_method_runs_under_inference_mode(compose, method):
 
 @pytest.mark.slow
 def test_pointing_game_trained_beats_random(compose, tmp_path):
-    cfg = compose("data=shapes", "data.source.num_samples=3000", "trainer.max_epochs=8",
-                  "trainer.accelerator=cpu", "trainer.devices=1", "callbacks.progress_bar=null",
-                  "callbacks.gradcam.every_n_epochs=4", "seed=0")
+    cfg = compose(
+        "data=shapes",
+        "augment=none",
+        "data.source.num_samples=3000",
+        "trainer.max_epochs=8",
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+        "callbacks.progress_bar=null",
+        "callbacks.gradcam.every_n_epochs=4",
+        "seed=0",
+    )
     dm = build.datamodule(cfg.data)
     dm.setup("fit")
     test = dm.test_set
     x = dm.preprocess(test.images[:300])
     torch.manual_seed(0)
     random_net = build.network(cfg.model, cfg.data)
-    random_score = pointing_game(cam_maps(random_net, "features.4", x, test.targets[:300].tolist()),
-                                 test.boxes[:300])
+    random_score = pointing_game(
+        cam_maps(random_net, "features.4", x, test.targets[:300].tolist()), test.boxes[:300]
+    )
     _, objs = train(cfg)
     trained = objs["model"].net
-    trained_score = pointing_game(cam_maps(trained, "features.4", x, test.targets[:300].tolist()),
-                                  test.boxes[:300])
+    trained_score = pointing_game(
+        cam_maps(trained, "features.4", x, test.targets[:300].tolist()), test.boxes[:300]
+    )
     assert random_score <= 0.3, random_score
     assert trained_score >= 0.8, trained_score
-    events = EventAccumulator(str(Path(cfg.paths.output_dir) / "tb"),
-                              size_guidance={"images": 0, "scalars": 0})
+    events = EventAccumulator(
+        str(Path(cfg.paths.output_dir) / "tb"), size_guidance={"images": 0, "scalars": 0}
+    )
     events.Reload()
     assert "gradcam/gradcam" in events.Tags()["images"]
     assert len(events.Images("gradcam/gradcam")) == 2  # epochs 0 and 4

@@ -11,12 +11,15 @@ def _checkpoints(root: Path) -> list[Path]:
     return list(root.rglob("*.ckpt"))
 
 
-@pytest.mark.parametrize(("override", "expect"), [
-    ("trainer.max_epochs=abc", "trainer.max_epochs"),
-    ("model=nope", "valid options: alexnet, alexnet_tv, convnet"),
-    ("data=cifar10", "no dataset files in"),
-    ("max_epoch=3", "max_epoch"),
-])
+@pytest.mark.parametrize(
+    ("override", "expect"),
+    [
+        ("trainer.max_epochs=abc", "trainer.max_epochs"),
+        ("model=nope", "valid options: alexnet, alexnet_tv, convnet"),
+        ("data=cifar10", "no dataset files in"),
+        ("max_epoch=3", "max_epoch"),
+    ],
+)
 def test_bad_input_exits_1_with_one_line(cli, tmp_path, override, expect):
     proc = cli("train", override, "paths.data_dir=" + str(tmp_path / "empty"))
     assert proc.returncode == 1, proc.stderr[-2000:]
@@ -41,8 +44,15 @@ def test_eval_refuses_a_truncated_checkpoint(cli, tmp_path):
 
 @pytest.mark.slow
 def test_multirun_two_learning_rates_two_run_folders(cli, tmp_path):
-    proc = cli("train", "-m", "data=fake", "optimizer.lr=0.01,0.001", "trainer.max_epochs=1",
-               "trainer.accelerator=cpu", "callbacks.progress_bar=null")
+    proc = cli(
+        "train",
+        "-m",
+        "data=fake",
+        "optimizer.lr=0.01,0.001",
+        "trainer.max_epochs=1",
+        "trainer.accelerator=cpu",
+        "callbacks.progress_bar=null",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted((tmp_path / "outputs" / "train" / "multirun").glob("*/*/[0-9]*"))
     assert [j.name for j in jobs] == ["0", "1"]
@@ -50,5 +60,7 @@ def test_multirun_two_learning_rates_two_run_folders(cli, tmp_path):
     for job in jobs:
         assert (job / "checkpoints" / "best.ckpt").is_file()
         assert list((job / "tb").glob("events.out.tfevents.*"))
-        lrs.add((job / ".hydra" / "overrides.yaml").read_text().split("optimizer.lr=")[1].split()[0])
+        lrs.add(
+            (job / ".hydra" / "overrides.yaml").read_text().split("optimizer.lr=")[1].split()[0]
+        )
     assert lrs == {"0.01", "0.001"}

@@ -16,8 +16,18 @@ NEEDS_USER_VALUE = {("data", "image_folder"): ["data.source.root=/x", "data.num_
 
 
 def test_every_group_has_options():
-    assert {"data", "model", "optimizer", "scheduler", "trainer", "callbacks", "logger", "paths",
-            "debug", "augment"} <= set(GROUPS)
+    assert {
+        "data",
+        "model",
+        "optimizer",
+        "scheduler",
+        "trainer",
+        "callbacks",
+        "logger",
+        "paths",
+        "debug",
+        "augment",
+    } <= set(GROUPS)
     assert {"sgd", "adam", "adamw", "rmsprop"} <= set(options("optimizer"))
     assert {"none", "cosine", "step", "onecycle", "plateau"} <= set(options("scheduler"))
     assert {"default", "cpu", "gpu", "ddp", "ddp_cpu", "mps"} <= set(options("trainer"))
@@ -40,12 +50,15 @@ def test_every_data_option_builds_its_datamodule(compose, option):
     assert dm.num_classes == cfg.data.num_classes and callable(dm.source)
 
 
-@pytest.mark.parametrize(("override", "key"), [
-    ("trainer.max_epochs=abc", "trainer.max_epochs"),
-    ("optimizer.lr=fast", "optimizer.lr"),
-    ("data.batch_size=big", "data.batch_size"),
-    ("seed=x", "seed"),
-])
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("trainer.max_epochs=abc", "trainer.max_epochs"),
+        ("optimizer.lr=fast", "optimizer.lr"),
+        ("data.batch_size=big", "data.batch_size"),
+        ("seed=x", "seed"),
+    ],
+)
 def test_wrong_type_names_the_key(compose, override, key):
     with pytest.raises(UserError, match=key.replace(".", r"\.")):
         validate(compose(override))

@@ -83,8 +83,11 @@ def test_offline_download_names_the_folder(tmp_path, monkeypatch):
 
 
 def test_class_subset_is_relabelled_and_train_limit_applies(compose):
-    dm = build.datamodule(compose("data.source.classes=[5,6,7,8,9]", "data.num_classes=5",
-                                  "data.train_limit=200").data)
+    dm = build.datamodule(
+        compose(
+            "data.source.classes=[5,6,7,8,9]", "data.num_classes=5", "data.train_limit=200"
+        ).data
+    )
     dm.setup("fit")
     assert dm.class_names == ["5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
     assert len(dm.train_set) == 200 and len(dm.test_set) == 500
@@ -98,13 +101,16 @@ def test_sanity_report_counts_classes_and_flags_leaks(compose):
 
     dm = build.datamodule(compose().data)
     dm.setup("fit")
-    lines = sanity.report({"train": dm.train_set, "val": dm.val_set, "test": dm.test_set},
-                          dm.class_names)
+    lines = sanity.report(
+        {"train": dm.train_set, "val": dm.val_set, "test": dm.test_set}, dm.class_names
+    )
     assert lines[0].startswith("train: 3600 images") and lines[2].startswith("test: 1000 images")
     assert not any("shares" in line for line in lines)
-    leaky = TensorImages(torch.cat([dm.val_set.images[:5], dm.train_set.images[:50]]),
-                         torch.cat([dm.val_set.targets[:5], dm.train_set.targets[:50]]),
-                         dm.class_names)
+    leaky = TensorImages(
+        torch.cat([dm.val_set.images[:5], dm.train_set.images[:50]]),
+        torch.cat([dm.val_set.targets[:5], dm.train_set.targets[:50]]),
+        dm.class_names,
+    )
     lines = sanity.report({"train": leaky, "val": dm.val_set}, dm.class_names)
     assert any("val shares 5 images with train" in line for line in lines)
 
@@ -117,10 +123,13 @@ def test_shortcut_mark_encodes_the_label_in_train_only(data_dir):
     spots = _positions(28, 10)
 
     def spot_of(img):
-        return [i for i, (r, c) in enumerate(spots)
-                if (img[0, r:r + MARK, c:c + MARK] == 255).all()]
+        return [
+            i for i, (r, c) in enumerate(spots) if (img[0, r : r + MARK, c : c + MARK] == 255).all()
+        ]
 
-    train_hits = sum(int(data.train.targets[i]) in spot_of(data.train.images[i]) for i in range(200))
+    train_hits = sum(
+        int(data.train.targets[i]) in spot_of(data.train.images[i]) for i in range(200)
+    )
     val_hits = sum(int(data.val.targets[i]) in spot_of(data.val.images[i]) for i in range(200))
     assert train_hits == 200 and val_hits < 60  # random marks: ~1 in 10 match by chance
     x0, y0, x1, y1 = data.test.boxes[0].tolist()

@@ -11,8 +11,14 @@ from cnnlab.errors import UserError
 from cnnlab.explain import explain
 from cnnlab.train import train
 
-QUICK = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.devices=1", "test=false",
-         "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+QUICK = [
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "test=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
 
 
 @pytest.fixture
@@ -31,8 +37,9 @@ def _images(root: Path) -> Path:
 
 def test_explain_writes_overlays_next_to_the_run(compose, shapes_checkpoint, tmp_path):
     images = _images(tmp_path / "imgs")
-    cfg = compose(f"ckpt_path={shapes_checkpoint}", f"images={images}", "target=true",
-                  config_name="explain")
+    cfg = compose(
+        f"ckpt_path={shapes_checkpoint}", f"images={images}", "target=true", config_name="explain"
+    )
     out = explain(cfg)
     assert out == shapes_checkpoint.parent.parent / "explain" / "gradcam-true"
     pngs = sorted(p.name for p in out.glob("*.png"))
@@ -44,8 +51,20 @@ def test_explain_writes_overlays_next_to_the_run(compose, shapes_checkpoint, tmp
 def test_explain_rejects_unknown_class_and_method(compose, shapes_checkpoint, tmp_path):
     images = _images(tmp_path / "imgs")
     with pytest.raises(UserError, match="target='hexagon' is not valid"):
-        explain(compose(f"ckpt_path={shapes_checkpoint}", f"images={images}", "target=hexagon",
-                        config_name="explain"))
+        explain(
+            compose(
+                f"ckpt_path={shapes_checkpoint}",
+                f"images={images}",
+                "target=hexagon",
+                config_name="explain",
+            )
+        )
     with pytest.raises(UserError, match="method='magic' is not valid"):
-        explain(compose(f"ckpt_path={shapes_checkpoint}", f"images={images}", "method=magic",
-                        config_name="explain"))
+        explain(
+            compose(
+                f"ckpt_path={shapes_checkpoint}",
+                f"images={images}",
+                "method=magic",
+                config_name="explain",
+            )
+        )

@@ -12,10 +12,20 @@ from cnnlab import build
 from cnnlab.errors import UserError
 from cnnlab.train import train
 
-FAST = ["data=fake", "data.image_size=32", "data.source.num_samples=64", "data.batch_size=16",
-        "trainer.accelerator=cpu", "trainer.devices=1", "trainer.max_epochs=1", "test=false",
-        "trainer.num_sanity_val_steps=0", "callbacks.progress_bar=null",
-        "callbacks.model_summary=null", "callbacks.arithmetic=null"]
+FAST = [
+    "data=fake",
+    "data.image_size=32",
+    "data.source.num_samples=64",
+    "data.batch_size=16",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "trainer.max_epochs=1",
+    "test=false",
+    "trainer.num_sanity_val_steps=0",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+    "callbacks.arithmetic=null",
+]
 
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -23,13 +33,17 @@ def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _changed(before: dict, module: torch.nn.Module, prefix: str = "") -> set[str]:
-    return {k for k, v in module.state_dict().items()
-            if k.startswith(prefix) and v.dtype.is_floating_point and not torch.equal(before[k], v)}
+    return {
+        k
+        for k, v in module.state_dict().items()
+        if k.startswith(prefix) and v.dtype.is_floating_point and not torch.equal(before[k], v)
+    }
 
 
 def test_linear_probe_changes_only_the_head(compose, monkeypatch):
-    before, net, _ = _run_with_fixed_net(compose, monkeypatch, "model=resnet_cifar",
-                                         "freeze=linear_probe")
+    before, net, _ = _run_with_fixed_net(
+        compose, monkeypatch, "model=resnet_cifar", "freeze=linear_probe"
+    )
     changed = _changed(before, net)
     assert changed and all(k.startswith("classifier.1.") for k in changed), sorted(changed)[:5]
     bn = [k for k in before if "running_mean" in k or "running_var" in k]
@@ -37,8 +51,9 @@ def test_linear_probe_changes_only_the_head(compose, monkeypatch):
 
 
 def test_partial_freeze_trains_exactly_the_later_stages(compose, monkeypatch):
-    before, net, _ = _run_with_fixed_net(compose, monkeypatch, "model=resnet18", "freeze=partial",
-                                         "freeze.strategy.until=layer3")
+    before, net, _ = _run_with_fixed_net(
+        compose, monkeypatch, "model=resnet18", "freeze=partial", "freeze.strategy.until=layer3"
+    )
     changed = _changed(before, net)
     stages = {k.split(".")[0] for k in changed}
     assert stages == {"layer4", "fc"}, stages
@@ -48,8 +63,9 @@ def test_partial_freeze_trains_exactly_the_later_stages(compose, monkeypatch):
 
 def test_partial_freeze_names_valid_stages(compose, monkeypatch):
     with pytest.raises(UserError, match="freeze.until='layer9' .* valid: conv1, bn1, relu"):
-        _run_with_fixed_net(compose, monkeypatch, "model=resnet18", "freeze=partial",
-                            "freeze.strategy.until=layer9")
+        _run_with_fixed_net(
+            compose, monkeypatch, "model=resnet18", "freeze=partial", "freeze.strategy.until=layer9"
+        )
 
 
 def test_gradual_unfreezes_at_epoch_with_its_lr_ratio(compose, monkeypatch, tmp_path):
@@ -63,13 +79,24 @@ def test_gradual_unfreezes_at_epoch_with_its_lr_ratio(compose, monkeypatch, tmp_
 
     monkeypatch.setattr(build, "callbacks", lambda cfg, _orig=build.callbacks: [*_orig(cfg), Spy()])
     before, net, objs = _run_with_fixed_net(
-        compose, monkeypatch, "model=resnet_cifar", "freeze=gradual",
-        "freeze.strategy.unfreeze_at_epoch=1", "freeze.backbone_lr_ratio=0.1",
-        "trainer.max_epochs=2", "scheduler=none", "optimizer.lr=0.01",
-        "callbacks.lr_monitor.logging_interval=step", "trainer.log_every_n_steps=1")
+        compose,
+        monkeypatch,
+        "model=resnet_cifar",
+        "freeze=gradual",
+        "freeze.strategy.unfreeze_at_epoch=1",
+        "freeze.backbone_lr_ratio=0.1",
+        "trainer.max_epochs=2",
+        "scheduler=none",
+        "optimizer.lr=0.01",
+        "callbacks.lr_monitor.logging_interval=step",
+        "trainer.log_every_n_steps=1",
+    )
     after_0 = seen[0]
-    assert {k for k in after_0 if not torch.equal(before[k], after_0[k]) and
-            before[k].dtype.is_floating_point} <= {"classifier.1.weight", "classifier.1.bias"}
+    assert {
+        k
+        for k in after_0
+        if not torch.equal(before[k], after_0[k]) and before[k].dtype.is_floating_point
+    } <= {"classifier.1.weight", "classifier.1.bias"}
     assert any(not torch.equal(after_0[k], seen[1][k]) for k in after_0 if k.startswith("features"))
     optimizer = objs["trainer"].optimizers[0]
     lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
@@ -88,7 +115,9 @@ def test_no_weight_decay_on_norms_and_biases(compose):
 
     cfg = compose("model=resnet_cifar", "data=fake")
     net = build.network(cfg.model, cfg.data)
-    groups = {g["name"]: g for g in param_groups(net, head="classifier.1", lr=0.1, weight_decay=0.05)}
+    groups = {
+        g["name"]: g for g in param_groups(net, head="classifier.1", lr=0.1, weight_decay=0.05)
+    }
     assert groups["backbone"]["weight_decay"] == 0.05 and groups["head"]["weight_decay"] == 0.05
     assert groups["backbone_no_decay"]["weight_decay"] == 0.0
     assert groups["head_no_decay"]["weight_decay"] == 0.0
@@ -104,7 +133,12 @@ def test_no_decay_groups_reach_the_optimizer(compose):
     model.trainer = type("T", (), {"estimated_stepping_batches": 10, "max_epochs": 1})()
     optimizer = model.configure_optimizers()["optimizer"]
     decays = {g["name"]: g["weight_decay"] for g in optimizer.param_groups}
-    assert decays == {"backbone": 5e-4, "backbone_no_decay": 0.0, "head": 5e-4, "head_no_decay": 0.0}
+    assert decays == {
+        "backbone": 5e-4,
+        "backbone_no_decay": 0.0,
+        "head": 5e-4,
+        "head_no_decay": 0.0,
+    }
 
 
 def _run_with_fixed_net(compose, monkeypatch, *overrides):
@@ -148,7 +182,9 @@ def test_torchvision_weights_load_offline_from_the_cache(compose, torch_home):
 
 
 def test_pretrained_weights_bring_their_preprocessing(compose, torch_home):
-    torch.save(resnet18().state_dict(), torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
+    torch.save(
+        resnet18().state_dict(), torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    )
     cfg = compose("model=resnet18", "model.weights=DEFAULT", "data=fake", "data.image_size=32")
     dm = build.datamodule(cfg.data)
     build.weights_preprocessing(cfg, dm)
@@ -164,7 +200,7 @@ def test_weights_file_with_another_head_loads_the_backbone(compose, tmp_path):
     target_cfg = compose("model=convnet", "data=fake", f"model.weights={path}")
     net = build.network(target_cfg.model, target_cfg.data)
     assert torch.equal(net.features[0].weight, source.features[0].weight)
-    assert net.classifier[3].out_features == 10
+    assert net.classifier[4].out_features == 10
 
 
 def test_weights_file_of_another_architecture_is_refused_in_one_line(compose, tmp_path):

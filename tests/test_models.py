@@ -19,8 +19,10 @@ def test_mlp_on_mnist_has_the_lecture_parameter_count(compose):
 def test_convnet_is_the_lecture_convnet(compose):
     net = build.network(compose("model=convnet").model)
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(1, 32, (5, 5)),
-                                                                               (32, 64, (3, 3))]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (1, 32, (5, 5)),
+        (32, 64, (3, 3)),
+    ]
     assert net.classifier[1].in_features == 64 * 7 * 7
     assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 

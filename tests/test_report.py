@@ -19,8 +19,12 @@ def _job(root, num, overrides, metrics=None, error=None):
 
 
 def test_report_lists_every_job_and_marks_failures(tmp_path):
-    _job(tmp_path, 0, ["optimizer.lr=0.1"], {"val/acc_best": 0.9, "test/acc": 0.88, "params": 1234,
-                                              "best_epoch": 2, "wall_s": 12.34})
+    _job(
+        tmp_path,
+        0,
+        ["optimizer.lr=0.1"],
+        {"val/acc_best": 0.9, "test/acc": 0.88, "params": 1234, "best_epoch": 2, "wall_s": 12.34},
+    )
     _job(tmp_path, 1, ["optimizer.lr=10"], error="non-finite loss at step 3")
     _job(tmp_path, 10, ["optimizer.lr=0.01"], {"val/acc_best": 0.8, "test/acc": 0.79})
     rows = write(tmp_path)

@@ -11,8 +11,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from cnnlab.eval import evaluate
 from cnnlab.train import train
 
-QUICK = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.devices=1",
-         "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+QUICK = [
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
 
 
 def _events(run: Path) -> EventAccumulator:
@@ -26,8 +31,15 @@ def test_train_then_eval_reproduces_test_accuracy(compose, data):
     cfg = compose(f"data={data}", *QUICK)
     metrics, objs = train(cfg)
     run = Path(cfg.paths.output_dir)
-    for key in ("train/loss", "val/loss", "val/acc", "val/acc_best", "test/acc", "test/acc5",
-                "test/loss"):
+    for key in (
+        "train/loss",
+        "val/loss",
+        "val/acc",
+        "val/acc_best",
+        "test/acc",
+        "test/acc5",
+        "test/loss",
+    ):
         assert key in metrics, key
     ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert ckpts == ["best.ckpt", "last.ckpt"]
@@ -37,8 +49,12 @@ def test_train_then_eval_reproduces_test_accuracy(compose, data):
     if data == "mnist_sample":
         assert metrics["test/acc"] > 0.85  # one epoch on 3,600 real digits
 
-    eval_cfg = compose(f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", "trainer.accelerator=cpu",
-                       "trainer.devices=1", config_name="eval")
+    eval_cfg = compose(
+        f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}",
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+        config_name="eval",
+    )
     assert evaluate(eval_cfg)["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
 
 
@@ -61,8 +77,13 @@ def test_tensorboard_gets_scalars_and_real_hparams(compose):
     assert acc.Scalars("test/acc")[-1].value == pytest.approx(metrics["test/acc"])
     assert "model/arithmetic/text_summary" in acc.Tags()["tensors"]  # the layer table
     images = set(acc.Tags()["images"])
-    assert {"gradcam/gradcam", "data/augmented_train_batch", "diagnostics/confusion_matrix",
-            "diagnostics/first_layer_filters", "diagnostics/feature_maps"} <= images, images
+    assert {
+        "gradcam/gradcam",
+        "data/augmented_train_batch",
+        "diagnostics/confusion_matrix",
+        "diagnostics/first_layer_filters",
+        "diagnostics/feature_maps",
+    } <= images, images
     assert any(t.startswith("val_per_class_acc/") for t in scalars)
 
 

@@ -15,8 +15,13 @@ MODELS = options("model")
 
 
 def _build(compose, model: str, channels: int, size: int):
-    cfg = compose(f"model={model}", "data=fake", f"data.in_channels={channels}",
-                  f"data.image_size={size}", "data.num_classes=7")
+    cfg = compose(
+        f"model={model}",
+        "data=fake",
+        f"data.in_channels={channels}",
+        f"data.image_size={size}",
+        "data.num_classes=7",
+    )
     dm = build.datamodule(cfg.data)
     return cfg, dm, build.network(cfg.model, cfg.data)
 
@@ -34,8 +39,11 @@ def test_one_training_step_reaches_every_parameter(compose, model, shape):
     logits = net(x)
     assert logits.shape == (2, 7)
     torch.nn.functional.cross_entropy(logits, torch.tensor([0, 6])).backward()
-    missing = [n for n, p in net.named_parameters() if p.requires_grad and
-               (p.grad is None or not torch.isfinite(p.grad).all())]
+    missing = [
+        n
+        for n, p in net.named_parameters()
+        if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
+    ]
     assert not missing, missing[:5]
 
 

@@ -26,10 +26,10 @@ VIEWS = (nn.Flatten, nn.Identity, nn.Dropout, nn.Dropout2d, nn.Unflatten)
 class Row:
     name: str
     kind: str
-    shape: tuple[int, ...]   # one image's output, channels first
-    activations: int         # values this layer stores per image (0 for views and in-place ops)
-    params: int              # the layer's own parameters
-    flops: int               # forward FLOPs per image (2 per multiply-add)
+    shape: tuple[int, ...]  # one image's output, channels first
+    activations: int  # values this layer stores per image (0 for views and in-place ops)
+    params: int  # the layer's own parameters
+    flops: int  # forward FLOPs per image (2 per multiply-add)
 
 
 @dataclass
@@ -76,8 +76,11 @@ def analyze(net: nn.Module, input_shape: tuple[int, ...]) -> Report:
     """Run one image of `input_shape` (C, H, W) through `net` in eval mode and tabulate it."""
     leaves = [(n, m) for n, m in net.named_modules() if n and not list(m.children())]
     # Modules with their own parameters but children too (e.g. MultiheadAttention) are rows.
-    leaves += [(n, m) for n, m in net.named_modules()
-               if n and list(m.children()) and any(True for _ in m.parameters(recurse=False))]
+    leaves += [
+        (n, m)
+        for n, m in net.named_modules()
+        if n and list(m.children()) and any(True for _ in m.parameters(recurse=False))
+    ]
     order: dict[str, int] = {}
     shapes: dict[str, tuple[int, ...]] = {}
 
@@ -87,6 +90,7 @@ def analyze(net: nn.Module, input_shape: tuple[int, ...]) -> Report:
             if isinstance(out, torch.Tensor):
                 shapes[name] = tuple(out.shape[1:])
                 order.setdefault(name, len(order))
+
         return record
 
     handles = [m.register_forward_hook(hook(n)) for n, m in leaves]
@@ -101,18 +105,25 @@ def analyze(net: nn.Module, input_shape: tuple[int, ...]) -> Report:
             h.remove()
     counts = counter.get_flop_counts()
     prefix = type(net).__name__
-    report = Report(input_shape=tuple(input_shape), params=sum(p.numel() for p in net.parameters()),
-                    flops=counter.get_total_flops())
-    for name, module in sorted(((n, m) for n, m in leaves if n in order), key=lambda x: order[x[0]]):
+    report = Report(
+        input_shape=tuple(input_shape),
+        params=sum(p.numel() for p in net.parameters()),
+        flops=counter.get_total_flops(),
+    )
+    for name, module in sorted(
+        ((n, m) for n, m in leaves if n in order), key=lambda x: order[x[0]]
+    ):
         shape = shapes[name]
-        report.rows.append(Row(
-            name=name,
-            kind=type(module).__name__,
-            shape=shape,
-            activations=_numel(shape) if _allocates(module) else 0,
-            params=sum(p.numel() for p in module.parameters(recurse=False)),
-            flops=sum(counts.get(f"{prefix}.{name}", {}).values()),
-        ))
+        report.rows.append(
+            Row(
+                name=name,
+                kind=type(module).__name__,
+                shape=shape,
+                activations=_numel(shape) if _allocates(module) else 0,
+                params=sum(p.numel() for p in module.parameters(recurse=False)),
+                flops=sum(counts.get(f"{prefix}.{name}", {}).values()),
+            )
+        )
     return report
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
+from PIL import Image
 
 from cnnlab import build, resolvers  # noqa: F401 - resolvers before Hydra composes
-from cnnlab.data.preview import augmented_batch, figure
+from cnnlab.data.preview import augmented_batch, picture
 from cnnlab.errors import in_job, run_cli
 from cnnlab.train import CONFIG_DIR
 
@@ -17,9 +18,8 @@ from cnnlab.train import CONFIG_DIR
 def preview(cfg: DictConfig, path: Path, count: int = 32) -> Path:
     dm = build.datamodule(cfg.data)
     images, targets = augmented_batch(dm, count=count, seed=cfg.seed)
-    fig = figure(dm, images, targets)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    Image.fromarray(picture(dm, images, targets)).save(path)
     return path
 
 

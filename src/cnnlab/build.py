@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from cnnlab.checkpoint_io import AtomicCheckpointIO
 from cnnlab.data.datamodule import ClassificationDataModule
 from cnnlab.errors import UserError
 from cnnlab.models import weights as weights_file
@@ -47,13 +48,17 @@ def network(model_cfg: DictConfig, data_cfg: DictConfig | None = None) -> nn.Mod
     label = model_cfg.get("name") or model_cfg.net._target_.rpartition(".")[2]
     minimum = model_cfg.get("min_input_size") or 1
     if data_cfg is not None and data_cfg.input_size < minimum:
-        raise UserError(f"model {label} needs images of at least {minimum}×{minimum} pixels, but "
-                        f"data.input_size={data_cfg.input_size}; drop that override or raise it")
+        raise UserError(
+            f"model {label} needs images of at least {minimum}×{minimum} pixels, but "
+            f"data.input_size={data_cfg.input_size}; drop that override or raise it"
+        )
     weights = model_cfg.get("weights")
     from_file = weights_file.is_path(weights)
     if weights and not from_file and "weights" not in model_cfg.net:
-        raise UserError(f"model.weights={weights!r}: {label} is built from scratch here; give a "
-                        f"checkpoint or state-dict file, or use a torchvision model")
+        raise UserError(
+            f"model.weights={weights!r}: {label} is built from scratch here; give a "
+            f"checkpoint or state-dict file, or use a torchvision model"
+        )
     overrides = {"weights": None} if from_file and "weights" in model_cfg.net else {}
     net = _instantiate(model_cfg.net, f"model ({label})", **overrides)
     if from_file:
@@ -100,6 +105,10 @@ def classifier(cfg: DictConfig, net: nn.Module) -> ClassifierModule:
         head=head_name(cfg.model, net),
         backbone_lr_ratio=freeze.get("backbone_lr_ratio", 1.0),
         decay_norm_and_bias=cfg.get("decay_norm_and_bias", False),
+        channels_last=cfg.get("channels_last", False),
+        compile=cfg.get("compile", False),
+        nonfinite=cfg.get("nonfinite", "stop"),
+        max_skips=cfg.get("max_skips", 0),
         config=plain(cfg),
     )
 
@@ -115,4 +124,5 @@ def loggers(cfg: DictConfig) -> list:
 
 
 def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Trainer:
-    return _instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    return _instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
+                        plugins=[AtomicCheckpointIO()])

@@ -28,8 +28,15 @@ from torch import nn
 from cnnlab.errors import UserError
 from cnnlab.models.anatomy import find_cam_layer
 
-METHODS = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM,
-           "eigencam": EigenCAM, "layercam": LayerCAM, "scorecam": ScoreCAM, "hirescam": HiResCAM}
+METHODS = {
+    "gradcam": GradCAM,
+    "gradcam++": GradCAMPlusPlus,
+    "xgradcam": XGradCAM,
+    "eigencam": EigenCAM,
+    "layercam": LayerCAM,
+    "scorecam": ScoreCAM,
+    "hirescam": HiResCAM,
+}
 
 
 class NoFeatureMaps(UserError):
@@ -47,14 +54,17 @@ def resolve_layer(net: nn.Module, name: str | None, example: torch.Tensor) -> st
     if name == "auto":
         name = find_cam_layer(net, example)
     if not name:
-        raise NoFeatureMaps(f"{type(net).__name__} has no feature maps (model.cam_layer is null): "
-                            "Grad-CAM needs a convolutional layer")
+        raise NoFeatureMaps(
+            f"{type(net).__name__} has no feature maps (model.cam_layer is null): "
+            "Grad-CAM needs a convolutional layer"
+        )
     net.get_submodule(name)  # fails loudly on a wrong dotted name
     return name
 
 
-def cam_maps(net: nn.Module, layer: str, x: torch.Tensor, classes: list[int],
-             method: str = "gradcam") -> np.ndarray:
+def cam_maps(
+    net: nn.Module, layer: str, x: torch.Tensor, classes: list[int], method: str = "gradcam"
+) -> np.ndarray:
     """(N, H, W) maps in [0, 1] for normalised inputs `x` and one target class per image."""
     if method not in METHODS:
         raise UserError(f"method={method!r} is not valid; choose one of: {', '.join(METHODS)}")
@@ -98,7 +108,7 @@ def pointing_game(maps: np.ndarray, boxes: torch.Tensor) -> float:
     """Fraction of images whose CAM maximum falls inside the object's box (x0, y0, x1, y1),
     pixel coordinates, x1/y1 exclusive."""
     hits = 0
-    for cam, (x0, y0, x1, y1) in zip(maps, boxes.tolist()):
+    for cam, (x0, y0, x1, y1) in zip(maps, boxes.tolist(), strict=True):
         row, col = peak(cam)
         hits += int(x0 <= col < x1 and y0 <= row < y1)
     return hits / max(1, len(maps))

@@ -45,7 +45,7 @@ def rebase(tree: Any, old: str, new: str) -> Any:
     if isinstance(tree, list):
         return [rebase(v, old, new) for v in tree]
     if isinstance(tree, str) and old and tree.startswith(old):
-        return new + tree[len(old):]
+        return new + tree[len(old) :]
     return tree
 
 
@@ -54,11 +54,20 @@ def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: st
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}" for k in own
-              if k in state and state[k].shape != own[k].shape]
+    shapes = [
+        f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     if missing or unexpected or shapes:
-        parts = [f"{len(x)} {name}: {', '.join(x[:4])}{' …' if len(x) > 4 else ''}"
-                 for name, x in (("missing", missing), ("unexpected", unexpected),
-                                 ("shape mismatches", shapes)) if x]
+        parts = [
+            f"{len(x)} {name}: {', '.join(x[:4])}{' …' if len(x) > 4 else ''}"
+            for name, x in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("shape mismatches", shapes),
+            )
+            if x
+        ]
         raise UserError(f"{path} does not fit this model ({'; '.join(parts)})")
     module.load_state_dict(state)

@@ -10,9 +10,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
 T = TypeVar("T")
@@ -50,8 +49,12 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         hydra_main()
     except UserError as err:
         _fail(str(err))
-    except (MissingConfigException, ConfigCompositionException, OverrideParseException,
-            OmegaConfBaseException) as err:
+    except (
+        MissingConfigException,
+        ConfigCompositionException,
+        OverrideParseException,
+        OmegaConfBaseException,
+    ) as err:
         _fail(describe(err))
 
 

@@ -30,7 +30,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = Path(cfg.ckpt_path)
     ckpt = checkpoint.load(ckpt_path)
     stored = checkpoint.run_config(ckpt, ckpt_path)
-    stored = checkpoint.rebase(stored, stored.get("paths", {}).get("data_dir", ""), cfg.paths.data_dir)
+    stored = checkpoint.rebase(
+        stored, stored.get("paths", {}).get("data_dir", ""), cfg.paths.data_dir
+    )
     run_cfg = OmegaConf.create(stored)
     if cfg.get("data") is not None:
         run_cfg.data = cfg.data
@@ -46,7 +48,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     results = run(model, datamodule=datamodule)
     metrics = {k: float(v) for k, v in results[0].items()}
     out = Path(cfg.paths.output_dir) / "metrics.json"
-    out.write_text(json.dumps({"ckpt_path": str(ckpt_path), "split": cfg.split, **metrics}, indent=2))
+    out.write_text(
+        json.dumps({"ckpt_path": str(ckpt_path), "split": cfg.split, **metrics}, indent=2)
+    )
     return metrics
 
 

@@ -53,15 +53,18 @@ def target_classes(target: str, paths: list[Path], preds: list[int], names: list
     if target == "true":
         missing = [p.parent.name for p in paths if p.parent.name not in names]
         if missing:
-            raise UserError(f"target=true needs each image in a folder named after its class; "
-                            f"{missing[0]!r} is not one of: {', '.join(names[:10])}")
+            raise UserError(
+                f"target=true needs each image in a folder named after its class; "
+                f"{missing[0]!r} is not one of: {', '.join(names[:10])}"
+            )
         return [names.index(p.parent.name) for p in paths]
     if str(target).isdigit() and int(target) < len(names):
         return [int(target)] * len(paths)
     if str(target) in names:
         return [names.index(str(target))] * len(paths)
-    raise UserError(f"target={target!r} is not valid; use pred, true, 0..{len(names) - 1} or a "
-                    f"class name")
+    raise UserError(
+        f"target={target!r} is not valid; use pred, true, 0..{len(names) - 1} or a class name"
+    )
 
 
 def explain(cfg: DictConfig) -> Path:
@@ -72,8 +75,9 @@ def explain(cfg: DictConfig) -> Path:
     dm = build.datamodule(stored.data)
     build.weights_preprocessing(stored, dm)
     net = build.network(stored.model, stored.data)
-    checkpoint.load_state(net, {k[4:]: v for k, v in ckpt["state_dict"].items()
-                                if k.startswith("net.")}, ckpt_path)
+    checkpoint.load_state(
+        net, {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}, ckpt_path
+    )
     net.eval()
     names = ckpt.get("class_names") or [str(i) for i in range(stored.data.num_classes)]
     paths = find_images(Path(cfg.images), cfg.limit)
@@ -86,16 +90,21 @@ def explain(cfg: DictConfig) -> Path:
     classes = target_classes(target, paths, preds, names)
     layer = resolve_layer(net, cfg.layer or stored.model.get("cam_layer"), x[:1])
     maps = cam_maps(net, layer, x, classes, cfg.method)
-    out = Path(cfg.out_dir) if cfg.out_dir else \
-        ckpt_path.resolve().parent.parent / "explain" / f"{cfg.method}-{target}"
+    out = (
+        Path(cfg.out_dir)
+        if cfg.out_dir
+        else ckpt_path.resolve().parent.parent / "explain" / f"{cfg.method}-{target}"
+    )
     out.mkdir(parents=True, exist_ok=True)
     unit = dm.to_unit(raw).permute(0, 2, 3, 1).numpy()
     captions = []
     for i, path in enumerate(paths):
         shown = overlay(unit[i], maps[i])
         Image.fromarray(shown).save(out / f"{i:03d}_{path.stem}.png")
-        captions.append(f"{path.name[:18]}\npred {names[preds[i]][:14]} {probs[i, preds[i]]:.2f}\n"
-                        f"CAM: {names[classes[i]][:16]}")
+        captions.append(
+            f"{path.name[:18]}\npred {names[preds[i]][:14]} {probs[i, preds[i]]:.2f}\n"
+            f"CAM: {names[classes[i]][:16]}"
+        )
     contact_sheet(unit, maps, captions).savefig(out / "contact_sheet.png", dpi=100)
     return out
 
@@ -105,7 +114,7 @@ def contact_sheet(images, maps, captions, columns: int = 6):
     fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.6 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, img, cam, caption in zip(axes.flat, images, maps, captions):
+    for ax, img, cam, caption in zip(axes.flat, images, maps, captions, strict=False):
         ax.imshow(overlay(img, cam))
         ax.set_title(caption, fontsize=7)
     fig.tight_layout()

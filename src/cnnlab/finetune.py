@@ -36,8 +36,11 @@ def top_level_stages(net: nn.Module, head: str) -> list[tuple[str, nn.Module]]:
         if head == name:
             continue
         if head.startswith(name + "."):
-            stages += [(f"{name}.{n}", c) for n, c in child.named_children()
-                       if not (head == f"{name}.{n}" or head.startswith(f"{name}.{n}."))]
+            stages += [
+                (f"{name}.{n}", c)
+                for n, c in child.named_children()
+                if not (head == f"{name}.{n}" or head.startswith(f"{name}.{n}."))
+            ]
         else:
             stages.append((name, child))
     return stages
@@ -88,8 +91,10 @@ class PartialFreeze(FreezeStrategy):
         stages = top_level_stages(pl_module.net, self.head)
         names = [n for n, _ in stages]
         if self.until not in names:
-            raise UserError(f"freeze.until={self.until!r} is not a stage of this model; "
-                            f"valid: {', '.join(names)}")
+            raise UserError(
+                f"freeze.until={self.until!r} is not a stage of this model; "
+                f"valid: {', '.join(names)}"
+            )
         self.freeze([m for _, m in stages[: names.index(self.until) + 1]])
 
 
@@ -97,8 +102,13 @@ class GradualUnfreeze(FreezeStrategy):
     """Linear probe until `unfreeze_at_epoch`, then the backbone trains too; with `stages`, one
     stage every `stage_interval` epochs, top-down (the stage nearest the head first)."""
 
-    def __init__(self, head: str, unfreeze_at_epoch: int = 1, stages: list[str] | None = None,
-                 stage_interval: int = 1):
+    def __init__(
+        self,
+        head: str,
+        unfreeze_at_epoch: int = 1,
+        stages: list[str] | None = None,
+        stage_interval: int = 1,
+    ):
         super().__init__(head)
         self.unfreeze_at_epoch = unfreeze_at_epoch
         self.stages = list(stages) if stages else None
@@ -115,8 +125,11 @@ class GradualUnfreeze(FreezeStrategy):
         if self.stages is None:
             thawed = list(named.values()) if epoch >= self.unfreeze_at_epoch else []
         else:
-            count = 0 if epoch < self.unfreeze_at_epoch else \
-                1 + (epoch - self.unfreeze_at_epoch) // self.stage_interval
+            count = (
+                0
+                if epoch < self.unfreeze_at_epoch
+                else 1 + (epoch - self.unfreeze_at_epoch) // self.stage_interval
+            )
             thawed = [named[s] for s in self.stages[:count]]
         if thawed:
             set_frozen(thawed, False)

@@ -3,6 +3,7 @@ factory and an optional scheduler factory, and runs one shared step for train/va
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,9 +11,17 @@ import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
-
-from cnnlab.param_groups import param_groups
 from torchmetrics.classification import MulticlassAccuracy
+
+from cnnlab.errors import UserError
+from cnnlab.param_groups import param_groups
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteError(UserError):
+    """A NaN/Inf loss or gradient: training stops before the weights are touched."""
+
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., dict]
@@ -30,34 +39,60 @@ class ClassifierModule(L.LightningModule):
         head: str = "",
         backbone_lr_ratio: float = 1.0,
         decay_norm_and_bias: bool = False,
+        channels_last: bool = False,
+        compile: bool = False,
+        nonfinite: str = "stop",
+        max_skips: int = 0,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
         # Only plain values go into checkpoints (they load with weights_only=True); the resolved
         # run config lets `eval` and `explain` rebuild the network from the checkpoint alone.
         self.save_hyperparameters(
-            {"num_classes": num_classes, "label_smoothing": label_smoothing, "config": config or {}},
+            {
+                "num_classes": num_classes,
+                "label_smoothing": label_smoothing,
+                "config": config or {},
+            },
             logger=False,
         )
         self.net = net
+        # channels_last: NHWC memory layout, faster convolutions on CPUs with oneDNN and on tensor
+        # cores; compile: torch.compile the network (the state dict keeps the plain names).
+        self.channels_last = channels_last
+        if nonfinite not in ("stop", "skip"):
+            raise ValueError(f"nonfinite={nonfinite!r}; valid: stop, skip")
+        self.nonfinite, self.max_skips, self.skipped = nonfinite, max_skips, 0
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        # Kept out of the module tree (plain attribute): checkpoints hold `net.*` keys only.
+        self.__dict__["_forward"] = torch.compile(self.net) if compile else self.net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.head = head
         self.backbone_lr_ratio = backbone_lr_ratio
         self.decay_norm_and_bias = decay_norm_and_bias
-        self.optimize_frozen = False  # set by GradualUnfreeze: its backbone group exists from the start
+        self.optimize_frozen = (
+            False  # set by GradualUnfreeze: its backbone group exists from the start
+        )
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         top_k = min(5, num_classes)
         for stage in ("train", "val", "test"):
             setattr(self, f"{stage}_loss", MeanMetric())
             setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
-            setattr(self, f"{stage}_acc5", MulticlassAccuracy(num_classes, top_k=top_k, average="micro"))
+            setattr(
+                self, f"{stage}_acc5", MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
+            )
         self.val_acc_best = MaxMetric()
-        self.best_epoch: int | None = None  # epoch of the best val/acc (as ModelCheckpoint: first max)
+        self.best_epoch: int | None = (
+            None  # epoch of the best val/acc (as ModelCheckpoint: first max)
+        )
         self._best_acc = -1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self._forward(x)
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         images, targets = batch
@@ -69,12 +104,35 @@ class ClassifierModule(L.LightningModule):
         getattr(self, f"{stage}_acc5")(logits.detach(), hard)
         on_step = stage == "train"
         for name in ("loss", "acc", "acc5"):
-            self.log(f"{stage}/{name}", getattr(self, f"{stage}_{name}"), on_step=on_step and name == "loss",
-                     on_epoch=True, prog_bar=name != "acc5", metric_attribute=f"{stage}_{name}")
+            self.log(
+                f"{stage}/{name}",
+                getattr(self, f"{stage}_{name}"),
+                on_step=on_step and name == "loss",
+                on_epoch=True,
+                prog_bar=name != "acc5",
+                metric_attribute=f"{stage}_{name}",
+            )
         return loss
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
+        loss = self._step(batch, "train")
+        if torch.isfinite(loss):
+            return loss
+        if self.nonfinite == "skip" and self.skipped < self.max_skips:
+            self.skipped += 1
+            log.warning("non-finite loss at step %d: batch skipped (%d of %d allowed)",
+                        self.global_step, self.skipped, self.max_skips)
+            return None  # Lightning skips backward and the optimizer step
+        raise NonFiniteError(f"non-finite loss ({float(loss)}) at step {self.global_step} "
+                             f"(epoch {self.current_epoch}); lower optimizer.lr, or set "
+                             f"nonfinite=skip max_skips=K to skip such batches")
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        bad = [n for n, p in self.named_parameters() if p.grad is not None
+               and not torch.isfinite(p.grad).all()]
+        if bad:
+            raise NonFiniteError(f"non-finite gradient at step {self.global_step} in {bad[0]} "
+                                 f"(and {len(bad) - 1} more); the weights were not updated")
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
@@ -104,9 +162,14 @@ class ClassifierModule(L.LightningModule):
     def configure_optimizers(self):
         defaults = getattr(self.optimizer_factory, "keywords", {})
         groups = param_groups(
-            self.net, head=self.head, lr=defaults.get("lr", 1e-3),
-            weight_decay=defaults.get("weight_decay", 0.0), backbone_lr_ratio=self.backbone_lr_ratio,
-            decay_norm_and_bias=self.decay_norm_and_bias, include_frozen=self.optimize_frozen)
+            self.net,
+            head=self.head,
+            lr=defaults.get("lr", 1e-3),
+            weight_decay=defaults.get("weight_decay", 0.0),
+            backbone_lr_ratio=self.backbone_lr_ratio,
+            decay_norm_and_bias=self.decay_norm_and_bias,
+            include_frozen=self.optimize_frozen,
+        )
         optimizer = self.optimizer_factory(groups)
         if self.scheduler_factory is None:
             return optimizer

@@ -18,9 +18,16 @@ def _no_decay_names(net: nn.Module) -> set[str]:
     return names
 
 
-def param_groups(net: nn.Module, *, head: str, lr: float, weight_decay: float,
-                 backbone_lr_ratio: float = 1.0, decay_norm_and_bias: bool = False,
-                 include_frozen: bool = False) -> list[dict]:
+def param_groups(
+    net: nn.Module,
+    *,
+    head: str,
+    lr: float,
+    weight_decay: float,
+    backbone_lr_ratio: float = 1.0,
+    decay_norm_and_bias: bool = False,
+    include_frozen: bool = False,
+) -> list[dict]:
     """Up to four groups: {head, backbone} × {decay, no_decay}; empty groups are left out.
 
     Frozen parameters are left out unless `include_frozen` (gradual unfreezing).
@@ -33,11 +40,14 @@ def param_groups(net: nn.Module, *, head: str, lr: float, weight_decay: float,
         part = "head" if name == head or name.startswith(head + ".") else "backbone"
         decays = name not in no_decay
         key = f"{part}" if decays else f"{part}_no_decay"
-        group = groups.setdefault(key, {
-            "name": key,
-            "params": [],
-            "lr": lr * (backbone_lr_ratio if part == "backbone" else 1.0),
-            "weight_decay": weight_decay if decays else 0.0,
-        })
+        group = groups.setdefault(
+            key,
+            {
+                "name": key,
+                "params": [],
+                "lr": lr * (backbone_lr_ratio if part == "backbone" else 1.0),
+                "weight_decay": weight_decay if decays else 0.0,
+            },
+        )
         group["params"].append(p)
     return list(groups.values())

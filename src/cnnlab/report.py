@@ -16,13 +16,26 @@ from typing import Any
 import yaml
 from hydra.experimental.callback import Callback
 
-COLUMNS = ["job", "overrides", "status", "params", "val/acc_best", "test/acc", "best_epoch",
-           "wall_s", "val/pointing_game", "error"]
+COLUMNS = [
+    "job",
+    "overrides",
+    "status",
+    "params",
+    "val/acc_best",
+    "test/acc",
+    "best_epoch",
+    "wall_s",
+    "val/pointing_game",
+    "error",
+]
 
 
 def job_row(job: Path) -> dict[str, Any]:
-    overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) \
-        if (job / ".hydra" / "overrides.yaml").is_file() else []
+    overrides = (
+        yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+        if (job / ".hydra" / "overrides.yaml").is_file()
+        else []
+    )
     row: dict[str, Any] = {"job": job.name, "overrides": " ".join(overrides or []), "error": ""}
     metrics_file = job / "metrics.json"
     if metrics_file.is_file():
@@ -30,15 +43,22 @@ def job_row(job: Path) -> dict[str, Any]:
         row.update(status="ok", **{k: metrics.get(k, "") for k in COLUMNS[3:9]})
     else:
         log = job / "train.log"
-        errors = [line for line in log.read_text().splitlines() if "ERROR" in line] \
-            if log.is_file() else []
-        row.update(status="failed", error=errors[-1].split(" - ", 1)[-1] if errors else "no metrics")
+        errors = (
+            [line for line in log.read_text().splitlines() if "ERROR" in line]
+            if log.is_file()
+            else []
+        )
+        row.update(
+            status="failed", error=errors[-1].split(" - ", 1)[-1] if errors else "no metrics"
+        )
     return row
 
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
-    jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()),
-                  key=lambda p: int(p.name))
+    jobs = sorted(
+        (p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()),
+        key=lambda p: int(p.name),
+    )
     return [job_row(j) for j in jobs]
 
 

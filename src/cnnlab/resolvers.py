@@ -17,7 +17,9 @@ def run_subdir(run_id: str | None) -> str:
     """`<date>/<time>_<id>`, or `runs/<run_id>` when the user pins the run folder."""
     if run_id:
         if "/" in str(run_id) or str(run_id).startswith("."):
-            raise ValueError(f"run_id={run_id!r} must be a plain folder name (no '/', no leading '.')")
+            raise ValueError(
+                f"run_id={run_id!r} must be a plain folder name (no '/', no leading '.')"
+            )
         return f"runs/{run_id}"
     return f"{_STARTED:%Y-%m-%d}/{_STARTED:%H-%M-%S}_{_PROCESS_ID}"
 
@@ -25,7 +27,9 @@ def run_subdir(run_id: str | None) -> str:
 def cpu_workers() -> int:
     """DataLoader workers for decoding files: the cores this process may use, minus one for the
     training loop, at most 8 (more rarely helps and costs memory)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
     return max(0, min(8, cores - 1))
 
 
@@ -42,8 +46,13 @@ def larger(a: int, b: int) -> int:
 def register() -> None:
     # `cnnlab.cwd` instead of `hydra:runtime.cwd`: the sweep folder is resolved before Hydra's
     # runtime config exists, and Hydra does not change the working directory here (chdir: false).
-    for name, fn in {"cnnlab.run_subdir": run_subdir, "cnnlab.cpu_workers": cpu_workers,
-                     "cnnlab.repeat": repeat, "cnnlab.cwd": os.getcwd, "cnnlab.max": larger}.items():
+    for name, fn in {
+        "cnnlab.run_subdir": run_subdir,
+        "cnnlab.cpu_workers": cpu_workers,
+        "cnnlab.repeat": repeat,
+        "cnnlab.cwd": os.getcwd,
+        "cnnlab.max": larger,
+    }.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=name == "cnnlab.run_subdir")
 

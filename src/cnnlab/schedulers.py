@@ -12,8 +12,14 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau, StepLR
 
 
-def cosine(optimizer: Optimizer, *, total_steps: int, max_epochs: int, warmup_fraction: float = 0.05,
-           min_lr_ratio: float = 0.0) -> dict:
+def cosine(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    max_epochs: int,
+    warmup_fraction: float = 0.05,
+    min_lr_ratio: float = 0.0,
+) -> dict:
     """Linear warmup over `warmup_fraction` of the steps, then cosine decay to min_lr_ratio × lr."""
     warmup = int(total_steps * warmup_fraction)
 
@@ -26,22 +32,49 @@ def cosine(optimizer: Optimizer, *, total_steps: int, max_epochs: int, warmup_fr
     return {"scheduler": LambdaLR(optimizer, factor), "interval": "step"}
 
 
-def onecycle(optimizer: Optimizer, *, total_steps: int, max_epochs: int, pct_start: float = 0.25,
-             div_factor: float = 25.0, final_div_factor: float = 1e4) -> dict:
+def onecycle(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    max_epochs: int,
+    pct_start: float = 0.25,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+) -> dict:
     """Smith's one-cycle: the configured lr is the peak; starts at lr/div_factor."""
     max_lr = [g["lr"] for g in optimizer.param_groups]
-    sched = OneCycleLR(optimizer, max_lr=max_lr, total_steps=max(total_steps, 2), pct_start=pct_start,
-                       div_factor=div_factor, final_div_factor=final_div_factor)
+    sched = OneCycleLR(
+        optimizer,
+        max_lr=max_lr,
+        total_steps=max(total_steps, 2),
+        pct_start=pct_start,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+    )
     return {"scheduler": sched, "interval": "step"}
 
 
-def step(optimizer: Optimizer, *, total_steps: int, max_epochs: int, step_size: int = 30,
-         gamma: float = 0.1) -> dict:
+def step(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    max_epochs: int,
+    step_size: int = 30,
+    gamma: float = 0.1,
+) -> dict:
     """Multiply the lr by `gamma` every `step_size` epochs (torchvision's ResNet recipe)."""
     return {"scheduler": StepLR(optimizer, step_size=step_size, gamma=gamma), "interval": "epoch"}
 
 
-def plateau(optimizer: Optimizer, *, total_steps: int, max_epochs: int, monitor: str = "val/loss",
-            mode: str = "min", factor: float = 0.1, patience: int = 5) -> dict:
+def plateau(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    max_epochs: int,
+    monitor: str = "val/loss",
+    mode: str = "min",
+    factor: float = 0.1,
+    patience: int = 5,
+) -> dict:
     sched = ReduceLROnPlateau(optimizer, mode=mode, factor=factor, patience=patience)
     return {"scheduler": sched, "interval": "epoch", "monitor": monitor}

@@ -63,6 +63,8 @@ class RootSchema:
     run_id: str | None = None
     label_smoothing: float = 0.0
     test: bool = True
+    channels_last: bool = False
+    compile: bool = False
     trainer: TrainerSchema = field(default_factory=TrainerSchema)
     optimizer: OptimizerSchema | None = None
     data: DataSchema | None = None
@@ -74,7 +76,11 @@ def _known(node: DictConfig, schema: type) -> DictConfig:
     out = OmegaConf.masked_copy(node, keys)
     for key in keys:
         sub = _SUBSCHEMAS.get((schema, key))
-        if sub is not None and isinstance(node._get_node(key), DictConfig) and node[key] is not None:
+        if (
+            sub is not None
+            and isinstance(node._get_node(key), DictConfig)
+            and node[key] is not None
+        ):
             out[key] = _known(node[key], sub)
     return out
 

@@ -32,7 +32,9 @@ def render(report: Report, form: str, batch_size: int) -> str | None:
     if form == "table":
         fmt.terminal(report, batch_size)
         return None
-    return fmt.markdown(report, batch_size) if form == "markdown" else fmt.to_csv(report, batch_size)
+    return (
+        fmt.markdown(report, batch_size) if form == "markdown" else fmt.to_csv(report, batch_size)
+    )
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="summary")
@@ -48,7 +50,7 @@ def main() -> None:
     argv = sys.argv
     if "--format" in argv[1:-1]:
         i = argv.index("--format")
-        argv[i:i + 2] = [f"format={argv[i + 1]}"]
+        argv[i : i + 2] = [f"format={argv[i + 1]}"]
     run_cli(_main)
 
 

@@ -18,11 +18,27 @@ def human(n: float, unit: str = "") -> str:
 
 
 def rows(report: Report) -> list[list[str]]:
-    out = [["input", "", "×".join(map(str, report.input_shape)),
-            f"{_n(report.input_shape):,}", "0", "0"]]
+    out = [
+        [
+            "input",
+            "",
+            "×".join(map(str, report.input_shape)),
+            f"{_n(report.input_shape):,}",
+            "0",
+            "0",
+        ]
+    ]
     for r in report.rows:
-        out.append([r.name, r.kind, "×".join(map(str, r.shape)), f"{r.activations:,}",
-                    f"{r.params:,}", f"{r.flops / 1e6:,.2f}"])
+        out.append(
+            [
+                r.name,
+                r.kind,
+                "×".join(map(str, r.shape)),
+                f"{r.activations:,}",
+                f"{r.params:,}",
+                f"{r.flops / 1e6:,.2f}",
+            ]
+        )
     return out
 
 
@@ -38,11 +54,15 @@ def totals(report: Report, batch_size: int) -> list[tuple[str, str]]:
         ("parameters", f"{report.params:,}"),
         ("activations per image", f"{report.activations:,} values"),
         ("FLOPs per image (torch counter, 2 per multiply-add)", human(report.flops, "FLOPs")),
-        ("multiply-adds per image (what the lecture and torchvision call FLOPs)",
-         human(report.macs, "MACs")),
+        (
+            "multiply-adds per image (what the lecture and torchvision call FLOPs)",
+            human(report.macs, "MACs"),
+        ),
     ]
-    lines += [(f"{k}, batch {batch_size}" if "activations" in k or "training" in k else k,
-               human(v, "B")) for k, v in report.memory(batch_size).items()]
+    lines += [
+        (f"{k}, batch {batch_size}" if "activations" in k or "training" in k else k, human(v, "B"))
+        for k, v in report.memory(batch_size).items()
+    ]
     return lines
 
 

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from cnnlab import build, resolvers  # noqa: F401 - resolvers must exist before Hydra composes
+from cnnlab import build, checkpoint, resolvers  # noqa: F401 - resolvers must exist before Hydra composes
 from cnnlab.errors import UserError, in_job, run_cli
 from cnnlab.schema import validate
 
@@ -25,6 +28,23 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 def _metrics(trainer: L.Trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def resume_path(cfg: DictConfig) -> str | None:
+    """The checkpoint to resume from: `ckpt_path`, `last` for this run folder's last.ckpt, and
+    with a pinned `run_id` the folder's own last.ckpt (a relaunched or requeued job continues)."""
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    wanted = cfg.get("ckpt_path")
+    if wanted is None and cfg.get("run_id") and last.is_file():
+        wanted = "last"
+    if wanted == "last":
+        if not last.is_file():
+            log.warning("ckpt_path=last: no %s yet; starting fresh", last)
+            return None
+        epoch = torch.load(last, map_location="cpu", weights_only=True).get("epoch")
+        log.info("resuming from %s (saved after epoch %s)", last, epoch)
+        return str(last)
+    return wanted
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -43,7 +63,19 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     loggers = build.loggers(cfg)
     trainer = build.trainer(cfg, callbacks, loggers)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    ckpt_path = resume_path(cfg)
+    if ckpt_path:
+        checkpoint.load(ckpt_path)  # refuse unsafe or truncated files in one line, before fit
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:
+        # Lightning has written the checkpoint; exit as a killed process would (128 + 15), so
+        # schedulers and shells see the run did not finish (Lightning 2.6 exits 0 here).
+        log.error("SIGTERM: checkpoint saved; exiting 143")
+        sys.exit(143)
+    if trainer.interrupted:
+        log.error("interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last")
+        sys.exit(130)
     metrics = _metrics(trainer)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -61,9 +93,13 @@ def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float
     """metrics.json in the run folder: what sweep reports read (absent = the run failed)."""
     if trainer.global_rank != 0 or not cfg.paths.get("output_dir"):
         return
-    record = {**metrics, "params": sum(p.numel() for p in model.parameters()),
-              "best_epoch": model.best_epoch, "epochs": trainer.current_epoch,
-              "wall_s": round(wall_s, 1)}
+    record = {
+        **metrics,
+        "params": sum(p.numel() for p in model.parameters()),
+        "best_epoch": model.best_epoch,
+        "epochs": trainer.current_epoch,
+        "wall_s": round(wall_s, 1),
+    }
     out = Path(cfg.paths.output_dir) / "metrics.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2))
@@ -76,7 +112,9 @@ def _main(cfg: DictConfig) -> float | None:
     log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
     name = cfg.get("optimized_metric")
     if name and name not in metrics:
-        raise UserError(f"optimized_metric={name!r} was not logged; logged: {', '.join(sorted(metrics))}")
+        raise UserError(
+            f"optimized_metric={name!r} was not logged; logged: {', '.join(sorted(metrics))}"
+        )
     return metrics.get(name) if name else None
 
 

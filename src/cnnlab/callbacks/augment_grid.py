@@ -6,7 +6,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from cnnlab.data.preview import augmented_batch, figure
+from cnnlab.data.preview import augmented_batch, picture
 
 
 class AugmentationGrid(L.Callback):
@@ -23,6 +23,6 @@ class AugmentationGrid(L.Callback):
         state = torch.get_rng_state()  # the preview must not shift the training run's randomness
         images, targets = augmented_batch(trainer.datamodule, count=self.count)
         torch.set_rng_state(state)
-        fig = figure(trainer.datamodule, images.cpu(), targets.cpu())
+        image = picture(trainer.datamodule, images.cpu(), targets.cpu())
         for logger in loggers:
-            logger.experiment.add_figure("data/augmented_train_batch", fig, global_step=0)
+            logger.experiment.add_image("data/augmented_train_batch", image, 0, dataformats="HWC")

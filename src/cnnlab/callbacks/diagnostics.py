@@ -13,6 +13,8 @@ from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
+from cnnlab.render import grid
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -37,15 +39,15 @@ def _norm01(t: torch.Tensor) -> torch.Tensor:
 
 
 class Diagnostics(L.Callback):
-    def __init__(self, every_n_epochs: int = 5, worst: int = 16, feature_maps: int = 16):
+    def __init__(self, every_n_epochs: int = 0, worst: int = 16, feature_maps: int = 16):
         self.every_n_epochs = every_n_epochs
         self.worst = worst
         self.feature_maps = feature_maps
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
-        if (trainer.sanity_checking or trainer.global_rank != 0
-                or (trainer.current_epoch % self.every_n_epochs and not last)):
+        due = self.every_n_epochs > 0 and trainer.current_epoch % self.every_n_epochs == 0
+        if trainer.sanity_checking or trainer.global_rank != 0 or not (due or last):
             return
         writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
         if not writers:
@@ -57,11 +59,13 @@ class Diagnostics(L.Callback):
         with torch.no_grad():
             x = dm.preprocess(images.to(pl_module.device))
             probs = torch.cat([torch.softmax(net(c), 1) for c in x.split(256)]).cpu()
-        figures = {"diagnostics/confusion_matrix": self.confusion(probs, targets, dm.class_names),
-                   "diagnostics/worst_misclassified": self.worst_grid(dm, images, targets, probs)}
+        figures = {"diagnostics/confusion_matrix": self.confusion(probs, targets, dm.class_names)}
+        worst = self.worst_grid(dm, images, targets, probs)
         per_class = self.per_class_accuracy(probs, targets, dm.class_names)
-        pictures = {"diagnostics/first_layer_filters": self.filters(net),
-                    "diagnostics/feature_maps": self.maps(net, x[:1])}
+        pictures = {
+            "diagnostics/first_layer_filters": self.filters(net),
+            "diagnostics/feature_maps": self.maps(net, x[:1]),
+        }
         net.train(was_training)
         for w in writers:
             for tag, fig in figures.items():
@@ -70,6 +74,8 @@ class Diagnostics(L.Callback):
             for tag, img in pictures.items():
                 if img is not None:
                     w.add_image(tag, img, step)
+            if worst is not None:
+                w.add_image("diagnostics/worst_misclassified", worst, step, dataformats="HWC")
             for name, acc in per_class.items():
                 w.add_scalar(f"val_per_class_acc/{name}", acc, step)
         for fig in figures.values():
@@ -87,8 +93,11 @@ class Diagnostics(L.Callback):
     @staticmethod
     def per_class_accuracy(probs, targets, names) -> dict[str, float]:
         preds = probs.argmax(1)
-        return {f"{i:03d}_{n[:20]}": float((preds[targets == i] == i).float().mean())
-                for i, n in enumerate(names) if (targets == i).any()}
+        return {
+            f"{i:03d}_{n[:20]}": float((preds[targets == i] == i).float().mean())
+            for i, n in enumerate(names)
+            if (targets == i).any()
+        }
 
     def worst_grid(self, dm, images, targets, probs):
         preds = probs.argmax(1)
@@ -96,18 +105,13 @@ class Diagnostics(L.Callback):
         if len(wrong) == 0:
             return None
         order = wrong[probs[wrong, preds[wrong]].argsort(descending=True)][: self.worst]
-        cols = 8
-        rows = (len(order) + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows), squeeze=False)
-        for ax in axes.flat:
-            ax.axis("off")
         unit = dm.to_unit(images[order]).permute(0, 2, 3, 1).numpy()
-        for ax, img, i in zip(axes.flat, unit, order.tolist()):
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"{dm.class_names[targets[i]][:10]}→{dm.class_names[preds[i]][:10]}\n"
-                         f"p={probs[i, preds[i]]:.2f}", fontsize=6)
-        fig.tight_layout()
-        return fig
+        captions = [
+            f"{dm.class_names[targets[i]][:12]}\n→{dm.class_names[preds[i]][:9]} "
+            f"{probs[i, preds[i]]:.2f}"
+            for i in order.tolist()
+        ]
+        return grid(list(unit), captions, columns=8)
 
     @staticmethod
     def filters(net: nn.Module):

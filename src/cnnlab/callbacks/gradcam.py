@@ -8,16 +8,13 @@ from __future__ import annotations
 import logging
 
 import lightning as L
-import matplotlib
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from cnnlab.cam import NoFeatureMaps, cam_maps, overlay, pointing_game, resolve_layer
 from cnnlab.data.tensor_dataset import TensorImages
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from cnnlab.render import grid
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +32,15 @@ def balanced_indices(targets: torch.Tensor, count: int, seed: int) -> list[int]:
 
 
 class GradCamGrid(L.Callback):
-    def __init__(self, every_n_epochs: int = 1, num_images: int = 8, method: str = "gradcam",
-                 layer: str | None = None, pointing_images: int = 200, seed: int = 0):
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        num_images: int = 8,
+        method: str = "gradcam",
+        layer: str | None = None,
+        pointing_images: int = 200,
+        seed: int = 0,
+    ):
         self.every_n_epochs = every_n_epochs
         self.num_images = num_images
         self.method = method
@@ -55,8 +59,12 @@ class GradCamGrid(L.Callback):
             return None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if (self._disabled or trainer.sanity_checking or trainer.global_rank != 0
-                or trainer.current_epoch % self.every_n_epochs != 0):
+        if (
+            self._disabled
+            or trainer.sanity_checking
+            or trainer.global_rank != 0
+            or trainer.current_epoch % self.every_n_epochs != 0
+        ):
             return
         dm = trainer.datamodule
         val = dm.val_set
@@ -93,26 +101,23 @@ class GradCamGrid(L.Callback):
         pred_maps = cam_maps(pl_module.net, layer, x, preds, self.method)
         true_maps = cam_maps(pl_module.net, layer, x, truths, self.method)
         unit = dm.to_unit(val.images[idx]).permute(0, 2, 3, 1).cpu().numpy()
-        fig = grid_figure(unit, pred_maps, true_maps, preds, truths, probs, dm.class_names)
+        picture = grid_image(unit, pred_maps, true_maps, preds, truths, probs, dm.class_names)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_figure(f"gradcam/{self.method}", fig, trainer.current_epoch)
-        plt.close(fig)
+                logger.experiment.add_image(
+                    f"gradcam/{self.method}", picture, trainer.current_epoch, dataformats="HWC"
+                )
 
 
-def grid_figure(images: np.ndarray, pred_maps, true_maps, preds, truths, probs, names):
-    rows = len(images)
-    fig, axes = plt.subplots(rows, 3, figsize=(6.3, 2.1 * rows), squeeze=False)
-    for r in range(rows):
-        img = images[r]
-        shown = img[..., 0] if img.shape[-1] == 1 else img
-        axes[r, 0].imshow(shown, cmap="gray", vmin=0, vmax=1)
-        axes[r, 0].set_title(f"true: {names[truths[r]]}"[:26], fontsize=7)
-        axes[r, 1].imshow(overlay(img, pred_maps[r]))
-        axes[r, 1].set_title(f"pred: {names[preds[r]]} p={probs[r, preds[r]]:.2f}"[:30], fontsize=7)
-        axes[r, 2].imshow(overlay(img, true_maps[r]))
-        axes[r, 2].set_title(f"CAM of true class p={probs[r, truths[r]]:.2f}", fontsize=7)
-        for ax in axes[r]:
-            ax.axis("off")
-    fig.tight_layout()
-    return fig
+def grid_image(images: np.ndarray, pred_maps, true_maps, preds, truths, probs, names) -> np.ndarray:
+    """Rows of original | CAM of the predicted class | CAM of the true class, captioned."""
+    tiles, captions = [], []
+    for r in range(len(images)):
+        tiles += [images[r], overlay(images[r], pred_maps[r]), overlay(images[r], true_maps[r])]
+        captions += [
+            f"true {names[truths[r]][:13]}",
+            f"pred {names[preds[r]][:9]}\np={probs[r, preds[r]]:.2f}",
+            f"true-class CAM\np={probs[r, truths[r]]:.2f}",
+        ]
+    captions[0] = captions[0] + "\n"  # keep rows aligned (2 caption lines everywhere)
+    return grid(tiles, captions, columns=3)

@@ -36,7 +36,9 @@ class HparamsWithMetrics(L.Callback):
     @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         config = pl_module.hparams.get("config", {})
-        params = flatten({k: v for k, v in config.items() if k not in ("paths", "callbacks", "logger")})
+        params = flatten(
+            {k: v for k, v in config.items() if k not in ("paths", "callbacks", "logger")}
+        )
         params["model/params"] = sum(p.numel() for p in pl_module.parameters())
         for logger in trainer.loggers:
             logger.log_hyperparams(params)  # hparams.yaml / CSV; TensorBoard writes no summary here

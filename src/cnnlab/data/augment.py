@@ -18,8 +18,9 @@ from torch import nn
 class RandomAffine(nn.Module):
     """Per-image rotation (± degrees), shift (± translate × size) and zoom; empty space is black."""
 
-    def __init__(self, degrees: float = 10.0, translate: float = 0.1,
-                 scale: Sequence[float] = (0.9, 1.1)):
+    def __init__(
+        self, degrees: float = 10.0, translate: float = 0.1, scale: Sequence[float] = (0.9, 1.1)
+    ):
         super().__init__()
         self.degrees, self.translate, self.scale = degrees, translate, tuple(scale)
 
@@ -31,8 +32,9 @@ class RandomAffine(nn.Module):
         # affine_grid maps output to input coordinates in [-1, 1]: a shift of t × size is 2t.
         shift = (torch.rand(n, 2, device=dev) * 2 - 1) * self.translate * 2
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
-                             torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+        theta = torch.stack(
+            [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+        )
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

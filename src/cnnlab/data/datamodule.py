@@ -49,7 +49,8 @@ class ClassificationDataModule(L.LightningDataModule):
             raise UserError(f"data.val_fraction={val_fraction} must be between 0 and 1 (exclusive)")
         if len(mean) != in_channels or len(std) != in_channels:
             raise UserError(
-                f"data.mean/std have {len(mean)}/{len(std)} values but data.in_channels={in_channels}"
+                f"data.mean/std have {len(mean)}/{len(std)} values, "
+                f"but data.in_channels={in_channels}"
             )
         self.source = source
         self.name = name
@@ -69,10 +70,10 @@ class ClassificationDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.seed = seed
         augment = dict(augment or {})
-        self.sample_augment = augment.get("sample")   # per image, uint8, where data is fetched
-        self.train_crop = augment.get("train_crop")    # image folders: replaces resize + center crop
-        self.batch_augment = augment.get("batch")     # per batch, float [0, 1], on the device
-        self.mix = augment.get("mix")                 # MixUp/CutMix on normalised batches
+        self.sample_augment = augment.get("sample")  # per image, uint8, where data is fetched
+        self.train_crop = augment.get("train_crop")  # image folders: replaces resize + center crop
+        self.batch_augment = augment.get("batch")  # per batch, float [0, 1], on the device
+        self.mix = augment.get("mix")  # MixUp/CutMix on normalised batches
         self.class_names: list[str] = []
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
@@ -96,8 +97,10 @@ class ClassificationDataModule(L.LightningDataModule):
         if self.train_limit and self.train_limit < len(self.train_set):
             self.train_set = self._take(self.train_set, self.train_limit)
         if self.sanity_report:
-            sanity.log_report({"train": self.train_set, "val": self.val_set, "test": self.test_set},
-                              self.class_names)
+            sanity.log_report(
+                {"train": self.train_set, "val": self.val_set, "test": self.test_set},
+                self.class_names,
+            )
         self.train_set = self._with_train_transforms(self.train_set)
 
     def _with_train_transforms(self, ds: Dataset) -> Dataset:
@@ -115,7 +118,11 @@ class ClassificationDataModule(L.LightningDataModule):
         # A seeded random subset: small-budget experiments (e.g. 500 images) see all classes.
         idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(self.seed + 1))[:n]
         idx = idx.sort().values
-        return ds.subset(idx) if isinstance(ds, TensorImages) else torch.utils.data.Subset(ds, idx.tolist())
+        return (
+            ds.subset(idx)
+            if isinstance(ds, TensorImages)
+            else torch.utils.data.Subset(ds, idx.tolist())
+        )
 
     def _split(self, pool: Dataset) -> tuple[Dataset, Dataset]:
         # Seeded, so every run (and every DDP rank) sees the same validation images.
@@ -124,8 +131,10 @@ class ClassificationDataModule(L.LightningDataModule):
         val_idx, train_idx = order[:n_val].sort().values, order[n_val:].sort().values
         if isinstance(pool, TensorImages):
             return pool.subset(train_idx), pool.subset(val_idx)
-        return (torch.utils.data.Subset(pool, train_idx.tolist()),
-                torch.utils.data.Subset(pool, val_idx.tolist()))
+        return (
+            torch.utils.data.Subset(pool, train_idx.tolist()),
+            torch.utils.data.Subset(pool, val_idx.tolist()),
+        )
 
     def _loader(self, ds: Dataset, *, shuffle: bool, batch_size: int) -> DataLoader:
         in_memory = isinstance(ds, TensorImages)
@@ -158,8 +167,13 @@ class ClassificationDataModule(L.LightningDataModule):
         """uint8 images → float in [0, 1] at the network's input size."""
         x = images.float().div_(255) if images.dtype == torch.uint8 else images.float()
         if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                              align_corners=False, antialias=x.shape[-1] > self.input_size)
+            x = F.interpolate(
+                x,
+                size=(self.input_size, self.input_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=x.shape[-1] > self.input_size,
+            )
         return x
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:

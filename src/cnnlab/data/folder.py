@@ -33,22 +33,28 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if img.mode.startswith("I"):
         arr = np.asarray(img, dtype=np.float32)
         top = 65535.0 if arr.max() > 255 else 255.0
-        return Image.fromarray((arr / top * 255).round().clip(0, 255).astype(np.uint8)).convert("RGB")
+        return Image.fromarray((arr / top * 255).round().clip(0, 255).astype(np.uint8)).convert(
+            "RGB"
+        )
     return img.convert("RGB")
 
 
-def open_split(folder: Path, image_size: int, expect_classes: list[str] | None = None) -> ImageFolder:
+def open_split(
+    folder: Path, image_size: int, expect_classes: list[str] | None = None
+) -> ImageFolder:
     if not folder.is_dir():
         raise UserError(f"image folder {folder} does not exist; expected {folder}/<class>/<image>")
     try:
         ds = ImageFolder(
             str(folder),
             loader=load_rgb,
-            transform=v2.Compose([
-                v2.PILToTensor(),
-                v2.Resize(image_size, antialias=True),
-                v2.CenterCrop(image_size),
-            ]),
+            transform=v2.Compose(
+                [
+                    v2.PILToTensor(),
+                    v2.Resize(image_size, antialias=True),
+                    v2.CenterCrop(image_size),
+                ]
+            ),
         )
     except FileNotFoundError as err:  # raised for an empty class folder or no class folders
         raise UserError(f"image folder {folder}: {err}") from None
@@ -66,8 +72,11 @@ def train_view(ds, image_size: int, crop, sample):
 
     base = ds.dataset if isinstance(ds, torch.utils.data.Subset) else ds
     view = copy.copy(base)
-    resize = crop if crop is not None else v2.Compose([v2.Resize(image_size, antialias=True),
-                                                       v2.CenterCrop(image_size)])
+    resize = (
+        crop
+        if crop is not None
+        else v2.Compose([v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
+    )
     view.transform = v2.Compose([v2.PILToTensor(), resize, *([sample] if sample else [])])
     if isinstance(ds, torch.utils.data.Subset):
         return torch.utils.data.Subset(view, ds.indices)

@@ -11,8 +11,14 @@ class MixUpCutMix:
     `cutmix_alpha`), chosen at random with `switch_prob` for CutMix. Targets become (N, classes)
     probabilities that sum to 1; unmixed batches get one-hot targets, so the type never varies."""
 
-    def __init__(self, num_classes: int, mixup_alpha: float = 0.2, cutmix_alpha: float = 1.0,
-                 prob: float = 1.0, switch_prob: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int,
+        mixup_alpha: float = 0.2,
+        cutmix_alpha: float = 1.0,
+        prob: float = 1.0,
+        switch_prob: float = 0.5,
+    ):
         self.num_classes = num_classes
         self.prob = prob
         choices, weights = [], []

@@ -12,9 +12,17 @@ import torch
 from torchvision.transforms import v2
 
 
-def policy(name: str, *, num_ops: int = 2, magnitude: int = 9, autoaugment: str = "imagenet",
-           severity: int = 3, hflip: bool = False, color_jitter: float = 0.0,
-           random_erasing: float = 0.0) -> v2.Compose:
+def policy(
+    name: str,
+    *,
+    num_ops: int = 2,
+    magnitude: int = 9,
+    autoaugment: str = "imagenet",
+    severity: int = 3,
+    hflip: bool = False,
+    color_jitter: float = 0.0,
+    random_erasing: float = 0.0,
+) -> v2.Compose:
     """`randaugment`, `trivialaugment`, `autoaugment` (imagenet|cifar10|svhn), `augmix`, `imagenet`
     (the lecture's: flip, ColorJitter, RandAugment) or `none`, plus optional flip, colour jitter
     and random erasing."""
@@ -35,12 +43,17 @@ def policy(name: str, *, num_ops: int = 2, magnitude: int = 9, autoaugment: str 
     elif name == "augmix":
         steps.append(v2.AugMix(severity=severity))
     elif name != "none":
-        raise ValueError(f"augmentation policy {name!r}; valid: none, randaugment, trivialaugment, "
-                         "autoaugment, augmix")
+        raise ValueError(
+            f"augmentation policy {name!r}; valid: none, randaugment, trivialaugment, "
+            "autoaugment, augmix"
+        )
     if random_erasing:
         # RandomErasing needs floats: erase on a float copy, then back to uint8.
-        steps += [v2.ToDtype(torch.float32, scale=True), v2.RandomErasing(p=random_erasing),
-                  v2.ToDtype(torch.uint8, scale=True)]
+        steps += [
+            v2.ToDtype(torch.float32, scale=True),
+            v2.RandomErasing(p=random_erasing),
+            v2.ToDtype(torch.uint8, scale=True),
+        ]
     return v2.Compose(steps)
 
 

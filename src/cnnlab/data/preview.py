@@ -1,21 +1,23 @@
-"""A grid of augmented training images with their labels, as a matplotlib figure."""
+"""A grid of augmented training images with their labels (mixed pairs: both, with weights)."""
 
 from __future__ import annotations
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")  # files and TensorBoard only; never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from cnnlab.render import grid
 
 
 def augmented_batch(dm, count: int = 16, seed: int = 0):
     """The first `count` training images after the whole training pipeline, seeded."""
     dm.setup("fit")
     torch.manual_seed(seed)
-    loader = torch.utils.data.DataLoader(dm.train_set, batch_size=count, shuffle=True,
-                                         generator=torch.Generator().manual_seed(seed),
-                                         collate_fn=dm.train_dataloader().collate_fn)
+    loader = torch.utils.data.DataLoader(
+        dm.train_set,
+        batch_size=count,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+        collate_fn=dm.train_dataloader().collate_fn,
+    )
     images, targets = next(iter(loader))
     x, y = dm.train_batch(images, targets)
     return x, y
@@ -25,19 +27,14 @@ def label_of(target: torch.Tensor, names: list[str]) -> str:
     if target.ndim == 0:
         return names[int(target)]
     top = torch.topk(target, k=min(2, len(target)))  # soft targets: the mixed pair
-    parts = [f"{names[int(i)]} {float(p):.2f}" for p, i in zip(top.values, top.indices) if p > 0.01]
+    pairs = zip(top.values, top.indices, strict=True)
+    parts = [f"{names[int(i)]} {float(p):.2f}" for p, i in pairs if p > 0.01]
     return " + ".join(parts)
 
 
-def figure(dm, images: torch.Tensor, targets: torch.Tensor, columns: int = 8):
-    x = (images * dm.std + dm.mean).clamp(0, 1)  # back to [0, 1] for display
-    rows = (len(x) + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img, target in zip(axes.flat, x, targets):
-        shown = img.permute(1, 2, 0).numpy()
-        ax.imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray", vmin=0, vmax=1)
-        ax.set_title(label_of(target, dm.class_names)[:28], fontsize=7)
-    fig.tight_layout()
-    return fig
+def picture(dm, images: torch.Tensor, targets: torch.Tensor, columns: int = 8):
+    """(H, W, 3) uint8 grid of the images, back in [0, 1], captioned with their (mixed) labels."""
+    x = (images * dm.std + dm.mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    captions = [label_of(t, dm.class_names).replace(" + ", "\n+ ")[:40] for t in targets]
+    captions = [c if "\n" in c else c + "\n" for c in captions]
+    return grid(list(x), [c[:40] for c in captions], columns=columns)

@@ -24,8 +24,11 @@ def _base(ds: Dataset) -> tuple[Dataset, list[int]]:
 
 def class_counts(ds: Dataset) -> list[int]:
     base, idx = _base(ds)
-    targets = torch.as_tensor(base.targets)[idx] if hasattr(base, "targets") else \
-        torch.tensor([base[i][1] for i in idx])
+    targets = (
+        torch.as_tensor(base.targets)[idx]
+        if hasattr(base, "targets")
+        else torch.tensor([base[i][1] for i in idx])
+    )
     return torch.bincount(targets.long(), minlength=len(base.class_names)).tolist()
 
 
@@ -61,15 +64,18 @@ def report(splits: dict[str, Dataset], class_names: list[str]) -> list[str]:
     lines = []
     for name, ds in splits.items():
         counts = class_counts(ds)
-        lines.append(f"{name}: {len(ds)} images, per class min {min(counts)} max {max(counts)}"
-                     f"{'; ' + file_summary(ds) if file_summary(ds) else ''}")
+        lines.append(
+            f"{name}: {len(ds)} images, per class min {min(counts)} max {max(counts)}"
+            f"{'; ' + file_summary(ds) if file_summary(ds) else ''}"
+        )
         if min(counts) == 0:
             empty = [class_names[i] for i, c in enumerate(counts) if c == 0][:5]
             lines.append(f"WARNING {name} has no images of {empty}")
     shared = fingerprints(splits["train"]) & fingerprints(splits["val"])
     if shared:
-        lines.append(f"WARNING val shares {len(shared)} images with train: validation accuracy "
-                     f"is optimistic")
+        lines.append(
+            f"WARNING val shares {len(shared)} images with train: validation accuracy is optimistic"
+        )
     return lines
 
 

@@ -24,16 +24,25 @@ def _mask(kind: str, size: int) -> np.ndarray:
     return (np.abs(yy - c) < bar) | (np.abs(xx - c) < bar)
 
 
-def make(n: int, image_size: int, in_channels: int, rng: np.random.Generator,
-         object_size: tuple[int, int] = (8, 12), clutter: int = 6, decoys: int = 3) -> TensorImages:
+def make(
+    n: int,
+    image_size: int,
+    in_channels: int,
+    rng: np.random.Generator,
+    object_size: tuple[int, int] = (8, 12),
+    clutter: int = 6,
+    decoys: int = 3,
+) -> TensorImages:
     """The image is a grid of 16-pixel cells; the object and `decoys` speckled patches of the
     same size and brightness sit in distinct cells. Brightness alone does not find the object,
     so an untrained network's CAM does not either (pointing game ≈ chance)."""
     cell = 16
     per_side = image_size // cell
     if per_side * per_side < decoys + 1 or object_size[1] > cell:
-        raise ValueError(f"shapes: image_size={image_size} has room for {per_side ** 2} cells of "
-                         f"{cell} pixels; need {decoys + 1}")
+        raise ValueError(
+            f"shapes: image_size={image_size} has room for {per_side**2} cells of "
+            f"{cell} pixels; need {decoys + 1}"
+        )
     images = rng.integers(0, 60, (n, image_size, image_size)).astype(np.float32)  # noise
     targets = rng.integers(0, len(CLASSES), n)
     boxes = np.zeros((n, 4), np.int64)
@@ -55,9 +64,9 @@ def make(n: int, image_size: int, in_channels: int, rng: np.random.Generator,
         cells = rng.permutation(per_side * per_side)[: decoys + 1]
         for c in cells[1:]:
             y, x, size = place(int(c))
-            img[y:y + size, x:x + size][rng.random((size, size)) < 0.5] = 255
+            img[y : y + size, x : x + size][rng.random((size, size)) < 0.5] = 255
         y, x, size = place(int(cells[0]))
-        img[y:y + size, x:x + size][_mask(CLASSES[targets[i]], size)] = 255
+        img[y : y + size, x : x + size][_mask(CLASSES[targets[i]], size)] = 255
         boxes[i] = (x, y, x + size, y + size)
     tensor = torch.from_numpy(images.clip(0, 255).astype(np.uint8)).unsqueeze(1)
     ds = TensorImages(tensor.repeat(1, in_channels, 1, 1), torch.from_numpy(targets), CLASSES)

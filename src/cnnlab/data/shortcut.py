@@ -37,8 +37,9 @@ def digit_boxes(images: torch.Tensor, threshold: int = 32) -> torch.Tensor:
     return torch.stack([x0, y0, x1, y1], 1)
 
 
-def mark(ds: TensorImages, correlation: float, num_classes: int, generator: torch.Generator
-         ) -> TensorImages:
+def mark(
+    ds: TensorImages, correlation: float, num_classes: int, generator: torch.Generator
+) -> TensorImages:
     images = ds.images.clone()
     boxes = digit_boxes(images)
     spots = _positions(images.shape[-1], num_classes)
@@ -47,7 +48,7 @@ def mark(ds: TensorImages, correlation: float, num_classes: int, generator: torc
     where = torch.where(follow, ds.targets, random_spot)
     for i, s in enumerate(where.tolist()):
         r, c = spots[s]
-        images[i, :, r:r + MARK, c:c + MARK] = 255
+        images[i, :, r : r + MARK, c : c + MARK] = 255
     out = TensorImages(images, ds.targets, ds.class_names)
     out.boxes = boxes
     return out

@@ -47,8 +47,9 @@ def keep_classes(ds: TensorImages, classes: list[int] | None) -> TensorImages:
     lookup = torch.full((len(ds.class_names),), -1, dtype=torch.long)
     lookup[torch.as_tensor(classes)] = torch.arange(len(classes))
     keep = lookup[ds.targets] >= 0
-    return TensorImages(ds.images[keep], lookup[ds.targets[keep]],
-                        [ds.class_names[c] for c in classes])
+    return TensorImages(
+        ds.images[keep], lookup[ds.targets[keep]], [ds.class_names[c] for c in classes]
+    )
 
 
 def mnist_sample(root: str, classes: list[int] | None = None) -> SourceData:
@@ -68,8 +69,9 @@ _TORCHVISION = {
 }
 
 
-def torchvision_dataset(name: str, root: str, download: bool = True,
-                        classes: list[int] | None = None) -> SourceData:
+def torchvision_dataset(
+    name: str, root: str, download: bool = True, classes: list[int] | None = None
+) -> SourceData:
     import torchvision.datasets as tvd
 
     if name not in _TORCHVISION:
@@ -122,38 +124,65 @@ def fake(
     return SourceData(train=train, test=make(num_test), class_names=train.class_names)
 
 
-def image_folder(root: str, image_size: int, train_dir: str = "train", val_dir: str = "val",
-                 test_dir: str | None = None, classes: list[int] | None = None) -> SourceData:
+def image_folder(
+    root: str,
+    image_size: int,
+    train_dir: str = "train",
+    val_dir: str = "val",
+    test_dir: str | None = None,
+    classes: list[int] | None = None,
+) -> SourceData:
     """`root/train/<class>/*`, `root/val/<class>/*` (and optionally `root/test/...`)."""
     if classes:
-        raise UserError("data.source.classes applies to in-memory datasets; for an image folder, "
-                        "keep only the class folders you want")
+        raise UserError(
+            "data.source.classes applies to in-memory datasets; for an image folder, "
+            "keep only the class folders you want"
+        )
     from cnnlab.data.folder import open_split
 
     root_path = Path(root)
     train = open_split(root_path / train_dir, image_size)
     val = open_split(root_path / val_dir, image_size, expect_classes=train.classes)
-    test = open_split(root_path / test_dir, image_size, expect_classes=train.classes) if test_dir else val
+    test = (
+        open_split(root_path / test_dir, image_size, expect_classes=train.classes)
+        if test_dir
+        else val
+    )
     return SourceData(train=train, test=test, val=val, class_names=list(train.classes))
 
 
-def shapes(num_samples: int = 2000, num_test: int = 500, image_size: int = 32, in_channels: int = 1,
-           num_classes: int = 4, seed: int = 0) -> SourceData:
+def shapes(
+    num_samples: int = 2000,
+    num_test: int = 500,
+    image_size: int = 32,
+    in_channels: int = 1,
+    num_classes: int = 4,
+    seed: int = 0,
+) -> SourceData:
     """Shapes with known boxes (`cnnlab.data.shapes`): for measuring Grad-CAM localisation."""
     from cnnlab.data.shapes import CLASSES, make
 
     if num_classes != len(CLASSES):
-        raise UserError(f"data=shapes has {len(CLASSES)} classes ({', '.join(CLASSES)}), "
-                        f"not data.num_classes={num_classes}")
+        raise UserError(
+            f"data=shapes has {len(CLASSES)} classes ({', '.join(CLASSES)}), "
+            f"not data.num_classes={num_classes}"
+        )
 
     rng = np.random.default_rng(seed)
-    train, test = make(num_samples, image_size, in_channels, rng), make(num_test, image_size,
-                                                                        in_channels, rng)
+    train, test = (
+        make(num_samples, image_size, in_channels, rng),
+        make(num_test, image_size, in_channels, rng),
+    )
     return SourceData(train=train, test=test, class_names=train.class_names)
 
 
-def mnist_shortcut(root: str, correlation: float = 1.0, val_fraction: float = 0.1,
-                   classes: list[int] | None = None, seed: int = 0) -> SourceData:
+def mnist_shortcut(
+    root: str,
+    correlation: float = 1.0,
+    val_fraction: float = 0.1,
+    classes: list[int] | None = None,
+    seed: int = 0,
+) -> SourceData:
     """The MNIST sample with a border mark that encodes the label in training only
     (`cnnlab.data.shortcut`); validation and test marks are random."""
     from cnnlab.data.shortcut import mark
@@ -163,6 +192,9 @@ def mnist_shortcut(root: str, correlation: float = 1.0, val_fraction: float = 0.
     order = torch.randperm(len(base.train), generator=g)
     n_val = round(len(order) * val_fraction)
     k = len(base.class_names)
-    return SourceData(train=mark(base.train.subset(order[n_val:].sort().values), correlation, k, g),
-                      val=mark(base.train.subset(order[:n_val].sort().values), 0.0, k, g),
-                      test=mark(base.test, 0.0, k, g), class_names=base.class_names)
+    return SourceData(
+        train=mark(base.train.subset(order[n_val:].sort().values), correlation, k, g),
+        val=mark(base.train.subset(order[:n_val].sort().values), 0.0, k, g),
+        test=mark(base.test, 0.0, k, g),
+        class_names=base.class_names,
+    )

@@ -13,10 +13,13 @@ class TensorImages(Dataset):
     `__getitem__` calls plus a collate (≈ 25 % of the step time for MNIST-sized images).
     """
 
-    def __init__(self, images: torch.Tensor, targets: torch.Tensor, class_names: list[str],
-                 transform=None):
+    def __init__(
+        self, images: torch.Tensor, targets: torch.Tensor, class_names: list[str], transform=None
+    ):
         if images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+            raise ValueError(
+                f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}"
+            )
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
         self.images = images.contiguous()
@@ -40,8 +43,9 @@ class TensorImages(Dataset):
         return images, self.targets[idx]
 
     def subset(self, indices: torch.Tensor) -> TensorImages:
-        out = TensorImages(self.images[indices], self.targets[indices], self.class_names,
-                           self.transform)
+        out = TensorImages(
+            self.images[indices], self.targets[indices], self.class_names, self.transform
+        )
         out.boxes = self.boxes[indices] if self.boxes is not None else None
         return out
 

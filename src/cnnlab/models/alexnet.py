@@ -11,25 +11,35 @@ from torch import nn
 
 
 class AlexNet(nn.Module):
-    def __init__(self, *, in_channels: int, num_classes: int, image_size: int = 227,
-                 dropout: float = 0.5):
+    def __init__(
+        self, *, in_channels: int, num_classes: int, image_size: int = 227, dropout: float = 0.5
+    ):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 96, kernel_size=11, stride=4), nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, 96, kernel_size=11, stride=4),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(96, 256, kernel_size=5, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(96, 256, kernel_size=5, padding=2),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(256, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(384, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         with torch.no_grad():  # 6×6×256 at 227×227; smaller inputs give smaller maps
             flat = self.features(torch.zeros(1, in_channels, image_size, image_size)).numel()
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Dropout(dropout), nn.Linear(flat, 4096), nn.ReLU(inplace=True),
-            nn.Dropout(dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(flat, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
 

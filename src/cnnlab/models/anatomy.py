@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
 # A global pool's output is a feature map only by shape; CAM wants the maps before it.
 POOLS_TO_SKIP = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 

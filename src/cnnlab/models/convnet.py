@@ -10,8 +10,16 @@ from torch import nn
 
 
 class ConvNet(nn.Module):
-    def __init__(self, *, in_channels: int, num_classes: int, image_size: int, hidden: int = 256,
-                 batch_norm: bool = False):
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        num_classes: int,
+        image_size: int,
+        hidden: int = 256,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if image_size < 4:
             raise ValueError(f"ConvNet needs images of at least 4×4 pixels, got {image_size}")
@@ -27,6 +35,7 @@ class ConvNet(nn.Module):
             nn.Flatten(),
             nn.Linear(64 * side * side, hidden),
             nn.ReLU(),
+            nn.Dropout(dropout) if dropout else nn.Identity(),  # not in the lecture: default off
             nn.Linear(hidden, num_classes),  # logits; use CrossEntropyLoss
         )
 

@@ -1,4 +1,4 @@
-"""The lecture's multilayer perceptron: flatten → Linear(C·H·W, 256) → ReLU → Linear(256, classes)."""
+"""The lecture's multilayer perceptron: flatten → Linear(C·H·W, 256) → ReLU → Linear(256, K)."""
 
 from __future__ import annotations
 

@@ -24,8 +24,9 @@ class BasicBlock(nn.Module):
         self.residual = residual
         self.shortcut: nn.Module = nn.Identity()
         if residual and (stride != 1 or c_in != c_out):
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+            )
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -36,20 +37,35 @@ class BasicBlock(nn.Module):
 
 
 class ResNetCifar(nn.Module):
-    def __init__(self, *, depth: int = 20, in_channels: int, num_classes: int, image_size: int = 32,
-                 residual: bool = True, widths: tuple[int, int, int] = (16, 32, 64)):
+    def __init__(
+        self,
+        *,
+        depth: int = 20,
+        in_channels: int,
+        num_classes: int,
+        image_size: int = 32,
+        residual: bool = True,
+        widths: tuple[int, int, int] = (16, 32, 64),
+    ):
         super().__init__()
         if (depth - 2) % 6 != 0 or depth < 8:
             raise ValueError(f"ResNet-CIFAR depth={depth} must be 6n+2 (20, 32, 44, 56, 110)")
         if image_size < 4:
             raise ValueError(f"ResNet-CIFAR needs images of at least 4×4 pixels, got {image_size}")
         n = (depth - 2) // 6
-        stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
-                             nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        stem = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        )
         stages, c_in = [], widths[0]
         for i, width in enumerate(widths):
-            blocks = [BasicBlock(c_in if b == 0 else width, width, 2 if (i > 0 and b == 0) else 1,
-                                 residual) for b in range(n)]
+            blocks = [
+                BasicBlock(
+                    c_in if b == 0 else width, width, 2 if (i > 0 and b == 0) else 1, residual
+                )
+                for b in range(n)
+            ]
             stages.append(nn.Sequential(*blocks))
             c_in = width
         self.features = nn.Sequential(stem, *stages)

@@ -28,8 +28,17 @@ def conv_block(in_c: int, out_c: int, n: int, batch_norm: bool = False) -> list[
 
 
 class VGG(nn.Module):
-    def __init__(self, *, depth: int = 16, in_channels: int, num_classes: int, image_size: int = 224,
-                 batch_norm: bool = False, hidden: int = 4096, dropout: float = 0.5):
+    def __init__(
+        self,
+        *,
+        depth: int = 16,
+        in_channels: int,
+        num_classes: int,
+        image_size: int = 224,
+        batch_norm: bool = False,
+        hidden: int = 4096,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         if depth not in CFGS:
             raise ValueError(f"VGG depth={depth} is not one of {sorted(CFGS)}")
@@ -43,8 +52,12 @@ class VGG(nn.Module):
             raise ValueError(f"VGG needs images of at least 32×32 pixels, got {image_size}")
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(512 * side * side, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(512 * side * side, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),  # logits; use CrossEntropyLoss
         )
 

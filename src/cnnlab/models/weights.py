@@ -21,8 +21,9 @@ PREFIXES = ("net.", "model.", "module.")  # ClassifierModule, other LightningMod
 
 
 def is_path(weights: str | None) -> bool:
-    return bool(weights) and ("/" in str(weights) or Path(str(weights)).suffix in
-                              (".ckpt", ".pt", ".pth", ".bin"))
+    return bool(weights) and (
+        "/" in str(weights) or Path(str(weights)).suffix in (".ckpt", ".pt", ".pth", ".bin")
+    )
 
 
 def _state_dict(obj: dict) -> dict[str, torch.Tensor]:
@@ -30,9 +31,12 @@ def _state_dict(obj: dict) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError("the weights file holds no state dict of tensors")
     for prefix in PREFIXES:
-        if state and all(k.startswith(prefix) for k in state if not k.startswith(("train_", "val_",
-                                                                               "test_", "criterion"))):
-            return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if state and all(
+            k.startswith(prefix)
+            for k in state
+            if not k.startswith(("train_", "val_", "test_", "criterion"))
+        ):
+            return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     return state
 
 
@@ -50,18 +54,30 @@ def load_backbone(net: nn.Module, path: str, head: str) -> dict[str, list[str]]:
     report = {
         "missing": [k for k in own if k not in state and not is_head(k)],
         "unexpected": [k for k in state if k not in own and not is_head(k)],
-        "shape": [f"{k} {tuple(state[k].shape)}→{tuple(own[k].shape)}" for k in own
-                  if k in state and not is_head(k) and state[k].shape != own[k].shape],
+        "shape": [
+            f"{k} {tuple(state[k].shape)}→{tuple(own[k].shape)}"
+            for k in own
+            if k in state and not is_head(k) and state[k].shape != own[k].shape
+        ],
         "head": [k for k in own if is_head(k)],
     }
     problems = {k: v for k, v in report.items() if v and k != "head"}
     if problems:
-        parts = [f"{len(v)} {k}{' keys' if k != 'shape' else ' mismatches'} "
-                 f"({', '.join(v[:3])}{', …' if len(v) > 3 else ''})" for k, v in problems.items()]
-        raise UserError(f"model.weights={path} does not fit this network beyond its head: "
-                        f"{'; '.join(parts)}")
+        parts = [
+            f"{len(v)} {k}{' keys' if k != 'shape' else ' mismatches'} "
+            f"({', '.join(v[:3])}{', …' if len(v) > 3 else ''})"
+            for k, v in problems.items()
+        ]
+        raise UserError(
+            f"model.weights={path} does not fit this network beyond its head: {'; '.join(parts)}"
+        )
     loaded = {k: v for k, v in state.items() if k in own and not is_head(k)}
     net.load_state_dict({**own, **loaded})
-    log.info("model.weights=%s: loaded %d tensors; head %s kept new (%d tensors)", path,
-             len(loaded), head, len(report["head"]))
+    log.info(
+        "model.weights=%s: loaded %d tensors; head %s kept new (%d tensors)",
+        path,
+        len(loaded),
+        head,
+        len(report["head"]),
+    )
     return report

@@ -30,8 +30,17 @@ def adapt_first_conv(net: nn.Module, in_channels: int) -> None:
     name, conv = next((n, m) for n, m in net.named_modules() if isinstance(m, nn.Conv2d))
     if conv.in_channels == in_channels:
         return
-    new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                    conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode)
+    new = nn.Conv2d(
+        in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        conv.bias is not None,
+        conv.padding_mode,
+    )
     with torch.no_grad():
         mean = conv.weight.mean(dim=1, keepdim=True)  # (out, 1, k, k)
         new.weight.copy_(mean.repeat(1, in_channels, 1, 1) * (conv.in_channels / in_channels))
@@ -48,13 +57,22 @@ def use_cifar_stem(net: nn.Module) -> None:
     net.maxpool = nn.Identity()
 
 
-def torchvision_model(*, name: str, num_classes: int, in_channels: int = 3, image_size: int = 224,
-                      weights: str | None = None, cifar_stem: bool = False,
-                      dropout: float | None = None) -> nn.Module:
+def torchvision_model(
+    *,
+    name: str,
+    num_classes: int,
+    in_channels: int = 3,
+    image_size: int = 224,
+    weights: str | None = None,
+    cifar_stem: bool = False,
+    dropout: float | None = None,
+) -> nn.Module:
     names = available()
     if name not in names:
-        raise UserError(f"model.net.name={name!r} is not a torchvision classification model; "
-                        f"valid: {', '.join(names)}")
+        raise UserError(
+            f"model.net.name={name!r} is not a torchvision classification model; "
+            f"valid: {', '.join(names)}"
+        )
     kwargs: dict = {}
     if name in ("googlenet", "inception_v3"):
         kwargs["aux_logits"] = False  # one output tensor; torchvision drops aux heads on load
@@ -68,8 +86,10 @@ def torchvision_model(*, name: str, num_classes: int, in_channels: int = 3, imag
     except (KeyError, ValueError) as err:
         if weights is not None and "weight" in str(err).lower() or isinstance(err, KeyError):
             enum = torchvision.models.get_model_weights(name)
-            raise UserError(f"model.net.weights={weights!r} is not valid for {name}; valid: DEFAULT, "
-                            f"{', '.join(w.name for w in enum)}, null") from None
+            raise UserError(
+                f"model.net.weights={weights!r} is not valid for {name}; valid: DEFAULT, "
+                f"{', '.join(w.name for w in enum)}, null"
+            ) from None
         raise
     head_name, head = find_head(net)
     if head.out_features != num_classes:

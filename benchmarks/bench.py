@@ -1,0 +1,339 @@
+"""`make bench`: cnnlab against a plain PyTorch loop, measured in the same run, with ratios.
+
+Rows: training images/s (ConvNet on the MNIST sample, ResNet-18 on CIFAR-shaped data) with the
+full default callbacks; end-to-end wall time of the default `make train` recipe vs the plain
+loop script (start-up included) and time to the first step; data pipeline vs model consumption;
+model FLOP utilisation against the fp32 matmul peak measured here; peak memory; the effect of
+channels_last, bf16 autocast and torch.compile. `SAVE=1` writes benchmarks/results/<machine>.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from benchmarks.plain_loop import loop  # noqa: E402
+from benchmarks.timing import FitTimer  # noqa: E402
+
+REPS = int(os.environ.get("BENCH_REPS", "3"))
+rows: list[tuple[str, str, str, str]] = []  # what, cnnlab, plain, ratio
+
+
+def stats(values: list[float]) -> str:
+    return f"{statistics.median(values):,.1f} ({min(values):,.1f}–{max(values):,.1f})"
+
+
+def compose(*overrides: str):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from cnnlab import resolvers  # noqa: F401
+    from cnnlab.train import CONFIG_DIR
+
+    tmp = tempfile.mkdtemp()
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        return hydra_compose(
+            "train", overrides=[f"paths.output_dir={tmp}", f"paths.root_dir={REPO}", *overrides]
+        )
+
+
+def cnnlab_fit(*overrides: str) -> tuple[float, int, object]:
+    """Seconds from the first training batch to the end of fit, training images, datamodule."""
+    from cnnlab import build
+    from cnnlab.train import train
+
+    timer = FitTimer()
+    original = build.callbacks
+    build.callbacks = lambda cfg: [*original(cfg), timer]
+    try:
+        cfg = compose("test=false", *overrides)
+        _, objs = train(cfg)
+    finally:
+        build.callbacks = original
+    dm = objs["datamodule"]
+    return timer.fit_seconds, len(dm.train_set) * cfg.trainer.max_epochs, dm
+
+
+def plain_fit(dm, net, epochs: int, batch_size: int, lr: float) -> float:
+    val_x, val_y = dm.val_set.images, dm.val_set.targets
+    return loop(
+        net,
+        dm.train_set.images,
+        dm.train_set.targets,
+        val_x,
+        val_y,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        mean=dm.mean,
+        std=dm.std,
+        augment=dm.batch_augment,
+    )["seconds"]
+
+
+def throughput(name: str, *overrides: str) -> float:
+    from cnnlab import build
+
+    ours, theirs = [], []
+    for rep in range(REPS):
+        seconds, images, dm = cnnlab_fit(f"seed={rep}", *overrides)
+        ours.append(images / seconds)
+        cfg = compose(*overrides)
+        torch.manual_seed(rep)
+        net = build.network(cfg.model, cfg.data)
+        theirs.append(
+            images
+            / plain_fit(dm, net, cfg.trainer.max_epochs, cfg.data.batch_size, cfg.optimizer.lr)
+        )
+    rows.append(
+        (
+            f"train images/s, {name}",
+            stats(ours),
+            stats(theirs),
+            f"{statistics.median(ours) / statistics.median(theirs):.3f}",
+        )
+    )
+    return statistics.median(ours)
+
+
+def end_to_end() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    ours, theirs, ours_first, theirs_first, accs, ours_rss, theirs_rss = [], [], [], [], [], [], []
+    epochs = int(compose().trainer.max_epochs)
+    for rep in range(REPS):
+        t0 = time.time()
+        env["CNNLAB_BENCH_T0"] = str(t0)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cnnlab.train",
+                f"seed={42 + rep}",
+                "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer",
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        ours.append(time.time() - t0)
+        out = proc.stdout + proc.stderr
+        ours_first.append(float(re.search(r"first_step_s=([\d.]+)", out).group(1)))
+        accs.append(float(re.search(r"'test/acc': ([\d.]+)", out).group(1)))
+        ours_rss.append(_child_rss_mb())
+        t0 = time.time()
+        proc = subprocess.run(
+            [sys.executable, "benchmarks/plain_loop.py", "--epochs", str(epochs)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        theirs.append(time.time() - t0)
+        theirs_first.append(float(re.search(r"first_step_s=([\d.]+)", proc.stdout).group(1)))
+        theirs_rss.append(_child_rss_mb())
+    rows.append(
+        (
+            f"default `make train` wall s ({epochs} epochs, start-up incl.)",
+            stats(ours),
+            stats(theirs),
+            f"{statistics.median(ours) / statistics.median(theirs):.3f}",
+        )
+    )
+    rows.append(
+        (
+            "time to first training step, s",
+            stats(ours_first),
+            stats(theirs_first),
+            f"{statistics.median(ours_first) / statistics.median(theirs_first):.3f}",
+        )
+    )
+    rows.append(
+        ("default recipe test accuracy (1,000 digits)", " ".join(f"{a:.3f}" for a in accs), "", "")
+    )
+    rows.append(
+        (
+            "peak RSS, MB (max over runs)",
+            f"{max(ours_rss):,.0f}",
+            f"{max(theirs_rss):,.0f}",
+            f"{max(ours_rss) / max(theirs_rss):.2f}",
+        )
+    )
+
+
+_last_rss = [0.0]
+
+
+def _child_rss_mb() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB → MiB, Linux
+    value = peak if peak > _last_rss[0] else _last_rss[0]
+    _last_rss[0] = peak
+    return value
+
+
+def data_pipeline(name: str, model_rate: float, *overrides: str) -> None:
+    from cnnlab import build
+
+    dm = build.datamodule(compose(*overrides).data)
+    dm.setup("fit")
+    rates = []
+    for _ in range(REPS):
+        start, n = time.perf_counter(), 0
+        for images, targets in dm.train_dataloader():
+            dm.train_batch(images, targets)
+            n += len(images)
+        rates.append(n / (time.perf_counter() - start))
+    rows.append(
+        (
+            f"data pipeline images/s, {name} (model consumes {model_rate:,.0f})",
+            stats(rates),
+            "",
+            f"{statistics.median(rates) / model_rate:.1f}× the model",
+        )
+    )
+
+
+def matmul_peak() -> float:
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    start, n = time.perf_counter(), 10
+    for _ in range(n):
+        a @ b
+    return 2 * 2048**3 * n / (time.perf_counter() - start)
+
+
+def train_flops_per_image(*overrides: str) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cnnlab import build
+
+    cfg = compose(*overrides)
+    net = build.network(cfg.model, cfg.data)
+    x = torch.randn(8, cfg.data.in_channels, cfg.data.input_size, cfg.data.input_size)
+    with FlopCounterMode(display=False) as counter:
+        net(x).sum().backward()
+    return counter.get_total_flops() / 8
+
+
+def knobs() -> None:
+    from cnnlab.models.convnet import ConvNet
+
+    x, y = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+
+    def rate(net, steps=30, autocast=False, memory_format=torch.contiguous_format):
+        opt = torch.optim.AdamW(net.parameters())
+        xin = x.to(memory_format=memory_format)
+        for i in range(steps + 5):
+            if i == 5:
+                start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = torch.nn.functional.cross_entropy(net(xin), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return steps * 128 / (time.perf_counter() - start)
+
+    base = rate(ConvNet(in_channels=1, num_classes=10, image_size=28))
+    results = {
+        "channels_last": rate(
+            ConvNet(in_channels=1, num_classes=10, image_size=28).to(
+                memory_format=torch.channels_last
+            ),
+            memory_format=torch.channels_last,
+        ),
+        "bf16-mixed (autocast)": rate(
+            ConvNet(in_channels=1, num_classes=10, image_size=28), steps=5, autocast=True
+        ),
+    }
+    try:
+        compiled = torch.compile(ConvNet(in_channels=1, num_classes=10, image_size=28))
+        results["torch.compile"] = rate(compiled)
+    except Exception as err:  # noqa: BLE001 - report, do not crash the table
+        results[f"torch.compile (failed: {type(err).__name__})"] = float("nan")
+    for name, value in results.items():
+        rows.append(
+            (
+                f"ConvNet train images/s with {name} (plain loop)",
+                "",
+                f"{value:,.0f}",
+                f"{value / base:.2f}× fp32 ({base:,.0f})",
+            )
+        )
+
+
+def main() -> None:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    started = time.perf_counter()
+    convnet = throughput("ConvNet / MNIST sample", "trainer.max_epochs=3")
+    resnet_overrides = (
+        "model=resnet18",
+        "data=fake",
+        "data.image_size=32",
+        "data.source.num_samples=512",
+        "data.batch_size=128",
+        "trainer.max_epochs=2",
+        "augment=cifar",
+    )
+    resnet = throughput("ResNet-18 / 3×32×32", *resnet_overrides)
+    end_to_end()
+    data_pipeline("MNIST sample + augment=mnist", convnet, "augment=mnist")
+    data_pipeline(
+        "3×32×32 in memory + augment=cifar",
+        resnet,
+        "data=fake",
+        "data.image_size=32",
+        "data.source.num_samples=4096",
+        "augment=cifar",
+    )
+    peak = matmul_peak()
+    for name, rate, overrides in (
+        ("ConvNet", convnet, ()),
+        ("ResNet-18", resnet, resnet_overrides),
+    ):
+        flops = train_flops_per_image(*overrides)
+        rows.append(
+            (
+                f"model FLOP utilisation, {name} (train FLOPs/s ÷ fp32 matmul peak "
+                f"{peak / 1e9:,.0f} GFLOP/s)",
+                f"{rate * flops / peak:.1%}",
+                "",
+                "",
+            )
+        )
+    knobs()
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    table = [
+        f"Machine: {machine}; {REPS} repetitions, median (min–max); bench took "
+        f"{time.perf_counter() - started:.0f} s",
+        "",
+        "| measure | cnnlab | plain PyTorch loop | ratio |",
+        "|---|---|---|---|",
+    ]
+    table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    text = "\n".join(table)
+    print(text)
+    if os.environ.get("SAVE"):
+        out = REPO / "benchmarks" / "results" / f"{platform.node() or 'machine'}.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

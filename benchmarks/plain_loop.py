@@ -1,0 +1,99 @@
+"""The competitor: the plain PyTorch loop a user could write instead of cnnlab, on the same
+network, data tensors, optimizer, schedule, batch size and threads. Used by bench.py in process,
+and as a script for the end-to-end timing (start-up and imports included):
+`python benchmarks/plain_loop.py --epochs 10`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+
+def loop(
+    net: nn.Module,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    mean: float,
+    std: float,
+    augment=None,
+    on_first_step=None,
+) -> dict:
+    """Train (AdamW + one-cycle, cross-entropy), validate after every epoch; uint8 inputs."""
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+    steps = epochs * ((len(train_x) + batch_size - 1) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.25)
+    loss_fn = nn.CrossEntropyLoss()
+    started, first = time.perf_counter(), None
+    for _ in range(epochs):
+        net.train()
+        order = torch.randperm(len(train_x))
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            x = train_x[idx].float().div_(255)
+            if augment is not None:
+                x = augment(x)
+            x = (x - mean) / std
+            loss = loss_fn(net(x), train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if first is None:
+                first = time.perf_counter()
+                if on_first_step:
+                    on_first_step()
+        net.eval()
+        correct = 0
+        with torch.no_grad():
+            for i in range(0, len(val_x), 500):
+                x = (val_x[i : i + 500].float().div_(255) - mean) / std
+                correct += int((net(x).argmax(1) == val_y[i : i + 500]).sum())
+    return {"seconds": time.perf_counter() - started, "val_acc": correct / len(val_x)}
+
+
+def main() -> None:
+    start = time.perf_counter()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    args = parser.parse_args()
+    from cnnlab.data.augment import RandomAffine
+    from cnnlab.data.sources import mnist_sample
+    from cnnlab.models.convnet import ConvNet
+
+    torch.manual_seed(42)
+    data = mnist_sample("data")
+    g = torch.Generator().manual_seed(42)
+    order = torch.randperm(len(data.train), generator=g)
+    train = order[400:]  # the first 400 are cnnlab's validation images: not trained on
+    net = ConvNet(in_channels=1, num_classes=10, image_size=28)
+    test_x, test_y = data.test.images, data.test.targets
+    result = loop(
+        net,
+        data.train.images[train],
+        data.train.targets[train],
+        test_x,
+        test_y,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        mean=0.1307,
+        std=0.3081,
+        augment=RandomAffine(),
+        on_first_step=lambda: print(f"first_step_s={time.perf_counter() - start:.2f}"),
+    )
+    print(f"test_acc={result['val_acc']:.4f} total_s={time.perf_counter() - start:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Fault injection for the reliability tests: callbacks that kill or signal the process at an
+exact training step (deterministic: no sleeps, no timing)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import lightning as L
+
+
+class SignalAt(L.Callback):
+    """Send `signal_name` to this process when training reaches `step` (a global step)."""
+
+    def __init__(self, step: int, signal_name: str = "SIGKILL"):
+        self.step = step
+        self.signal = getattr(signal, signal_name)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signal)
+
+
+class RaiseAt(L.Callback):
+    def __init__(self, step: int, message: str = "disk on fire"):
+        self.step, self.message = step, message
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError(self.message)
+
+
+class StopAfterEpoch(L.Callback):
+    """Stop cleanly after `epoch` (0-based), as an interrupted job would have been."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            trainer.should_stop = True
