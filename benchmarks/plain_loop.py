@@ -26,12 +26,16 @@ def loop(
     std: float,
     augment=None,
     on_first_step=None,
+    channels_last: bool = False,
+    label_smoothing: float = 0.0,
 ) -> dict:
     """Train (AdamW + one-cycle, cross-entropy), validate after every epoch; uint8 inputs."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * ((len(train_x) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.25)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     started, first = time.perf_counter(), None
     for _ in range(epochs):
         net.train()
@@ -41,7 +45,7 @@ def loop(
             x = train_x[idx].float().div_(255)
             if augment is not None:
                 x = augment(x)
-            x = (x - mean) / std
+            x = ((x - mean) / std).contiguous(memory_format=fmt)
             loss = loss_fn(net(x), train_y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -56,6 +60,7 @@ def loop(
         with torch.no_grad():
             for i in range(0, len(val_x), 500):
                 x = (val_x[i : i + 500].float().div_(255) - mean) / std
+                x = x.contiguous(memory_format=fmt)
                 correct += int((net(x).argmax(1) == val_y[i : i + 500]).sum())
     return {"seconds": time.perf_counter() - started, "val_acc": correct / len(val_x)}
 
@@ -66,6 +71,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--no-channels-last", action="store_true")
     args = parser.parse_args()
     from cnnlab.data.augment import RandomAffine
     from cnnlab.data.sources import mnist_sample
@@ -90,6 +97,8 @@ def main() -> None:
         mean=0.1307,
         std=0.3081,
         augment=RandomAffine(),
+        channels_last=not args.no_channels_last,
+        label_smoothing=args.label_smoothing,
         on_first_step=lambda: print(f"first_step_s={time.perf_counter() - start:.2f}"),
     )
     print(f"test_acc={result['val_acc']:.4f} total_s={time.perf_counter() - start:.2f}")
