@@ -278,8 +278,12 @@ def main() -> None:
     started = time.perf_counter()
     convnet = throughput("ConvNet / MNIST sample", "trainer.max_epochs=3")
     # Where the time goes: the same run with no callbacks and no logger (Lightning's loop only).
-    throughput("ConvNet / MNIST sample, callbacks=none logger=none", "trainer.max_epochs=3",
-               "callbacks=none", "logger=none")
+    throughput(
+        "ConvNet / MNIST sample, callbacks=none logger=none",
+        "trainer.max_epochs=3",
+        "callbacks=none",
+        "logger=none",
+    )
     resnet_overrides = (
         "model=resnet18",
         "data=fake",

@@ -1,4 +1,4 @@
-"""Image folders with awkward files: modes are converted explicitly; broken files name their path."""
+"""Image folders with awkward files: explicit mode conversion; broken files name their path."""
 
 from __future__ import annotations
 

@@ -13,22 +13,35 @@ from cnnlab.errors import UserError
 from cnnlab.module import NonFiniteError
 from cnnlab.train import train
 
-BASE = ["data=fake", "data.source.num_samples=192", "model.net.dropout=0.5", "augment=mnist",
-        "trainer.accelerator=cpu", "trainer.devices=1", "test=false", "callbacks.progress_bar=null",
-        "callbacks.model_summary=null"]
+BASE = [
+    "data=fake",
+    "data.source.num_samples=192",
+    "model.net.dropout=0.5",
+    "augment=mnist",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "test=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
 CLI = [*BASE, "run_id=job", "callbacks.model_checkpoint.every_n_train_steps=3"]
 
 
 def _weights(run: Path, name: str = "last.ckpt") -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoints" / name, map_location="cpu", weights_only=True)["state_dict"]
+    return torch.load(run / "checkpoints" / name, map_location="cpu", weights_only=True)[
+        "state_dict"
+    ]
 
 
 def test_resume_is_exact_with_shuffle_dropout_and_augmentation(compose, tmp_path):
     full = compose(*BASE, "trainer.max_epochs=3", f"paths.output_dir={tmp_path / 'full'}")
     train(full)
     part = [*BASE, "run_id=r", f"paths.output_dir={tmp_path / 'part'}", "trainer.max_epochs=3"]
-    train(compose(*part, "+callbacks.stop._target_=tests.faults.StopAfterEpoch",
-                  "+callbacks.stop.epoch=0"))
+    train(
+        compose(
+            *part, "+callbacks.stop._target_=tests.faults.StopAfterEpoch", "+callbacks.stop.epoch=0"
+        )
+    )
     assert _weights(tmp_path / "part").keys()  # stopped after epoch 0 with a last.ckpt
     train(compose(*part))  # a new run: run_id pins the folder, so it resumes by itself
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "part")
@@ -36,8 +49,13 @@ def test_resume_is_exact_with_shuffle_dropout_and_augmentation(compose, tmp_path
 
 
 def test_kill_9_leaves_a_loadable_last_checkpoint_and_resume_finishes(cli, tmp_path):
-    proc = cli("train", *CLI, "trainer.max_epochs=2",
-               "+callbacks.fault._target_=tests.faults.SignalAt", "+callbacks.fault.step=7")
+    proc = cli(
+        "train",
+        *CLI,
+        "trainer.max_epochs=2",
+        "+callbacks.fault._target_=tests.faults.SignalAt",
+        "+callbacks.fault.step=7",
+    )
     assert proc.returncode == -9
     run = tmp_path / "outputs" / "train" / "runs" / "job"
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -49,15 +67,22 @@ def test_kill_9_leaves_a_loadable_last_checkpoint_and_resume_finishes(cli, tmp_p
 
 
 def test_sigterm_saves_and_exits_143_then_resumes(cli, tmp_path):
-    proc = cli("train", *CLI, "trainer.max_epochs=2",
-               "+callbacks.fault._target_=tests.faults.SignalAt", "+callbacks.fault.step=5",
-               "+callbacks.fault.signal_name=SIGTERM")
+    proc = cli(
+        "train",
+        *CLI,
+        "trainer.max_epochs=2",
+        "+callbacks.fault._target_=tests.faults.SignalAt",
+        "+callbacks.fault.step=5",
+        "+callbacks.fault.signal_name=SIGTERM",
+    )
     assert proc.returncode == 143, proc.stderr[-2000:]
     run = tmp_path / "outputs" / "train" / "runs" / "job"
     assert (run / "checkpoints" / "last.ckpt").is_file()
     proc = cli("train", *CLI, "trainer.max_epochs=2")
-    assert proc.returncode == 0 and "resuming from" in proc.stderr + proc.stdout + \
-        (run / "train.log").read_text()
+    assert (
+        proc.returncode == 0
+        and "resuming from" in proc.stderr + proc.stdout + (run / "train.log").read_text()
+    )
 
 
 def test_nonfinite_loss_stops_naming_the_step_and_writes_no_checkpoint(compose, tmp_path):
@@ -99,10 +124,15 @@ def test_checkpoint_of_another_model_is_refused_in_one_line(cli, compose, tmp_pa
     train(cfg)
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     state = torch.load(ckpt, weights_only=True)
-    state["hyper_parameters"]["config"]["model"] = dict(compose("data=fake", "model=convnet").model,
-                                                        net={**compose("data=fake").model.net,
-                                                             "in_channels": 3, "num_classes": 10,
-                                                             "image_size": 32})
+    state["hyper_parameters"]["config"]["model"] = dict(
+        compose("data=fake", "model=convnet").model,
+        net={
+            **compose("data=fake").model.net,
+            "in_channels": 3,
+            "num_classes": 10,
+            "image_size": 32,
+        },
+    )
     torch.save(state, tmp_path / "mixed.ckpt")
     proc = cli("eval", f"ckpt_path={tmp_path / 'mixed.ckpt'}")
     assert proc.returncode == 1

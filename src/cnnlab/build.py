@@ -124,5 +124,10 @@ def loggers(cfg: DictConfig) -> list:
 
 
 def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Trainer:
-    return _instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
-                        plugins=[AtomicCheckpointIO()])
+    return _instantiate(
+        cfg.trainer,
+        "trainer",
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
+    )

@@ -120,19 +120,30 @@ class ClassifierModule(L.LightningModule):
             return loss
         if self.nonfinite == "skip" and self.skipped < self.max_skips:
             self.skipped += 1
-            log.warning("non-finite loss at step %d: batch skipped (%d of %d allowed)",
-                        self.global_step, self.skipped, self.max_skips)
+            log.warning(
+                "non-finite loss at step %d: batch skipped (%d of %d allowed)",
+                self.global_step,
+                self.skipped,
+                self.max_skips,
+            )
             return None  # Lightning skips backward and the optimizer step
-        raise NonFiniteError(f"non-finite loss ({float(loss)}) at step {self.global_step} "
-                             f"(epoch {self.current_epoch}); lower optimizer.lr, or set "
-                             f"nonfinite=skip max_skips=K to skip such batches")
+        raise NonFiniteError(
+            f"non-finite loss ({float(loss)}) at step {self.global_step} "
+            f"(epoch {self.current_epoch}); lower optimizer.lr, or set "
+            f"nonfinite=skip max_skips=K to skip such batches"
+        )
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        bad = [n for n, p in self.named_parameters() if p.grad is not None
-               and not torch.isfinite(p.grad).all()]
+        bad = [
+            n
+            for n, p in self.named_parameters()
+            if p.grad is not None and not torch.isfinite(p.grad).all()
+        ]
         if bad:
-            raise NonFiniteError(f"non-finite gradient at step {self.global_step} in {bad[0]} "
-                                 f"(and {len(bad) - 1} more); the weights were not updated")
+            raise NonFiniteError(
+                f"non-finite gradient at step {self.global_step} in {bad[0]} "
+                f"(and {len(bad) - 1} more); the weights were not updated"
+            )
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")

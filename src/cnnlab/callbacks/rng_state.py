@@ -32,9 +32,17 @@ class RngState(L.Callback):
 
     def load_state_dict(self, state: dict) -> None:
         torch.set_rng_state(state["torch"])
-        random.setstate((state["python_version"], tuple(state["python_mt"].tolist()),
-                         state["python_gauss"]))
-        np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32),
-                             state["numpy_pos"], state["numpy_has_gauss"], state["numpy_cached"]))
+        random.setstate(
+            (state["python_version"], tuple(state["python_mt"].tolist()), state["python_gauss"])
+        )
+        np.random.set_state(
+            (
+                "MT19937",
+                state["numpy_keys"].numpy().astype(np.uint32),
+                state["numpy_pos"],
+                state["numpy_has_gauss"],
+                state["numpy_cached"],
+            )
+        )
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
