@@ -42,7 +42,7 @@ class Report:
     @property
     def activations(self) -> int:
         """Values per image: the input plus every allocating layer's output."""
-        return _numel(self.input_shape) + sum(r.activations for r in self.rows)
+        return numel(self.input_shape) + sum(r.activations for r in self.rows)
 
     @property
     def macs(self) -> int:
@@ -61,7 +61,7 @@ class Report:
         }
 
 
-def _numel(shape: tuple[int, ...]) -> int:
+def numel(shape: tuple[int, ...]) -> int:
     n = 1
     for s in shape:
         n *= s
@@ -119,7 +119,7 @@ def analyze(net: nn.Module, input_shape: tuple[int, ...]) -> Report:
                 name=name,
                 kind=type(module).__name__,
                 shape=shape,
-                activations=_numel(shape) if _allocates(module) else 0,
+                activations=numel(shape) if _allocates(module) else 0,
                 params=sum(p.numel() for p in module.parameters(recurse=False)),
                 flops=sum(counts.get(f"{prefix}.{name}", {}).values()),
             )

@@ -16,7 +16,6 @@ import lightning as L
 from torch import nn
 
 log = logging.getLogger(__name__)
-NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
 
 
 def set_frozen(modules: list[nn.Module], frozen: bool) -> None:

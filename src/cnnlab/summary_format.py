@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from cnnlab.arithmetic import Report
+from cnnlab.arithmetic import Report, numel
 
 COLUMNS = ["layer", "type", "output (C×H×W)", "activations", "params", "MFLOPs"]
 
@@ -23,7 +23,7 @@ def rows(report: Report) -> list[list[str]]:
             "input",
             "",
             "×".join(map(str, report.input_shape)),
-            f"{_n(report.input_shape):,}",
+            f"{numel(report.input_shape):,}",
             "0",
             "0",
         ]
@@ -40,13 +40,6 @@ def rows(report: Report) -> list[list[str]]:
             ]
         )
     return out
-
-
-def _n(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 def totals(report: Report, batch_size: int) -> list[tuple[str, str]]:

@@ -14,7 +14,6 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
@@ -41,8 +40,6 @@ def resume_path(cfg: DictConfig) -> str | None:
         if not last.is_file():
             log.warning("ckpt_path=last: no %s yet; starting fresh", last)
             return None
-        epoch = torch.load(last, map_location="cpu", weights_only=True).get("epoch")
-        log.info("resuming from %s (saved after epoch %s)", last, epoch)
         return str(last)
     return wanted
 
@@ -65,7 +62,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     ckpt_path = resume_path(cfg)
     if ckpt_path:
-        checkpoint.load(ckpt_path)  # refuse unsafe or truncated files in one line, before fit
+        # Refuse unsafe or truncated files in one line, before fit starts.
+        epoch = checkpoint.load(ckpt_path).get("epoch")
+        log.info("resuming from %s (saved after epoch %s)", ckpt_path, epoch)
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
