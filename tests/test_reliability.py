@@ -85,6 +85,18 @@ def test_sigterm_saves_and_exits_143_then_resumes(cli, tmp_path):
     )
 
 
+def test_ctrl_c_exits_130(cli):
+    proc = cli(
+        "train",
+        *CLI,
+        "trainer.max_epochs=2",
+        "+callbacks.fault._target_=tests.faults.SignalAt",
+        "+callbacks.fault.step=3",
+        "+callbacks.fault.signal_name=SIGINT",
+    )
+    assert proc.returncode == 130, proc.stderr[-2000:]
+
+
 def test_nonfinite_loss_stops_naming_the_step_and_writes_no_checkpoint(compose, tmp_path):
     cfg = compose(*BASE, "optimizer.lr=1e9", "trainer.max_epochs=2")
     with pytest.raises(NonFiniteError, match=r"non-finite loss .* at step \d+"):

@@ -72,7 +72,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         # schedulers and shells see the run did not finish (Lightning 2.6 exits 0 here).
         log.error("SIGTERM: checkpoint saved; exiting 143")
         sys.exit(143)
-    if trainer.interrupted:
+    except SystemExit:  # after SIGTERMException, which subclasses it
+        if trainer.interrupted:  # Ctrl-C: Lightning shuts down and exits 1; report 128 + 2
+            log.error("interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last")
+            sys.exit(130)
+        raise
+    if trainer.interrupted:  # Lightning versions that return instead of exiting
         log.error("interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last")
         sys.exit(130)
     metrics = _metrics(trainer)
