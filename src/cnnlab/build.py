@@ -131,3 +131,16 @@ def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Tr
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],
     )
+
+
+def restore(stored: dict[str, Any], data_cfg: DictConfig | None = None):
+    """The data module and network of a finished run, from the config its checkpoint stores:
+    normalised exactly as in training (weights' statistics included), with nothing downloaded
+    (the checkpoint holds the trained weights). Returns (run config, datamodule, network)."""
+    run_cfg = OmegaConf.create(stored)
+    if data_cfg is not None:
+        run_cfg.data = data_cfg
+    dm = datamodule(run_cfg.data)
+    weights_preprocessing(run_cfg, dm)
+    run_cfg.model.weights = None
+    return run_cfg, dm, network(run_cfg.model, run_cfg.data)

@@ -49,25 +49,31 @@ def rebase(tree: Any, old: str, new: str) -> Any:
     return tree
 
 
+def mismatch(own: dict, state: dict, ignore=lambda key: False) -> str:
+    """One line naming the missing, unexpected and mis-shaped keys ('' when they all fit)."""
+    keys = [k for k in own if not ignore(k)]
+    groups = (
+        ("missing", [k for k in keys if k not in state]),
+        ("unexpected", [k for k in state if k not in own and not ignore(k)]),
+        (
+            "shape mismatches",
+            [
+                f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}"
+                for k in keys
+                if k in state and state[k].shape != own[k].shape
+            ],
+        ),
+    )
+    return "; ".join(
+        f"{len(x)} {name}: {', '.join(x[:4])}{' …' if len(x) > 4 else ''}"
+        for name, x in groups
+        if x
+    )
+
+
 def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
     """Load a full state dict strictly; any mismatch is reported in one summary line."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [
-        f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
-    if missing or unexpected or shapes:
-        parts = [
-            f"{len(x)} {name}: {', '.join(x[:4])}{' …' if len(x) > 4 else ''}"
-            for name, x in (
-                ("missing", missing),
-                ("unexpected", unexpected),
-                ("shape mismatches", shapes),
-            )
-            if x
-        ]
-        raise UserError(f"{path} does not fit this model ({'; '.join(parts)})")
+    problems = mismatch(module.state_dict(), state)
+    if problems:
+        raise UserError(f"{path} does not fit this model ({problems})")
     module.load_state_dict(state)

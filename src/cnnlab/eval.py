@@ -12,7 +12,7 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from cnnlab import build, checkpoint, resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.errors import UserError, in_job, run_cli
@@ -33,14 +33,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     stored = checkpoint.rebase(
         stored, stored.get("paths", {}).get("data_dir", ""), cfg.paths.data_dir
     )
-    run_cfg = OmegaConf.create(stored)
-    if cfg.get("data") is not None:
-        run_cfg.data = cfg.data
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = build.datamodule(run_cfg.data)
-    build.weights_preprocessing(run_cfg, datamodule)  # normalise exactly as in training
-    run_cfg.model.weights = None  # the checkpoint holds the trained weights: nothing to download
-    net = build.network(run_cfg.model, run_cfg.data)
+    run_cfg, datamodule, net = build.restore(stored, cfg.get("data"))
     model = build.classifier(run_cfg, net)
     checkpoint.load_state(model, ckpt["state_dict"], ckpt_path)
     trainer = build.trainer(cfg, callbacks=[], loggers=build.loggers(cfg))

@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 import matplotlib
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from PIL import Image
 from torchvision.transforms import v2
 
@@ -70,11 +70,7 @@ def target_classes(target: str, paths: list[Path], preds: list[int], names: list
 def explain(cfg: DictConfig) -> Path:
     ckpt_path = Path(cfg.ckpt_path)
     ckpt = checkpoint.load(ckpt_path)
-    stored = OmegaConf.create(checkpoint.run_config(ckpt, ckpt_path))
-    stored.model.weights = None
-    dm = build.datamodule(stored.data)
-    build.weights_preprocessing(stored, dm)
-    net = build.network(stored.model, stored.data)
+    stored, dm, net = build.restore(checkpoint.run_config(ckpt, ckpt_path))
     checkpoint.load_state(
         net, {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}, ckpt_path
     )

@@ -40,7 +40,7 @@ def _state_dict(obj: dict) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_backbone(net: nn.Module, path: str, head: str) -> dict[str, list[str]]:
+def load_backbone(net: nn.Module, path: str, head: str) -> None:
     """Copy every matching tensor except the head's; raise if anything else does not match."""
     try:
         state = _state_dict(checkpoint.load(path))
@@ -51,33 +51,18 @@ def load_backbone(net: nn.Module, path: str, head: str) -> dict[str, list[str]]:
     def is_head(key: str) -> bool:
         return key.startswith(head + ".")
 
-    report = {
-        "missing": [k for k in own if k not in state and not is_head(k)],
-        "unexpected": [k for k in state if k not in own and not is_head(k)],
-        "shape": [
-            f"{k} {tuple(state[k].shape)}→{tuple(own[k].shape)}"
-            for k in own
-            if k in state and not is_head(k) and state[k].shape != own[k].shape
-        ],
-        "head": [k for k in own if is_head(k)],
-    }
-    problems = {k: v for k, v in report.items() if v and k != "head"}
+    problems = checkpoint.mismatch(own, state, ignore=is_head)
     if problems:
-        parts = [
-            f"{len(v)} {k}{' keys' if k != 'shape' else ' mismatches'} "
-            f"({', '.join(v[:3])}{', …' if len(v) > 3 else ''})"
-            for k, v in problems.items()
-        ]
         raise UserError(
-            f"model.weights={path} does not fit this network beyond its head: {'; '.join(parts)}"
+            f"model.weights={path} does not fit this network beyond its head: {problems}"
         )
     loaded = {k: v for k, v in state.items() if k in own and not is_head(k)}
     net.load_state_dict({**own, **loaded})
+    kept = sum(1 for k in own if is_head(k))
     log.info(
         "model.weights=%s: loaded %d tensors; head %s kept new (%d tensors)",
         path,
         len(loaded),
         head,
-        len(report["head"]),
+        kept,
     )
-    return report
