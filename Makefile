@@ -61,3 +61,6 @@ explain: $(STAMP) ## Grad-CAM overlays: make explain ARGS="ckpt_path=.../best.ck
 
 bench: $(STAMP) ## cnnlab vs a plain PyTorch loop, same run, with ratios (SAVE=1 writes benchmarks/results/)
 	SAVE=$(SAVE) $(PY) benchmarks/bench.py
+
+report: $(STAMP) ## Sweep table + plot: make report DIR=outputs/train/multirun/<date>/<time> [GROUP=transfer]
+	$(PY) -m cnnlab.report $(DIR) $(if $(GROUP),--group-by $(GROUP))

@@ -150,3 +150,14 @@ def test_checkpoint_of_another_model_is_refused_in_one_line(cli, compose, tmp_pa
     assert proc.returncode == 1
     line = [x for x in proc.stderr.splitlines() if x.startswith("error:")][0]
     assert "does not fit this model" in line and "missing" in line and "unexpected" in line
+
+
+def test_resuming_from_another_models_checkpoint_is_one_line(compose, tmp_path):
+    cfg = compose("model=lenet5", "trainer.max_epochs=1", *BASE[:2], *BASE[3:])
+    train(cfg)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    other = compose("model=convnet", "trainer.max_epochs=2", f"ckpt_path={last}", *BASE)
+    with pytest.raises(
+        UserError, match=r"ckpt_path=.*does not fit this model \(.*missing.*unexpected"
+    ):
+        train(other)

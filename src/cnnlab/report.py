@@ -1,56 +1,55 @@
-"""Sweep reports: one row per job of a multirun folder, as Markdown and CSV (and a plot).
+"""Sweep reports: one row per job of a multirun folder: Markdown, CSV, a plot, TensorBoard text.
 
-`python -m cnnlab.report outputs/train/multirun/<date>/<time>_<id>` (or `make report DIR=...`);
-Hydra also runs it when a sweep ends (`hydra.callbacks.report`). A job without `metrics.json`
-is listed as failed, with the last error line of its log, instead of vanishing.
+`make report DIR=outputs/train/multirun/<date>/<time>_<id> [GROUP=transfer]` or
+`python -m cnnlab.report DIR [--group-by KEY]`; Hydra also writes it after every job and when a
+sweep ends (`hydra.callbacks.report`). A job without `metrics.json` is listed as failed, with the
+last error line of its log, instead of vanishing. Columns are the keys the sweep varied; the
+overrides every job shares are printed once above the table.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 
-COLUMNS = [
-    "job",
-    "overrides",
-    "status",
-    "params",
-    "val/acc_best",
-    "test/acc",
-    "best_epoch",
-    "wall_s",
-    "val/pointing_game",
-    "error",
-]
+METRICS = ["params", "val/acc_best", "test/acc", "best_epoch", "wall_s", "val/pointing_game"]
+SELECT_BY = "val/acc_best"  # choose by validation, report test: the test set never picks
+
+
+def _overrides(job: Path) -> list[str]:
+    path = job / ".hydra" / "overrides.yaml"
+    return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+
+
+def _last_error(job: Path) -> str:
+    log = job / "train.log"
+    errors = [x for x in log.read_text().splitlines() if "ERROR" in x] if log.is_file() else []
+    return errors[-1].split(" - ", 1)[-1] if errors else "no metrics.json (crashed or killed)"
 
 
 def job_row(job: Path) -> dict[str, Any]:
-    overrides = (
-        yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
-        if (job / ".hydra" / "overrides.yaml").is_file()
-        else []
-    )
-    row: dict[str, Any] = {"job": job.name, "overrides": " ".join(overrides or []), "error": ""}
+    overrides = _overrides(job)
+    row: dict[str, Any] = {
+        "job": job.name,
+        "overrides": " ".join(overrides),
+        "set": dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o),
+        "error": "",
+    }
     metrics_file = job / "metrics.json"
     if metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
-        row.update(status="ok", **{k: metrics.get(k, "") for k in COLUMNS[3:9]})
+        row.update(status="ok", **{k: metrics.get(k, "") for k in METRICS})
     else:
-        log = job / "train.log"
-        errors = (
-            [line for line in log.read_text().splitlines() if "ERROR" in line]
-            if log.is_file()
-            else []
-        )
-        row.update(
-            status="failed", error=errors[-1].split(" - ", 1)[-1] if errors else "no metrics"
-        )
+        row.update(status="failed", error=_last_error(job))
     return row
 
 
@@ -60,6 +59,30 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
         key=lambda p: int(p.name),
     )
     return [job_row(j) for j in jobs]
+
+
+def swept_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """Override keys whose value differs between jobs (or some jobs lack), first-seen order."""
+    keys = list(dict.fromkeys(k for r in rows for k in r["set"]))
+    return [k for k in keys if len({r["set"].get(k) for r in rows}) > 1]
+
+
+def common_overrides(rows: list[dict[str, Any]]) -> list[str]:
+    swept = set(swept_keys(rows))
+    return [f"{k}={v}" for k, v in (rows[0]["set"].items() if rows else []) if k not in swept]
+
+
+def best_per(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """For each value of `key`, the finished job with the highest validation accuracy."""
+    best: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        value = r["set"].get(key)
+        if r["status"] != "ok" or not isinstance(r.get(SELECT_BY), (int, float)):
+            continue
+        if value not in best or r[SELECT_BY] > best[value][SELECT_BY]:
+            best[value] = r
+    order = list(dict.fromkeys(r["set"].get(key) for r in rows))
+    return [best[v] for v in order if v in best]
 
 
 def _fmt(column: str, value: Any) -> str:
@@ -72,39 +95,107 @@ def _fmt(column: str, value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(c, r.get(c, "")) for c in COLUMNS) + " |" for r in rows]
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    metrics = [m for m in METRICS if any(r.get(m) not in ("", None) for r in rows)]
+    failed = any(r["status"] != "ok" for r in rows)
+    return ["job", *swept_keys(rows), "status", *metrics, *(["error"] if failed else [])]
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+    def cell(r, c):
+        return _fmt(c, r[c] if c in r else r["set"].get(c, ""))
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(cell(r, c) for c in columns) + " |" for r in rows]
+
+
+def markdown(rows: list[dict[str, Any]], group_by: str | None = None) -> str:
+    lines = []
+    common = common_overrides(rows)
+    if common:
+        lines += [f"Every job: `{' '.join(common)}`", ""]
+    ok = sum(r["status"] == "ok" for r in rows)
+    lines += [f"{len(rows)} jobs, {ok} finished, {len(rows) - ok} failed", ""]
+    lines += _table(rows, _columns(rows))
+    if group_by:
+        best = best_per(rows, group_by)
+        cols = [c for c in _columns(best) if c not in ("status", "error")] if best else []
+        cols = [group_by, *[c for c in cols if c != group_by]]
+        lines += ["", f"Best job per `{group_by}` (chosen by {SELECT_BY}):", ""]
+        lines += _table(best, cols)
     return "\n".join(lines)
 
 
-def write(sweep_dir: Path) -> list[dict[str, Any]]:
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # parallel jobs may write at once
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    import io
+
+    swept = swept_keys(rows)
+    fields = ["job", "overrides", *swept, "status", *METRICS, "error"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({**{k: r["set"].get(k, "") for k in swept}, **r} for r in rows)
+    return out.getvalue()
+
+
+def write(
+    sweep_dir: Path, group_by: str | None = None, plot: bool = True, tensorboard: bool = False
+) -> list[dict[str, Any]]:
+    """report.md, report.csv and report.png in `sweep_dir`; returns the rows."""
     rows = collect(sweep_dir)
-    (sweep_dir / "report.md").write_text(markdown(rows) + "\n")
-    with open(sweep_dir / "report.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = markdown(rows, group_by)
+    _atomic_write(sweep_dir / "report.md", text + "\n")
+    _atomic_write(sweep_dir / "report.csv", _csv(rows))
+    if plot or tensorboard:
+        from cnnlab import report_plot
+
+        if plot:
+            report_plot.plot(rows, sweep_dir / "report.png", swept_keys(rows), group_by)
+        if tensorboard:
+            report_plot.to_tensorboard(sweep_dir, text)
     return rows
 
 
 class SweepReport(Callback):
-    """Hydra callback: write and print the report when a multirun ends."""
+    """Hydra callback: rewrite the report after every job (so a sweep that stops on a failure
+    still has one) and print it, with the plot and TensorBoard text, when the sweep ends."""
+
+    def __init__(self, group_by: str | None = None) -> None:
+        self.group_by = group_by
+
+    def on_job_end(self, config, job_return=None, **kwargs) -> None:
+        if config.hydra.mode == RunMode.MULTIRUN and Path(config.hydra.sweep.dir).is_dir():
+            write(Path(config.hydra.sweep.dir), self.group_by, plot=False)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if sweep_dir.is_dir():
-            rows = write(sweep_dir)
-            print(f"\nSweep report ({sweep_dir / 'report.md'}):\n{markdown(rows)}", flush=True)
+            rows = write(sweep_dir, self.group_by, tensorboard=True)
+            print(f"\nSweep report ({sweep_dir / 'report.md'}):\n{markdown(rows, self.group_by)}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not Path(args[0]).is_dir():
-        print("error: usage: python -m cnnlab.report <multirun folder>", file=sys.stderr)
+    parser = argparse.ArgumentParser(prog="python -m cnnlab.report", description=__doc__)
+    parser.add_argument("sweep_dir", type=Path, help="a multirun folder (holds 0/, 1/, …)")
+    parser.add_argument("--group-by", help="also list the best job per value of this key")
+    args = parser.parse_args(argv)
+    if not args.sweep_dir.is_dir() or not any(
+        p.name.isdigit() for p in args.sweep_dir.iterdir() if p.is_dir()
+    ):
+        print(
+            f"error: {args.sweep_dir} is not a multirun folder (no job folders 0/, 1/, …)",
+            file=sys.stderr,
+        )
         sys.exit(1)
-    rows = write(Path(args[0]))
-    print(markdown(rows))
+    rows = write(args.sweep_dir, args.group_by, tensorboard=True)
+    print(markdown(rows, args.group_by))
+    print(f"\nwrote {args.sweep_dir}/report.md, report.csv, report.png and tb/ (TensorBoard text)")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from cnnlab import build, checkpoint, resolvers  # noqa: F401 - resolvers must exist before Hydra composes
+from cnnlab import build, checkpoint, ddp_sweep, resolvers  # noqa: F401 - resolvers must exist before Hydra composes
 from cnnlab.errors import UserError, in_job, run_cli
 from cnnlab.schema import validate
 
@@ -59,12 +59,16 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         callbacks.append(strategy)
     loggers = build.loggers(cfg)
     trainer = build.trainer(cfg, callbacks, loggers)
+    _log_effective_batch(cfg, trainer)
 
     ckpt_path = resume_path(cfg)
     if ckpt_path:
-        # Refuse unsafe or truncated files in one line, before fit starts.
-        epoch = checkpoint.load(ckpt_path).get("epoch")
-        log.info("resuming from %s (saved after epoch %s)", ckpt_path, epoch)
+        # Refuse unsafe, truncated or foreign files in one line, before fit starts.
+        stored = checkpoint.load(ckpt_path)
+        problems = checkpoint.mismatch(model.state_dict(), stored.get("state_dict", {}))
+        if problems:
+            raise UserError(f"ckpt_path={ckpt_path} does not fit this model ({problems})")
+        log.info("resuming from %s (saved after epoch %s)", ckpt_path, stored.get("epoch"))
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
@@ -89,8 +93,27 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         metrics.update(_metrics(trainer))
     for logger in trainer.loggers:
         logger.finalize("success")
+        if hasattr(logger, "close"):  # RunTensorBoardLogger: one events file for fit and test
+            logger.close()
     _write_metrics(cfg, trainer, model, metrics, time.perf_counter() - started)
     return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule}
+
+
+def _log_effective_batch(cfg: DictConfig, trainer: L.Trainer) -> None:
+    """Data parallelism multiplies the batch per optimizer step; the learning rate stays as set."""
+    per_step = cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
+    if trainer.global_rank == 0 and per_step != cfg.data.batch_size:
+        log.info(
+            "effective batch %d images per optimizer step = data.batch_size %d × %d processes × "
+            "accumulate_grad_batches %d; optimizer.lr=%g is used as set (not scaled; for the "
+            "linear scaling rule multiply it by %g yourself)",
+            per_step,
+            cfg.data.batch_size,
+            trainer.world_size,
+            trainer.accumulate_grad_batches,
+            cfg.optimizer.lr,
+            per_step / cfg.data.batch_size,
+        )
 
 
 def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float) -> None:
@@ -102,6 +125,9 @@ def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float
         "params": sum(p.numel() for p in model.parameters()),
         "best_epoch": model.best_epoch,
         "epochs": trainer.current_epoch,
+        "effective_batch_size": cfg.data.batch_size
+        * trainer.world_size
+        * trainer.accumulate_grad_batches,
         "wall_s": round(wall_s, 1),
     }
     out = Path(cfg.paths.output_dir) / "metrics.json"
@@ -112,7 +138,8 @@ def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @in_job
 def _main(cfg: DictConfig) -> float | None:
-    metrics, _ = train(cfg)
+    with ddp_sweep.job_scope():
+        metrics, _ = train(cfg)
     log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
     name = cfg.get("optimized_metric")
     if name and name not in metrics:
@@ -123,6 +150,9 @@ def _main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    job_argv = ddp_sweep.child_argv()  # a DDP rank > 0 of one sweep job runs just that job
+    if job_argv is not None:
+        sys.argv = [sys.argv[0], *job_argv]
     run_cli(_main)
 
 

@@ -84,7 +84,8 @@ class Diagnostics(L.Callback):
 
     @staticmethod
     def confusion(probs, targets, names):
-        metric = MulticlassConfusionMatrix(num_classes=len(names))
+        # Rank 0 only: syncing would wait for ranks that never call it (a gloo collective mismatch).
+        metric = MulticlassConfusionMatrix(num_classes=len(names), sync_on_compute=False)
         metric.update(probs.argmax(1), targets)
         fig, ax = plt.subplots(figsize=(0.5 * len(names) + 3, 0.5 * len(names) + 3))
         metric.plot(ax=ax, labels=[n[:12] for n in names] if len(names) <= 30 else None)

@@ -1,0 +1,54 @@
+"""DDP on CPU (2 gloo processes, `trainer=ddp_cpu`): synced metrics, rank-0-only outputs, and the
+subprocess launcher inside a Hydra multirun."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_ddp_cpu_syncs_val_acc_and_writes_one_set_of_outputs(cli, tmp_path):
+    # mnist_sample's 400 validation digits split evenly over 2 ranks: no sampler padding.
+    proc = cli("train", "trainer=ddp_cpu", "trainer.max_epochs=1", "run_id=ddp")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "outputs" / "train" / "runs" / "ddp"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert len(list(run.rglob("events.out.tfevents.*"))) == 1  # rank 0, fit and test together
+    logged = json.loads((run / "metrics.json").read_text())
+    assert logged["effective_batch_size"] == 2 * 128
+    assert "effective batch 256 images per optimizer step" in (run / "train.log").read_text()
+
+    # Rank 1 alone would report its own half; one process over all 400 digits must agree exactly.
+    single = cli("eval", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "split=val", "run_id=e")
+    assert single.returncode == 0, single.stderr[-3000:]
+    evaluated = json.loads(
+        (tmp_path / "outputs" / "eval" / "runs" / "e" / "metrics.json").read_text()
+    )
+    assert logged["val/acc"] == pytest.approx(evaluated["val/acc"], abs=1e-6)
+
+
+def test_ddp_cpu_multirun_makes_one_folder_per_job(cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = cli(
+        "train",
+        "-m",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=1",
+        "data.train_limit=256",
+        "optimizer.lr=0.003,0.001",
+        "callbacks=none",
+        f"hydra.sweep.dir={sweep}",
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert jobs == ["0", "1"]  # the second rank did not start sweeps of its own
+    for job in jobs:
+        record = json.loads((sweep / job / "metrics.json").read_text())
+        assert record["effective_batch_size"] == 256
+    lrs = [Path(sweep / j / ".hydra" / "overrides.yaml").read_text() for j in jobs]
+    assert "optimizer.lr=0.003" in lrs[0] and "optimizer.lr=0.001" in lrs[1]
