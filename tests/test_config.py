@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from cnnlab import build
@@ -67,3 +68,31 @@ def test_wrong_type_names_the_key(compose, override, key):
 def test_shapes_flow_from_data_to_model(compose):
     cfg = compose("data=cifar10", "model=convnet")
     assert cfg.model.net.in_channels == 3 and cfg.model.net.image_size == 32
+
+
+@pytest.mark.parametrize("total_steps", [1, 2, 3, 4, 5, 8, 100])
+def test_onecycle_survives_tiny_runs(total_steps):
+    from cnnlab.schedulers import onecycle
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = onecycle(optimizer, total_steps=total_steps, max_epochs=1)["scheduler"]
+    for _ in range(total_steps):  # 4 steps at pct_start 0.25 divided by zero before
+        optimizer.step()
+        sched.step()
+    assert 0 < optimizer.param_groups[0]["lr"] <= 0.1
+
+
+def test_bf16_on_a_cpu_without_bf16_warns(compose, caplog, tmp_path, monkeypatch):
+    from cnnlab import precision
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu sse avx2 fma\n")  # this machine's kind: AVX2, no bf16
+    monkeypatch.setattr(precision, "CPUINFO", cpuinfo)
+    cfg = compose("data=fake", "trainer=cpu", "trainer.precision=bf16-mixed")
+    with caplog.at_level("WARNING"):
+        build.trainer(cfg, callbacks=[], loggers=[])
+    assert "trainer.precision=bf16-mixed on a CPU without native bfloat16" in caplog.text
+    cpuinfo.write_text("flags\t\t: avx2 avx512_bf16 amx_bf16\n")
+    caplog.clear()
+    build.trainer(cfg, callbacks=[], loggers=[])
+    assert "without native bfloat16" not in caplog.text

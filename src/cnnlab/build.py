@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from cnnlab import precision
 from cnnlab.checkpoint_io import AtomicCheckpointIO
 from cnnlab.data.datamodule import ClassificationDataModule
 from cnnlab.errors import UserError
@@ -124,13 +125,15 @@ def loggers(cfg: DictConfig) -> list:
 
 
 def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Trainer:
-    return _instantiate(
+    built = _instantiate(
         cfg.trainer,
         "trainer",
         callbacks=callbacks,
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],
     )
+    precision.warn_if_slow(cfg.trainer.precision, on_cpu=built.strategy.root_device.type == "cpu")
+    return built
 
 
 def restore(stored: dict[str, Any], data_cfg: DictConfig | None = None):

@@ -92,6 +92,11 @@ def _fmt(column: str, value: Any) -> str:
         return f"{value:.4f}"
     if isinstance(value, int) and column == "params":
         return f"{value:,}"
+    if isinstance(value, str) and len(value) > 8:  # Optuna's 0.0011155792840695788 → 0.001116
+        try:
+            return f"{float(value):.4g}"
+        except ValueError:
+            pass
     return "" if value is None else str(value)
 
 
@@ -171,7 +176,7 @@ class SweepReport(Callback):
 
     def on_job_end(self, config, job_return=None, **kwargs) -> None:
         if config.hydra.mode == RunMode.MULTIRUN and Path(config.hydra.sweep.dir).is_dir():
-            write(Path(config.hydra.sweep.dir), self.group_by, plot=False)
+            write(Path(config.hydra.sweep.dir), self.group_by)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

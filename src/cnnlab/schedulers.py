@@ -43,11 +43,14 @@ def onecycle(
 ) -> dict:
     """Smith's one-cycle: the configured lr is the peak; starts at lr/div_factor."""
     max_lr = [g["lr"] for g in optimizer.param_groups]
+    total = max(total_steps, 3)
+    # torch divides by the warm-up length, pct_start × total − 1 steps: keep it ≥ 1 step, else
+    # tiny runs (4 steps at 0.25) crash with ZeroDivisionError.
     sched = OneCycleLR(
         optimizer,
         max_lr=max_lr,
-        total_steps=max(total_steps, 2),
-        pct_start=pct_start,
+        total_steps=total,
+        pct_start=max(pct_start, 2 / total),
         div_factor=div_factor,
         final_div_factor=final_div_factor,
     )

@@ -1,0 +1,56 @@
+"""Sweeps beyond the basic sweeper: Optuna trials and submitit jobs, each ending in a report that
+lists every job, failed ones included."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from cnnlab.report import main as report_main
+
+pytestmark = pytest.mark.slow
+SMALL = ["trainer.max_epochs=1", "data.train_limit=256", "callbacks=none", "logger=none"]
+
+
+def _rows(sweep) -> list[dict]:
+    with open(sweep / "report.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_optuna_sweep_runs_its_trials_and_reports_them(cli, tmp_path):
+    sweep = tmp_path / "optuna"
+    proc = cli(
+        "train",
+        "hparams_search=digits_optuna",
+        "hydra.sweeper.n_trials=3",
+        *SMALL,
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Best value:" in proc.stdout + proc.stderr
+    rows = _rows(sweep)
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"ok"}
+    lrs = {float(r["optimizer.lr"]) for r in rows}  # sampled, not the config's 3e-3
+    assert len(lrs) == 3 and all(3e-4 <= lr <= 1e-2 for lr in lrs)
+    assert (sweep / "report.png").is_file() and list((sweep / "tb").iterdir())
+
+
+def test_submitit_local_sweep_reports_a_failing_job_as_failed(cli, tmp_path, capsys):
+    sweep = tmp_path / "submitit"
+    proc = cli(
+        "train",
+        "-m",
+        "launcher=submitit_local",
+        "optimizer.lr=0.003,1e9",  # the second job's loss overflows: it must fail, visibly
+        *SMALL,
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert proc.returncode == 1
+    assert (sweep / ".submitit").is_dir()  # the jobs really went through submitit
+    rows = _rows(sweep)
+    assert [r["status"] for r in rows] == ["ok", "failed"]
+    assert "non-finite loss" in rows[1]["error"]
+    report_main([str(sweep)])  # `make report DIR=…` rebuilds the same table from the folders
+    out = capsys.readouterr().out
+    assert "2 jobs, 1 finished, 1 failed" in out and "| 1 | 1e+09 | failed |" in out
