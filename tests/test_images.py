@@ -54,3 +54,64 @@ def test_bad_folder_setups_are_one_line(tmp_path):
     train = open_split(tmp_path / "tr", 8)
     with pytest.raises(UserError, match=r"differ from the training split's: \['b', 'c'\]"):
         open_split(tmp_path / "va", 8, expect_classes=train.classes)
+
+
+def test_huge_images_fail_with_their_path(tmp_path, monkeypatch):
+    path = tmp_path / "huge.png"
+    Image.new("RGB", (64, 64)).save(path)
+    # PIL refuses images over 2 × MAX_IMAGE_PIXELS (decompression bombs); shrink the limit
+    # instead of writing a 180-megapixel file.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(UserError, match=f"cannot read image {path}: .*Resize it"):
+        load_rgb(str(path))
+
+
+def _folder(root, bad: bytes | None = None):
+    for split in ("train", "val"):
+        for cls, colour in (("a", (250, 10, 10)), ("b", (10, 10, 250))):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(4):
+                Image.new("RGB", (20, 20), colour).save(root / split / cls / f"{i}.png")
+    if bad is not None:
+        (root / "train" / "a" / "broken.jpg").write_bytes(bad)
+
+
+def test_skip_mode_drops_and_counts_unreadable_files(tmp_path, caplog):
+    _folder(tmp_path, bad=b"garbage")
+    (tmp_path / "train" / "b" / "empty.png").write_bytes(b"")
+    with pytest.raises(UserError, match="data.on_bad_image='drop' is not valid; choose one of"):
+        open_split(tmp_path / "train", 16, on_bad_image="drop")
+    with caplog.at_level("WARNING"):
+        ds = open_split(tmp_path / "train", 16, on_bad_image="skip")
+    assert len(ds) == 8 and ds.targets.count(0) == 4
+    assert "skipped 2 unreadable image(s), kept 8" in caplog.text and "broken.jpg" in caplog.text
+    assert all(p.endswith(".png") for p, _ in ds.samples)
+
+
+FOLDER_RUN = [
+    "data=image_folder",
+    "data.num_classes=2",
+    "data.image_size=16",
+    "data.num_workers=1",  # the bad file is read in a worker process
+    "trainer.max_epochs=1",
+    "callbacks=none",
+    "logger=none",
+]
+
+
+@pytest.mark.slow
+def test_a_bad_file_in_training_is_one_line_or_skipped(cli, tmp_path):
+    _folder(tmp_path / "imgs", bad=b"\x00" * 64)
+    root = f"data.source.root={tmp_path / 'imgs'}"
+    failed = cli("train", *FOLDER_RUN, root)
+    assert failed.returncode == 1
+    errors = [x for x in failed.stderr.splitlines() if x.startswith("error:")]
+    assert (
+        errors == [errors[0]]
+        and f"cannot read image {tmp_path}/imgs/train/a/broken.jpg" in errors[0]
+    )
+    assert "Caught" not in errors[0]
+    skipped = cli("train", *FOLDER_RUN, root, "data.on_bad_image=skip", "run_id=skip")
+    assert skipped.returncode == 0, skipped.stderr[-2000:]
+    log = (tmp_path / "outputs" / "train" / "runs" / "skip" / "train.log").read_text()
+    assert "skipped 1 unreadable image(s), kept 8" in log

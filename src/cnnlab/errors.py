@@ -25,6 +25,15 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
 
 
+def message(err: UserError) -> str:
+    """The error's own line, also when a DataLoader worker raised it: PyTorch re-raises it in the
+    main process as "Caught UserError in DataLoader worker process 0. Original Traceback …"."""
+    text = str(err)
+    if text.startswith("Caught ") and "Original Traceback" in text:
+        return text.strip().splitlines()[-1].split(": ", 1)[-1]
+    return text
+
+
 def describe(err: BaseException) -> str:
     """One line for a config error that Hydra or OmegaConf would print over several."""
     if isinstance(err, MissingConfigException) and err.options:
@@ -48,7 +57,7 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
     try:
         hydra_main()
     except UserError as err:
-        _fail(str(err))
+        _fail(message(err))
     except (
         MissingConfigException,
         ConfigCompositionException,
@@ -70,15 +79,15 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
         try:
             return task(*args, **kwargs)
         except UserError as err:
-            _log_to_files(err)
+            _log_to_files(message(err))
             if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
                 raise
-            _fail(str(err))
+            _fail(message(err))
 
     return wrapper
 
 
-def _log_to_files(err: Exception) -> None:
+def _log_to_files(err: str) -> None:
     # The run folder's log records why the run stopped; the console gets the one `error:` line.
     record = logging.LogRecord("cnnlab", logging.ERROR, __file__, 0, "%s", (err,), None)
     for handler in logging.getLogger().handlers:

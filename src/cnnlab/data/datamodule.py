@@ -43,6 +43,7 @@ class ClassificationDataModule(L.LightningDataModule):
         normalize: str = "auto",
         sanity_report: bool = True,
         augment: dict[str, Any] | None = None,
+        on_bad_image: str = "fail",  # image folders: their source reads it (data.on_bad_image)
     ):
         super().__init__()
         if not 0.0 < val_fraction < 1.0:

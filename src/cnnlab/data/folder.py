@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ from torchvision.transforms import v2
 
 from cnnlab.errors import UserError
 
+log = logging.getLogger(__name__)
+BAD_IMAGE_MODES = ("fail", "skip")
+
 
 def load_rgb(path: str) -> Image.Image:
     """Decode fully (truncation shows up here, not later) and convert modes explicitly."""
@@ -21,6 +25,11 @@ def load_rgb(path: str) -> Image.Image:
             return to_rgb(img)
     except OSError as err:  # truncated, empty or not an image: name the file
         raise UserError(f"cannot read image {path}: {err}") from None
+    except Image.DecompressionBombError as err:  # more than 2 × Image.MAX_IMAGE_PIXELS pixels
+        raise UserError(
+            f"cannot read image {path}: {err} Resize it, or raise PIL.Image.MAX_IMAGE_PIXELS if "
+            f"you trust the file"
+        ) from None
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -39,9 +48,40 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def drop_unreadable(ds: ImageFolder, folder: Path) -> None:
+    """Decode every file once and drop those that fail (data.on_bad_image=skip), saying how many
+    and which: a skipped file is never silently replaced by another image."""
+    bad = {}
+    for path, _ in ds.samples:
+        try:
+            load_rgb(path)
+        except UserError as err:
+            bad[path] = str(err)
+    if not bad:
+        return
+    ds.samples = [s for s in ds.samples if s[0] not in bad]
+    ds.imgs, ds.targets = ds.samples, [t for _, t in ds.samples]
+    first = next(iter(bad.values()))
+    log.warning(
+        "%s: skipped %d unreadable image(s), kept %d (data.on_bad_image=skip); first: %s",
+        folder,
+        len(bad),
+        len(ds.samples),
+        first,
+    )
+
+
 def open_split(
-    folder: Path, image_size: int, expect_classes: list[str] | None = None
+    folder: Path,
+    image_size: int,
+    expect_classes: list[str] | None = None,
+    on_bad_image: str = "fail",
 ) -> ImageFolder:
+    if on_bad_image not in BAD_IMAGE_MODES:
+        raise UserError(
+            f"data.on_bad_image={on_bad_image!r} is not valid; choose one of: "
+            f"{', '.join(BAD_IMAGE_MODES)}"
+        )
     if not folder.is_dir():
         raise UserError(f"image folder {folder} does not exist; expected {folder}/<class>/<image>")
     try:
@@ -61,6 +101,8 @@ def open_split(
     if expect_classes is not None and list(ds.classes) != list(expect_classes):
         differ = sorted(set(ds.classes) ^ set(expect_classes))
         raise UserError(f"classes in {folder} differ from the training split's: {differ}")
+    if on_bad_image == "skip":
+        drop_unreadable(ds, folder)
     ds.class_names = list(ds.classes)
     return ds
 

@@ -131,8 +131,10 @@ def image_folder(
     val_dir: str = "val",
     test_dir: str | None = None,
     classes: list[int] | None = None,
+    on_bad_image: str = "fail",
 ) -> SourceData:
-    """`root/train/<class>/*`, `root/val/<class>/*` (and optionally `root/test/...`)."""
+    """`root/train/<class>/*`, `root/val/<class>/*` (and optionally `root/test/...`).
+    `on_bad_image`: fail (stop, naming the file) or skip (drop unreadable files, counted)."""
     if classes:
         raise UserError(
             "data.source.classes applies to in-memory datasets; for an image folder, "
@@ -141,13 +143,13 @@ def image_folder(
     from cnnlab.data.folder import open_split
 
     root_path = Path(root)
-    train = open_split(root_path / train_dir, image_size)
-    val = open_split(root_path / val_dir, image_size, expect_classes=train.classes)
-    test = (
-        open_split(root_path / test_dir, image_size, expect_classes=train.classes)
-        if test_dir
-        else val
-    )
+    train = open_split(root_path / train_dir, image_size, on_bad_image=on_bad_image)
+
+    def other(name: str):
+        return open_split(root_path / name, image_size, train.classes, on_bad_image)
+
+    val = other(val_dir)
+    test = other(test_dir) if test_dir else val
     return SourceData(train=train, test=test, val=val, class_names=list(train.classes))
 
 
