@@ -49,8 +49,15 @@ def compose(tmp_path, data_dir):
 def cli(tmp_path, data_dir):
     """Run `python -m cnnlab.<entry> args...` in a subprocess with outputs under tmp_path."""
 
-    def _run(entry: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        env = {**os.environ, "CNNLAB_ROOT": str(tmp_path), "CNNLAB_DATA": str(data_dir)}
+    def _run(
+        entry: str, *args: str, timeout: float = 600, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
+        env = {
+            **os.environ,
+            "CNNLAB_ROOT": str(tmp_path),
+            "CNNLAB_DATA": str(data_dir),
+            **(env or {}),
+        }
         return subprocess.run(
             [sys.executable, "-m", f"cnnlab.{entry}", *args],
             cwd=REPO,

@@ -29,18 +29,34 @@ def _metrics(trainer: L.Trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest of a run folder's last.ckpt, on_exception.ckpt and SLURM's hpc_ckpt_N.ckpt
+    (Lightning saves that one on SIGUSR1 before requeueing the job)."""
+    found = [
+        p
+        for p in (
+            run_dir / "checkpoints" / "last.ckpt",
+            run_dir / "checkpoints" / "on_exception.ckpt",
+        )
+        if p.is_file()
+    ]
+    found += list(run_dir.glob("hpc_ckpt_*.ckpt"))
+    return max(found, key=lambda p: p.stat().st_mtime_ns, default=None)
+
+
 def resume_path(cfg: DictConfig) -> str | None:
-    """The checkpoint to resume from: `ckpt_path`, `last` for this run folder's last.ckpt, and
-    with a pinned `run_id` the folder's own last.ckpt (a relaunched or requeued job continues)."""
-    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    """The checkpoint to resume from: `ckpt_path`, `last` for this run folder's newest checkpoint,
+    and with a pinned `run_id` that checkpoint too (a relaunched or requeued job continues)."""
+    run_dir = Path(cfg.paths.output_dir)
     wanted = cfg.get("ckpt_path")
-    if wanted is None and cfg.get("run_id") and last.is_file():
+    if wanted is None and cfg.get("run_id") and latest_checkpoint(run_dir):
         wanted = "last"
     if wanted == "last":
-        if not last.is_file():
-            log.warning("ckpt_path=last: no %s yet; starting fresh", last)
+        newest = latest_checkpoint(run_dir)
+        if newest is None:
+            log.warning("ckpt_path=last: no checkpoint in %s yet; starting fresh", run_dir)
             return None
-        return str(last)
+        return str(newest)
     return wanted
 
 
@@ -68,7 +84,20 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         problems = checkpoint.mismatch(model.state_dict(), stored.get("state_dict", {}))
         if problems:
             raise UserError(f"ckpt_path={ckpt_path} does not fit this model ({problems})")
-        log.info("resuming from %s (saved after epoch %s)", ckpt_path, stored.get("epoch"))
+        progress = stored.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+        current = progress.get("current", {})
+        if current.get("processed", 0) < current.get("started", 0):
+            log.warning(
+                "resuming from %s, saved mid-epoch (epoch %s, step %s): training continues from "
+                "that step, but the rest of that epoch is not replayed exactly (a DataLoader "
+                "cannot resume mid-epoch; the epoch may end a batch early), so the result will "
+                "differ from an uninterrupted run",
+                ckpt_path,
+                stored.get("epoch"),
+                stored.get("global_step"),
+            )
+        else:
+            log.info("resuming from %s (saved after epoch %s)", ckpt_path, stored.get("epoch"))
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:

@@ -1,0 +1,42 @@
+"""A checkpoint when training dies of an unexpected exception, so the run can resume from the
+step it reached (mid-epoch: the rest of that epoch is not replayed exactly; resuming says so).
+
+Not for a user's mistake (a UserError such as a non-finite loss: nothing worth keeping, and a
+NaN model must never become something to resume from), and never with non-finite weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from cnnlab.errors import UserError
+
+log = logging.getLogger(__name__)
+FILENAME = "on_exception.ckpt"
+
+
+class CheckpointOnException(L.Callback):
+    def __init__(self, dirpath: str):
+        self.dirpath = Path(dirpath)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
+        if isinstance(exception, (UserError, KeyboardInterrupt)) or trainer.state.stage != "train":
+            return
+        if not all(torch.isfinite(p).all() for p in pl_module.parameters()):
+            log.error("not saving %s: the weights are not finite", FILENAME)
+            return
+        path = self.dirpath / FILENAME
+        trainer.save_checkpoint(path)  # atomic: AtomicCheckpointIO
+        log.error(
+            "%s: %s — saved %s at step %d (epoch %d); resume with ckpt_path=%s",
+            type(exception).__name__,
+            exception,
+            path,
+            trainer.global_step,
+            trainer.current_epoch,
+            path,
+        )
