@@ -218,3 +218,16 @@ def test_slurm_sigusr1_saves_requeues_and_the_requeued_job_resumes(cli, tmp_path
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "resuming from" in (run / "train.log").read_text().split("hpc_ckpt_1.ckpt")[0]
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 10
+
+
+def test_a_requeued_slurm_job_resumes_from_its_folder(compose, monkeypatch):
+    from cnnlab.train import resume_path
+
+    cfg = compose(*BASE)  # a sweep job: no run_id, but its folder survives the requeue
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"")
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    assert resume_path(cfg) is None  # a fresh job never picks up a stranger's checkpoint
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    assert resume_path(cfg) == str(ckpt)

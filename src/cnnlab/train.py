@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,10 +47,12 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def resume_path(cfg: DictConfig) -> str | None:
     """The checkpoint to resume from: `ckpt_path`, `last` for this run folder's newest checkpoint,
-    and with a pinned `run_id` that checkpoint too (a relaunched or requeued job continues)."""
+    and that checkpoint too when the folder is pinned by `run_id` or SLURM requeued this job
+    (SLURM_RESTART_COUNT > 0: submitit's sweep jobs keep their folder): the job continues."""
     run_dir = Path(cfg.paths.output_dir)
     wanted = cfg.get("ckpt_path")
-    if wanted is None and cfg.get("run_id") and latest_checkpoint(run_dir):
+    requeued = os.environ.get("SLURM_RESTART_COUNT", "0").strip() not in ("", "0")
+    if wanted is None and (cfg.get("run_id") or requeued) and latest_checkpoint(run_dir):
         wanted = "last"
     if wanted == "last":
         newest = latest_checkpoint(run_dir)
