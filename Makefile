@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval sweep summary augment-preview explain bench report tensorboard test test-fast lint format clean
+.PHONY: help install train eval sweep summary augment-preview explain bench bench-scaling report tensorboard test test-fast lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,9 @@ explain: $(STAMP) ## Grad-CAM overlays: make explain ARGS="ckpt_path=.../best.ck
 
 bench: $(STAMP) ## cnnlab vs a plain PyTorch loop, same run, with ratios (SAVE=1 writes benchmarks/results/)
 	SAVE=$(SAVE) $(PY) benchmarks/bench.py
+
+bench-scaling: $(STAMP) ## Training cost vs dataset size (1k-4k images) and model (mlp … vgg11) at 32×32
+	SAVE=$(SAVE) $(PY) benchmarks/scaling.py
 
 report: $(STAMP) ## Sweep table + plot: make report DIR=outputs/train/multirun/<date>/<time> [GROUP=transfer]
 	$(PY) -m cnnlab.report $(DIR) $(if $(GROUP),--group-by $(GROUP))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,9 @@ def cli(tmp_path, data_dir):
             capture_output=True,
             text=True,
             timeout=timeout,
+            # A shell's background job (`make test &`) ignores SIGINT and its children inherit
+            # that; give them the default, so Ctrl-C behaves as in a terminal.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
     return _run
