@@ -39,3 +39,32 @@ class StopAfterEpoch(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.current_epoch == self.epoch:
             trainer.should_stop = True
+
+
+class NanGradAt(L.Callback):
+    """Poison one parameter's gradient after backward at `step`s (loss stays finite)."""
+
+    def __init__(self, steps: list[int]):
+        self.steps = set(steps)
+
+    def on_after_backward(self, trainer, pl_module) -> None:
+        if trainer.global_step in self.steps:
+            next(p for p in pl_module.parameters() if p.grad is not None).grad.fill_(float("nan"))
+
+
+class NanLossAt(L.Callback):
+    """Make the network's output, hence the loss, NaN at the given global steps."""
+
+    def __init__(self, steps: list[int]):
+        self.steps, self.poison = set(steps), False
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        pl_module.net.register_forward_hook(
+            lambda module, args, out: out * float("nan") if self.poison else out
+        )
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.poison = trainer.global_step in self.steps
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.poison = False

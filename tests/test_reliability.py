@@ -231,3 +231,44 @@ def test_a_requeued_slurm_job_resumes_from_its_folder(compose, monkeypatch):
     assert resume_path(cfg) is None  # a fresh job never picks up a stranger's checkpoint
     monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
     assert resume_path(cfg) == str(ckpt)
+
+
+def _with(fault: str, steps: list[int]) -> list[str]:
+    return [f"+callbacks.fault._target_=tests.faults.{fault}", f"+callbacks.fault.steps={steps}"]
+
+
+def test_nonfinite_gradient_stops_before_the_weights_change(compose):
+    cfg = compose(*BASE, "trainer.max_epochs=2", *_with("NanGradAt", [6]))
+    with pytest.raises(NonFiniteError, match=r"non-finite gradient at step 6 in net\."):
+        train(cfg)
+    run = Path(cfg.paths.output_dir)
+    for path in run.rglob("*.ckpt"):  # epoch 0's checkpoints: finite, never the poisoned step
+        state = torch.load(path, weights_only=True)
+        assert state["global_step"] <= 5
+        assert all(
+            torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point()
+        )
+
+
+def test_skip_mode_skips_up_to_k_nonfinite_batches_then_stops(compose, caplog):
+    ok = compose(
+        *BASE, "trainer.max_epochs=2", "nonfinite=skip", "max_skips=2", *_with("NanLossAt", [2, 4])
+    )
+    with caplog.at_level("WARNING"):
+        metrics, objs = train(ok)
+    assert "batch skipped (2 of 2 allowed)" in caplog.text
+    assert all(torch.isfinite(p).all() for p in objs["model"].parameters())
+    assert objs["trainer"].current_epoch == 2  # both epochs ran
+    over = compose(
+        *BASE, "trainer.max_epochs=2", "nonfinite=skip", "max_skips=1", *_with("NanLossAt", [2, 3])
+    )
+    with pytest.raises(NonFiniteError, match=r"non-finite loss \(nan\) at step 3"):
+        train(over)
+
+
+def test_ckpt_path_last_without_a_checkpoint_says_it_starts_fresh(compose, caplog):
+    from cnnlab.train import resume_path
+
+    with caplog.at_level("WARNING"):
+        assert resume_path(compose(*BASE, "ckpt_path=last", "run_id=new")) is None
+    assert "ckpt_path=last: no checkpoint in" in caplog.text and "starting fresh" in caplog.text
