@@ -174,6 +174,30 @@ def end_to_end() -> None:
     )
 
 
+def import_costs() -> None:
+    """Where the start-up goes: a fresh interpreter importing torch, torch + torchvision (what a
+    plain script that loads data with torchvision pays), Lightning, and cnnlab's entry point."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    seconds = {}
+    for what in ("torch", "torch, torchvision", "lightning", "cnnlab.train"):
+        times = []
+        for _ in range(REPS):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", f"import {what}"], env=env, check=True)
+            times.append(time.perf_counter() - t0)
+        seconds[what] = times
+    base = statistics.median(seconds["torch"])
+    for what, times in seconds.items():
+        rows.append(
+            (
+                f"fresh interpreter + `import {what}`, s",
+                stats(times) if what != "torch" else "",
+                stats(times) if what == "torch" else "",
+                f"{statistics.median(times) / base:.2f}× import torch",
+            )
+        )
+
+
 _last_rss = [0.0]
 
 
@@ -301,6 +325,7 @@ def main() -> None:
     throughput("ResNet-18 / 3×32×32", *resnet_overrides)
     resnet = throughput("ResNet-18 / 3×32×32", *resnet_overrides, steps_only=True)
     end_to_end()
+    import_costs()
     data_pipeline("MNIST sample + augment=mnist", convnet, "augment=mnist")
     data_pipeline(
         "3×32×32 in memory + augment=cifar",
