@@ -63,6 +63,34 @@ def resume_path(cfg: DictConfig) -> str | None:
     return wanted
 
 
+def check_resume(ckpt_path: str, model: L.LightningModule) -> None:
+    """Refuse unsafe, truncated or foreign files in one line before fit starts, and say from
+    where training continues (a mid-epoch checkpoint cannot be continued exactly)."""
+    stored = checkpoint.load(ckpt_path)
+    problems = checkpoint.mismatch(model.state_dict(), stored.get("state_dict", {}))
+    if problems:
+        raise UserError(f"ckpt_path={ckpt_path} does not fit this model ({problems})")
+    progress = stored.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+    current = progress.get("current", {})
+    if current.get("processed", 0) < current.get("started", 0):
+        log.warning(
+            "resuming from %s, saved mid-epoch (epoch %s, step %s): training continues from "
+            "that step, but the rest of that epoch is not replayed exactly (a DataLoader "
+            "cannot resume mid-epoch; the epoch may end a batch early), so the result will "
+            "differ from an uninterrupted run",
+            ckpt_path,
+            stored.get("epoch"),
+            stored.get("global_step"),
+        )
+    else:
+        log.info("resuming from %s (saved after epoch %s)", ckpt_path, stored.get("epoch"))
+
+
+def effective_batch(cfg: DictConfig, trainer: L.Trainer) -> int:
+    """Images per optimizer step: data parallelism and accumulation multiply the batch."""
+    return cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
+
+
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit, then test the best checkpoint. Returns (metrics, objects built)."""
     started = time.perf_counter()
@@ -82,25 +110,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     ckpt_path = resume_path(cfg)
     if ckpt_path:
-        # Refuse unsafe, truncated or foreign files in one line, before fit starts.
-        stored = checkpoint.load(ckpt_path)
-        problems = checkpoint.mismatch(model.state_dict(), stored.get("state_dict", {}))
-        if problems:
-            raise UserError(f"ckpt_path={ckpt_path} does not fit this model ({problems})")
-        progress = stored.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
-        current = progress.get("current", {})
-        if current.get("processed", 0) < current.get("started", 0):
-            log.warning(
-                "resuming from %s, saved mid-epoch (epoch %s, step %s): training continues from "
-                "that step, but the rest of that epoch is not replayed exactly (a DataLoader "
-                "cannot resume mid-epoch; the epoch may end a batch early), so the result will "
-                "differ from an uninterrupted run",
-                ckpt_path,
-                stored.get("epoch"),
-                stored.get("global_step"),
-            )
-        else:
-            log.info("resuming from %s (saved after epoch %s)", ckpt_path, stored.get("epoch"))
+        check_resume(ckpt_path, model)
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
@@ -133,7 +143,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
 def _log_effective_batch(cfg: DictConfig, trainer: L.Trainer) -> None:
     """Data parallelism multiplies the batch per optimizer step; the learning rate stays as set."""
-    per_step = cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
+    per_step = effective_batch(cfg, trainer)
     if trainer.global_rank == 0 and per_step != cfg.data.batch_size:
         log.info(
             "effective batch %d images per optimizer step = data.batch_size %d × %d processes × "
@@ -157,9 +167,7 @@ def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float
         "params": sum(p.numel() for p in model.parameters()),
         "best_epoch": model.best_epoch,
         "epochs": trainer.current_epoch,
-        "effective_batch_size": cfg.data.batch_size
-        * trainer.world_size
-        * trainer.accumulate_grad_batches,
+        "effective_batch_size": effective_batch(cfg, trainer),
         "wall_s": round(wall_s, 1),
     }
     out = Path(cfg.paths.output_dir) / "metrics.json"
