@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,29 +20,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.bench_common import REPS, compose, rows, stats  # noqa: E402
 from benchmarks.plain_loop import loop  # noqa: E402
+from benchmarks.startup import end_to_end, import_costs  # noqa: E402
 from benchmarks.timing import FitTimer  # noqa: E402
-
-REPS = int(os.environ.get("BENCH_REPS", "3"))
-rows: list[tuple[str, str, str, str]] = []  # what, cnnlab, plain, ratio
-
-
-def stats(values: list[float]) -> str:
-    return f"{statistics.median(values):,.1f} ({min(values):,.1f}–{max(values):,.1f})"
-
-
-def compose(*overrides: str):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from cnnlab import resolvers  # noqa: F401
-    from cnnlab.train import CONFIG_DIR
-
-    tmp = tempfile.mkdtemp()
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        return hydra_compose(
-            "train", overrides=[f"paths.output_dir={tmp}", f"paths.root_dir={REPO}", *overrides]
-        )
 
 
 def cnnlab_fit(*overrides: str, steps_only: bool = False) -> tuple[float, int, object]:
@@ -107,108 +85,6 @@ def throughput(name: str, *overrides: str, steps_only: bool = False) -> float:
         )
     )
     return statistics.median(ours)
-
-
-def end_to_end() -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    ours, theirs, ours_first, theirs_first, accs, ours_rss, theirs_rss = [], [], [], [], [], [], []
-    epochs = int(compose().trainer.max_epochs)
-    for rep in range(REPS):
-        t0 = time.time()
-        env["CNNLAB_BENCH_T0"] = str(t0)
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cnnlab.train",
-                f"seed={42 + rep}",
-                "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer",
-            ],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        ours.append(time.time() - t0)
-        out = proc.stdout + proc.stderr
-        ours_first.append(float(re.search(r"first_step_s=([\d.]+)", out).group(1)))
-        accs.append(float(re.search(r"'test/acc': ([\d.]+)", out).group(1)))
-        ours_rss.append(_child_rss_mb())
-        t0 = time.time()
-        env["CNNLAB_BENCH_T0"] = str(t0)  # the plain loop's first step counts from its launch
-        proc = subprocess.run(
-            [sys.executable, "benchmarks/plain_loop.py", "--epochs", str(epochs)],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        theirs.append(time.time() - t0)
-        theirs_first.append(float(re.search(r"first_step_s=([\d.]+)", proc.stdout).group(1)))
-        theirs_rss.append(_child_rss_mb())
-    rows.append(
-        (
-            f"default `make train` wall s ({epochs} epochs, start-up incl.)",
-            stats(ours),
-            stats(theirs),
-            f"{statistics.median(ours) / statistics.median(theirs):.3f}",
-        )
-    )
-    rows.append(
-        (
-            "time to first training step, s",
-            stats(ours_first),
-            stats(theirs_first),
-            f"{statistics.median(ours_first) / statistics.median(theirs_first):.3f}",
-        )
-    )
-    rows.append(
-        ("default recipe test accuracy (1,000 digits)", " ".join(f"{a:.3f}" for a in accs), "", "")
-    )
-    rows.append(
-        (
-            "peak RSS, MB (max over runs)",
-            f"{max(ours_rss):,.0f}",
-            f"{max(theirs_rss):,.0f}",
-            f"{max(ours_rss) / max(theirs_rss):.2f}",
-        )
-    )
-
-
-def import_costs() -> None:
-    """Where the start-up goes: a fresh interpreter importing torch, torch + torchvision (what a
-    plain script that loads data with torchvision pays), Lightning, and cnnlab's entry point."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    seconds = {}
-    for what in ("torch", "torch, torchvision", "lightning", "cnnlab.train"):
-        times = []
-        for _ in range(REPS):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", f"import {what}"], env=env, check=True)
-            times.append(time.perf_counter() - t0)
-        seconds[what] = times
-    base = statistics.median(seconds["torch"])
-    for what, times in seconds.items():
-        rows.append(
-            (
-                f"fresh interpreter + `import {what}`, s",
-                stats(times) if what != "torch" else "",
-                stats(times) if what == "torch" else "",
-                f"{statistics.median(times) / base:.2f}× import torch",
-            )
-        )
-
-
-_last_rss = [0.0]
-
-
-def _child_rss_mb() -> float:
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB → MiB, Linux
-    value = peak if peak > _last_rss[0] else _last_rss[0]
-    _last_rss[0] = peak
-    return value
 
 
 def data_pipeline(name: str, model_rate: float, *overrides: str) -> None:

@@ -3,6 +3,7 @@ copy in TensorBoard's Text tab."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,10 @@ def plot(rows: list[dict[str, Any]], path: Path, swept: list[str], group_by: str
     ax.set_title(f"{len(rows)} jobs" + (f", {failed} failed (not drawn)" if failed else ""))
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # parallel jobs may write at once
+    fig.savefig(tmp, format="png")
     plt.close(fig)
+    os.replace(tmp, path)
 
 
 def to_tensorboard(sweep_dir: Path, text: str) -> None:

@@ -24,7 +24,12 @@ class CheckpointOnException(L.Callback):
         self.dirpath = Path(dirpath)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
-        if isinstance(exception, (UserError, KeyboardInterrupt)) or trainer.state.stage != "train":
+        # During fit only (training or its validation), not in the sanity check or `test`.
+        if (
+            isinstance(exception, (UserError, KeyboardInterrupt))
+            or trainer.state.fn != "fit"
+            or trainer.sanity_checking
+        ):
             return
         if not all(torch.isfinite(p).all() for p in pl_module.parameters()):
             log.error("not saving %s: the weights are not finite", FILENAME)
