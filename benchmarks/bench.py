@@ -180,6 +180,10 @@ def knobs() -> None:
 def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     started = time.perf_counter()
+    # First, while this process is small: a child inherits its parent's RSS high-water mark
+    # across fork and exec, so later children would report this process's peak, not theirs.
+    end_to_end()
+    import_costs()
     convnet = throughput("ConvNet / MNIST sample", "trainer.max_epochs=3")
     resnet_overrides = (
         "model=resnet18",
@@ -194,8 +198,6 @@ def main() -> None:
     # whole-fit row is dominated by epoch-end work; the steps-only row is the training speed.
     throughput("ResNet-18 / 3×32×32", *resnet_overrides)
     resnet = throughput("ResNet-18 / 3×32×32", *resnet_overrides, steps_only=True)
-    end_to_end()
-    import_costs()
     data_pipeline("MNIST sample + augment=mnist", convnet, "augment=mnist")
     data_pipeline(
         "3×32×32 in memory + augment=cifar",

@@ -16,7 +16,8 @@ from benchmarks.bench_common import REPO, REPS, compose, rows, stats
 
 def run_child(cmd: list[str], env: dict) -> tuple[str, float, float]:
     """Run one process to the end: its output, wall seconds from launch (interpreter start-up
-    included) and its own peak RSS in MB (os.wait4 reports that child alone)."""
+    included) and its peak RSS in MB (os.wait4: that child's; Linux starts it at the parent's
+    high-water mark, so call this while the parent is small)."""
     env = {
         **env,
         "CNNLAB_BENCH_T0": str(time.time()),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
@@ -138,8 +139,6 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
-    import io
-
     swept = swept_keys(rows)
     fields = ["job", "overrides", *swept, "status", *METRICS, "error"]
     out = io.StringIO()
