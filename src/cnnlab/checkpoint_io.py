@@ -21,21 +21,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         super().__init__()
         self._previous: tuple[Path, tuple] | None = None  # last file written, (epoch, step)
 
+    def _twin(self, path: Path, state: tuple) -> Path | None:
+        """The file just written for the same (epoch, step) in the same folder, if any."""
+        if self._previous is None or None in state or self._previous[1] != state:
+            return None
+        earlier = self._previous[0]
+        same_folder = earlier != path and earlier.parent == path.parent
+        return earlier if same_folder and earlier.is_file() else None
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = (checkpoint.get("epoch"), checkpoint.get("global_step"))
+        twin = self._twin(path, state)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        same = self._previous is not None and None not in state and self._previous[1] == state
-        source = self._previous[0] if same else None
         try:
-            if (
-                source is not None
-                and source != path
-                and source.parent == path.parent
-                and source.is_file()
-            ):
-                os.link(source, tmp)  # same bytes, one inode; replacing either later is safe
+            if twin is not None:
+                os.link(twin, tmp)  # same bytes, one inode; replacing either later is safe
             else:
                 with open(tmp, "wb") as fh:
                     torch.save(checkpoint, fh)

@@ -132,9 +132,9 @@ def markdown(rows: list[dict[str, Any]], group_by: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, data: str | bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # parallel jobs may write at once
-    tmp.write_text(text)
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     os.replace(tmp, path)
 
 
@@ -160,7 +160,8 @@ def write(
         from cnnlab import report_plot
 
         if plot:
-            report_plot.plot(rows, sweep_dir / "report.png", swept_keys(rows), group_by)
+            png = report_plot.png(rows, swept_keys(rows), group_by)
+            _atomic_write(sweep_dir / "report.png", png)
         if tensorboard:
             report_plot.to_tensorboard(sweep_dir, text)
     return rows

@@ -3,7 +3,7 @@ copy in TensorBoard's Text tab."""
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ def _axis(rows: list[dict[str, Any]], swept: list[str]) -> tuple[str, list[float
     return None
 
 
-def plot(rows: list[dict[str, Any]], path: Path, swept: list[str], group_by: str | None) -> None:
+def png(rows: list[dict[str, Any]], swept: list[str], group_by: str | None) -> bytes:
+    """The report's plot as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display on clusters and CI
@@ -68,10 +69,10 @@ def plot(rows: list[dict[str, Any]], path: Path, swept: list[str], group_by: str
     ax.set_title(f"{len(rows)} jobs" + (f", {failed} failed (not drawn)" if failed else ""))
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # parallel jobs may write at once
-    fig.savefig(tmp, format="png")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
+    return buffer.getvalue()
 
 
 def to_tensorboard(sweep_dir: Path, text: str) -> None:
