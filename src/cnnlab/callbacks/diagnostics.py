@@ -6,17 +6,13 @@ Rank 0 only."""
 from __future__ import annotations
 
 import lightning as L
-import matplotlib
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
-from cnnlab.render import grid
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from cnnlab.render import confusion_image, grid
 
 MAX_IMAGES = 2000  # validation images scanned per call
 
@@ -59,37 +55,33 @@ class Diagnostics(L.Callback):
         with torch.no_grad():
             x = dm.preprocess(images.to(pl_module.device))
             probs = torch.cat([torch.softmax(net(c), 1) for c in x.split(256)]).cpu()
-        figures = {"diagnostics/confusion_matrix": self.confusion(probs, targets, dm.class_names)}
         worst = self.worst_grid(dm, images, targets, probs)
         per_class = self.per_class_accuracy(probs, targets, dm.class_names)
-        pictures = {
+        drawn = {  # (H, W, 3) uint8, drawn with PIL
+            "diagnostics/confusion_matrix": self.confusion(probs, targets, dm.class_names),
+            "diagnostics/worst_misclassified": worst,
+        }
+        pictures = {  # (C, H, W) tensors
             "diagnostics/first_layer_filters": self.filters(net),
             "diagnostics/feature_maps": self.maps(net, x[:1]),
         }
         net.train(was_training)
         for w in writers:
-            for tag, fig in figures.items():
-                if fig is not None:
-                    w.add_figure(tag, fig, step, close=False)
             for tag, img in pictures.items():
                 if img is not None:
                     w.add_image(tag, img, step)
-            if worst is not None:
-                w.add_image("diagnostics/worst_misclassified", worst, step, dataformats="HWC")
+            for tag, img in drawn.items():
+                if img is not None:
+                    w.add_image(tag, img, step, dataformats="HWC")
             for name, acc in per_class.items():
                 w.add_scalar(f"val_per_class_acc/{name}", acc, step)
-        for fig in figures.values():
-            if fig is not None:
-                plt.close(fig)
 
     @staticmethod
     def confusion(probs, targets, names):
         # Rank 0 only: syncing would wait for ranks that never call it (a gloo collective mismatch).
         metric = MulticlassConfusionMatrix(num_classes=len(names), sync_on_compute=False)
         metric.update(probs.argmax(1), targets)
-        fig, ax = plt.subplots(figsize=(0.5 * len(names) + 3, 0.5 * len(names) + 3))
-        metric.plot(ax=ax, labels=[n[:12] for n in names] if len(names) <= 30 else None)
-        return fig
+        return confusion_image(metric.compute().numpy(), [n[:12] for n in names])
 
     @staticmethod
     def per_class_accuracy(probs, targets, names) -> dict[str, float]:

@@ -12,11 +12,18 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from cnnlab.cam import NoFeatureMaps, cam_maps, overlay, pointing_game, resolve_layer
 from cnnlab.data.tensor_dataset import TensorImages
 from cnnlab.render import grid
 
 log = logging.getLogger(__name__)
+
+
+def _cam():
+    """cnnlab.cam, imported on first use: `grad-cam` pulls in scikit-learn, SciPy and OpenCV
+    (~0.7 s on this CPU), which need not delay the first training step."""
+    from cnnlab import cam
+
+    return cam
 
 
 def balanced_indices(targets: torch.Tensor, count: int, seed: int) -> list[int]:
@@ -52,8 +59,8 @@ class GradCamGrid(L.Callback):
     def _layer(self, pl_module, example) -> str | None:
         name = self.layer or pl_module.hparams.get("config", {}).get("model", {}).get("cam_layer")
         try:
-            return resolve_layer(pl_module.net, name, example)
-        except NoFeatureMaps as err:
+            return _cam().resolve_layer(pl_module.net, name, example)
+        except _cam().NoFeatureMaps as err:
             log.warning("Grad-CAM skipped: %s", err)
             self._disabled = True
             return None
@@ -63,7 +70,10 @@ class GradCamGrid(L.Callback):
             self._disabled
             or trainer.sanity_checking
             or trainer.global_rank != 0
-            or trainer.current_epoch % self.every_n_epochs != 0
+            or not (
+                trainer.current_epoch % self.every_n_epochs == 0
+                or trainer.current_epoch + 1 >= (trainer.max_epochs or 0)  # the final network
+            )
         ):
             return
         dm = trainer.datamodule
@@ -86,9 +96,9 @@ class GradCamGrid(L.Callback):
         """Pointing game on the first `pointing_images` validation images, CAM of the true class."""
         n = min(self.pointing_images, len(val))
         x = dm.preprocess(val.images[:n].to(pl_module.device))
-        maps = cam_maps(pl_module.net, layer, x, val.targets[:n].tolist(), self.method)
+        maps = _cam().cam_maps(pl_module.net, layer, x, val.targets[:n].tolist(), self.method)
         scale = val.images.shape[-1] / maps.shape[-1]  # maps come at the network's input size
-        return pointing_game(maps, (val.boxes[:n].float() / scale).long())
+        return _cam().pointing_game(maps, (val.boxes[:n].float() / scale).long())
 
     def _log_grid(self, trainer, pl_module, dm, val, idx, x, layer) -> None:
         was_training = pl_module.net.training
@@ -98,8 +108,8 @@ class GradCamGrid(L.Callback):
         pl_module.net.train(was_training)
         preds = probs.argmax(1).tolist()
         truths = val.targets[idx].tolist()
-        pred_maps = cam_maps(pl_module.net, layer, x, preds, self.method)
-        true_maps = cam_maps(pl_module.net, layer, x, truths, self.method)
+        pred_maps = _cam().cam_maps(pl_module.net, layer, x, preds, self.method)
+        true_maps = _cam().cam_maps(pl_module.net, layer, x, truths, self.method)
         unit = dm.to_unit(val.images[idx]).permute(0, 2, 3, 1).cpu().numpy()
         picture = grid_image(unit, pred_maps, true_maps, preds, truths, probs, dm.class_names)
         for logger in trainer.loggers:
@@ -113,7 +123,11 @@ def grid_image(images: np.ndarray, pred_maps, true_maps, preds, truths, probs, n
     """Rows of original | CAM of the predicted class | CAM of the true class, captioned."""
     tiles, captions = [], []
     for r in range(len(images)):
-        tiles += [images[r], overlay(images[r], pred_maps[r]), overlay(images[r], true_maps[r])]
+        tiles += [
+            images[r],
+            _cam().overlay(images[r], pred_maps[r]),
+            _cam().overlay(images[r], true_maps[r]),
+        ]
         captions += [
             f"true {names[truths[r]][:13]}",
             f"pred {names[preds[r]][:9]}\np={probs[r, preds[r]]:.2f}",
