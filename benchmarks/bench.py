@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,70 +23,70 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.bench_common import REPS, compose, rows, stats  # noqa: E402
-from benchmarks.plain_loop import loop  # noqa: E402
-from benchmarks.startup import end_to_end, import_costs  # noqa: E402
-from benchmarks.timing import FitTimer  # noqa: E402
+from benchmarks.sliced import run_pair  # noqa: E402
+from benchmarks.startup import end_to_end, import_costs, pair_ratio  # noqa: E402
 
 
-def cnnlab_fit(*overrides: str, steps_only: bool = False) -> tuple[float, int, object]:
-    """Seconds from the start of training to the end of fit (or, steps_only, the training steps
-    alone: no validation, checkpoints or epoch-end callbacks), training images, datamodule."""
-    from cnnlab import build
-    from cnnlab.train import train
-
-    timer = FitTimer()
-    original = build.callbacks
-    build.callbacks = lambda cfg: [*original(cfg), timer]
-    try:
-        cfg = compose("test=false", *overrides)
-        _, objs = train(cfg)
-    finally:
-        build.callbacks = original
-    dm = objs["datamodule"]
-    seconds = timer.train_seconds if steps_only else timer.fit_seconds
-    return seconds, len(dm.train_set) * cfg.trainer.max_epochs, dm
+def _rates(child) -> tuple[float, float]:
+    """Training images/s of one child process: over the whole fit, and over the steps alone."""
+    images = int(re.search(r"^bench_images (\d+)$", child.output, re.M).group(1))
+    return images / child.windows("fit_start", "fit_end"), images / child.windows(
+        "epoch_start", "steps_end"
+    )
 
 
-def plain_fit(dm, net, cfg, steps_only: bool = False) -> float:
-    """The plain loop on the same tensors, network, optimizer, schedule and memory format."""
-    return loop(
-        net,
-        dm.train_set.images,
-        dm.train_set.targets,
-        dm.val_set.images,
-        dm.val_set.targets,
-        epochs=cfg.trainer.max_epochs,
-        batch_size=cfg.data.batch_size,
-        lr=cfg.optimizer.lr,
-        mean=dm.mean,
-        std=dm.std,
-        augment=dm.batch_augment,
-        channels_last=cfg.channels_last,
-        label_smoothing=cfg.label_smoothing,
-    )["train_seconds" if steps_only else "seconds"]
-
-
-def throughput(name: str, *overrides: str, steps_only: bool = False) -> float:
-    from cnnlab import build
-
+def throughput_pairs(*overrides: str, aa: bool = False) -> tuple[list, list]:
+    """REPS pairs of (cnnlab, plain loop) processes on the same data, network, optimizer,
+    schedule and seed, run in alternating slices (sliced.py); with aa, plain against plain."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     ours, theirs = [], []
     for rep in range(REPS):
-        seconds, images, dm = cnnlab_fit(f"seed={rep}", *overrides, steps_only=steps_only)
-        ours.append(images / seconds)
-        cfg = compose(*overrides)
-        torch.manual_seed(rep)
-        net = build.network(cfg.model, cfg.data)
-        theirs.append(images / plain_fit(dm, net, cfg, steps_only=steps_only))
-    what = "training steps only" if steps_only else "whole fit incl. validation and epoch-end work"
+        common = [f"seed={rep}", *overrides]
+        plain = [sys.executable, "benchmarks/plain_loop.py", "--cnnlab", *common]
+        cnnlab = [
+            sys.executable,
+            "-m",
+            "cnnlab.train",
+            "test=false",
+            "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer",
+            f"hydra.run.dir={tempfile.mkdtemp()}",
+            *common,
+        ]
+        a_cmd = plain if aa else cnnlab
+        if rep % 2 == 0:  # alternate who gets the first slice
+            a, b = run_pair(a_cmd, plain, env, REPO)
+        else:
+            b, a = run_pair(plain, a_cmd, env, REPO)
+        ours.append(_rates(a))
+        theirs.append(_rates(b))
+    return ours, theirs
+
+
+def throughput(name: str, *overrides: str) -> float:
+    """Whole-fit and steps-only rows from the same pairs; returns cnnlab's steps-only rate."""
+    ours, theirs = throughput_pairs(*overrides)
+    for k, what in enumerate(("whole fit incl. validation and epoch-end work", "training steps")):
+        mine, plain = [r[k] for r in ours], [r[k] for r in theirs]
+        rows.append(
+            (f"train images/s, {name} ({what})", stats(mine), stats(plain), pair_ratio(mine, plain))
+        )
+    return statistics.median(r[1] for r in ours)
+
+
+def noise_floor(*overrides: str) -> None:
+    """The plain loop against itself, measured exactly as the rows above: what a ratio of
+    identical code looks like on this machine."""
+    a, b = throughput_pairs(*overrides, aa=True)
+    fit_a, fit_b = [r[0] for r in a], [r[0] for r in b]
+    ratios = [x / y for x, y in zip(fit_a, fit_b, strict=True)]
     rows.append(
         (
-            f"train images/s, {name} ({what})",
-            stats(ours),
-            stats(theirs),
-            f"{statistics.median(ours) / statistics.median(theirs):.3f}",
+            "noise floor: plain loop ÷ plain loop, ConvNet whole fit (ratio per pair)",
+            "",
+            " ".join(f"{r:.3f}" for r in ratios),
+            pair_ratio(fit_a, fit_b),
         )
     )
-    return statistics.median(ours)
 
 
 def data_pipeline(name: str, model_rate: float, *overrides: str) -> None:
@@ -185,6 +187,7 @@ def main() -> None:
     end_to_end()
     import_costs()
     convnet = throughput("ConvNet / MNIST sample", "trainer.max_epochs=3")
+    noise_floor("trainer.max_epochs=3")
     resnet_overrides = (
         "model=resnet18",
         "data=fake",
@@ -196,8 +199,7 @@ def main() -> None:
     )
     # 460 synthetic images per epoch: 4 steps between checkpoints (CIFAR-10 has 390), so the
     # whole-fit row is dominated by epoch-end work; the steps-only row is the training speed.
-    throughput("ResNet-18 / 3×32×32", *resnet_overrides)
-    resnet = throughput("ResNet-18 / 3×32×32", *resnet_overrides, steps_only=True)
+    resnet = throughput("ResNet-18 / 3×32×32", *resnet_overrides)
     data_pipeline("MNIST sample + augment=mnist", convnet, "augment=mnist")
     data_pipeline(
         "3×32×32 in memory + augment=cifar",

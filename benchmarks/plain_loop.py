@@ -1,13 +1,15 @@
 """The competitor: the plain PyTorch loop a user could write instead of cnnlab, on the same
 network, data tensors, optimizer, schedule, batch size and threads. Used by bench.py in process,
-and as a script for the end-to-end timing (start-up and imports included):
-`python benchmarks/plain_loop.py --epochs 10`."""
+and as a script: the end-to-end timing (start-up and imports included), `python
+benchmarks/plain_loop.py --epochs 10`, and the throughput rows on cnnlab's data and network,
+`python benchmarks/plain_loop.py --cnnlab model=resnet18 data=fake …` (Hydra overrides)."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -26,23 +28,29 @@ def loop(
     mean: float,
     std: float,
     augment=None,
-    on_first_step=None,
+    mark=lambda name: None,
     channels_last: bool = False,
     label_smoothing: float = 0.0,
 ) -> dict:
-    """Train (AdamW + one-cycle, cross-entropy), validate after every epoch; uint8 inputs."""
+    """Train (AdamW + one-cycle, cross-entropy), validate after every epoch; uint8 inputs.
+    `mark(name)` is called at the moments cnnlab's FitTimer marks (benchmarks/timing.py)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * ((len(train_x) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.25)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    started, first, train_seconds = time.perf_counter(), None, 0.0
+    started, first, train_seconds = time.perf_counter(), True, 0.0
+    mark("fit_start")
     for _ in range(epochs):
         epoch_start = time.perf_counter()
+        mark("epoch_start")
         net.train()
         order = torch.randperm(len(train_x))
         for i in range(0, len(order), batch_size):
+            if first:
+                mark("first_step")
+                first = False
             idx = order[i : i + batch_size]
             x = train_x[idx].float().div_(255)
             if augment is not None:
@@ -53,11 +61,8 @@ def loop(
             loss.backward()
             opt.step()
             sched.step()
-            if first is None:
-                first = time.perf_counter()
-                if on_first_step:
-                    on_first_step()
         train_seconds += time.perf_counter() - epoch_start
+        mark("steps_end")
         net.eval()
         correct = 0
         with torch.no_grad():
@@ -65,6 +70,7 @@ def loop(
                 x = (val_x[i : i + 500].float().div_(255) - mean) / std
                 x = x.contiguous(memory_format=fmt)
                 correct += int((net(x).argmax(1) == val_y[i : i + 500]).sum())
+    mark("fit_end")
     return {
         "seconds": time.perf_counter() - started,
         "train_seconds": train_seconds,  # the training steps only: no validation
@@ -72,16 +78,54 @@ def loop(
     }
 
 
+def mark(name: str) -> None:
+    """As benchmarks/timing.py (not imported: it would import Lightning into the plain loop)."""
+    print(f"bench_mark {name} {time.time():.6f}", flush=True)
+
+
+def on_cnnlab_data(overrides: list[str]) -> None:
+    """The throughput rows: cnnlab's datamodule tensors and network for these overrides, the
+    loop's own training and validation. Imports here are outside the timed fit."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.bench_common import compose
+    from cnnlab import build
+
+    cfg = compose(*overrides)
+    torch.manual_seed(cfg.seed)
+    dm = build.datamodule(cfg.data)
+    dm.setup("fit")
+    net = build.network(cfg.model, cfg.data)
+    print(f"bench_images {len(dm.train_set) * cfg.trainer.max_epochs}")
+    loop(
+        net,
+        dm.train_set.images,
+        dm.train_set.targets,
+        dm.val_set.images,
+        dm.val_set.targets,
+        epochs=cfg.trainer.max_epochs,
+        batch_size=cfg.data.batch_size,
+        lr=cfg.optimizer.lr,
+        mean=dm.mean,
+        std=dm.std,
+        augment=dm.batch_augment,
+        channels_last=cfg.channels_last,
+        label_smoothing=cfg.label_smoothing,
+        mark=mark,
+    )
+
+
 def main() -> None:
     start = time.perf_counter()
-    launched = float(os.environ.get("CNNLAB_BENCH_T0", time.time()))
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--no-channels-last", action="store_true")
+    parser.add_argument("--cnnlab", nargs="*", metavar="OVERRIDE", help="on cnnlab's data/net")
     args = parser.parse_args()
+    if args.cnnlab is not None:
+        return on_cnnlab_data(args.cnnlab)
     from cnnlab.data.augment import RandomAffine
     from cnnlab.data.sources import mnist_sample
     from cnnlab.models.convnet import ConvNet
@@ -107,9 +151,7 @@ def main() -> None:
         augment=RandomAffine(),
         channels_last=not args.no_channels_last,
         label_smoothing=args.label_smoothing,
-        # From the moment bench.py launched this process, as for cnnlab (FitTimer): interpreter
-        # start-up and `import torch` included.
-        on_first_step=lambda: print(f"first_step_s={time.time() - launched:.2f}"),
+        mark=mark,
     )
     print(f"test_acc={result['val_acc']:.4f} total_s={time.perf_counter() - start:.2f}")
 

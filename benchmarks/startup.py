@@ -8,28 +8,16 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 from benchmarks.bench_common import REPO, REPS, compose, rows, stats
+from benchmarks.sliced import run_pair
 
 
-def run_child(cmd: list[str], env: dict) -> tuple[str, float, float]:
-    """Run one process to the end: its output, wall seconds from launch (interpreter start-up
-    included) and its peak RSS in MB (os.wait4: that child's; Linux starts it at the parent's
-    high-water mark, so call this while the parent is small)."""
-    env = {
-        **env,
-        "CNNLAB_BENCH_T0": str(time.time()),
-    }  # both scripts time their first step from here
-    with tempfile.TemporaryFile("w+") as out:
-        t0 = time.time()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, _, usage = os.wait4(proc.pid, 0)
-        proc.returncode = 0  # reaped by wait4
-        seconds = time.time() - t0
-        out.seek(0)
-        return out.read(), seconds, usage.ru_maxrss / 1024  # KiB → MiB on Linux
+def pair_ratio(ours: list[float], theirs: list[float]) -> str:
+    """The median over repetitions of cnnlab ÷ plain within each pair (each pair ran in
+    alternating slices, so it shares the machine's state; see sliced.py)."""
+    return f"{statistics.median(a / b for a, b in zip(ours, theirs, strict=True)):.3f}"
 
 
 def end_to_end() -> None:
@@ -38,33 +26,32 @@ def end_to_end() -> None:
     epochs = int(compose().trainer.max_epochs)
     for rep in range(REPS):
         timer = "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer"
-        out, seconds, rss = run_child(
-            [sys.executable, "-m", "cnnlab.train", f"seed={42 + rep}", timer], env
-        )
-        ours.append(seconds)
-        ours_first.append(float(re.search(r"first_step_s=([\d.]+)", out).group(1)))
-        accs.append(float(re.search(r"'test/acc': ([\d.]+)", out).group(1)))
-        ours_rss.append(rss)
-        out, seconds, rss = run_child(
-            [sys.executable, "benchmarks/plain_loop.py", "--epochs", str(epochs)], env
-        )
-        theirs.append(seconds)
-        theirs_first.append(float(re.search(r"first_step_s=([\d.]+)", out).group(1)))
-        theirs_rss.append(rss)
+        cnnlab = [sys.executable, "-m", "cnnlab.train", f"seed={42 + rep}", timer]
+        plain = [sys.executable, "benchmarks/plain_loop.py", "--epochs", str(epochs)]
+        # Alternate who gets the first slice: the first slice's cold file cache is then shared.
+        first, second = run_pair(*((cnnlab, plain) if rep % 2 == 0 else (plain, cnnlab)), env, REPO)
+        a, b = (first, second) if rep % 2 == 0 else (second, first)
+        ours.append(a.seconds)
+        theirs.append(b.seconds)
+        ours_first.append(a.marks("first_step")[0])
+        theirs_first.append(b.marks("first_step")[0])
+        accs.append(float(re.search(r"'test/acc': ([\d.]+)", a.output).group(1)))
+        ours_rss.append(a.rss_mb)
+        theirs_rss.append(b.rss_mb)
     rows.append(
         (
             f"default `make train` wall s ({epochs} epochs, start-up incl.)",
             stats(ours),
             stats(theirs),
-            f"{statistics.median(ours) / statistics.median(theirs):.3f}",
+            pair_ratio(ours, theirs),
         )
     )
     rows.append(
         (
-            "time to first training step, s",
+            "time to first training step, s (from process launch)",
             stats(ours_first),
             stats(theirs_first),
-            f"{statistics.median(ours_first) / statistics.median(theirs_first):.3f}",
+            pair_ratio(ours_first, theirs_first),
         )
     )
     rows.append(
