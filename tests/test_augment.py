@@ -78,8 +78,11 @@ def test_soft_targets_work_in_loss_and_accuracy(compose):
     images, targets = next(iter(dm.train_dataloader()))
     x, soft = dm.train_batch(images, targets)
     assert isinstance(module, ClassifierModule)
-    loss = module._step((x, soft), "train")
-    assert torch.isfinite(loss) and 0 <= float(module.train_acc.compute()) <= 1
+    loss = module.training_step((x, soft), 0)
+    loss_sum, top1, top5, n = module._train_totals.tolist()
+    assert torch.isfinite(loss) and n == len(x) and 0 <= top1 <= top5 <= n
+    assert loss_sum / n == pytest.approx(float(loss))
+    assert module.validation_step((x, soft), 0) is None and 0 <= module.val_acc.compute() <= 1
 
 
 def test_preview_png_is_a_real_image(compose, tmp_path):

@@ -12,18 +12,11 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from cnnlab.cam import NoFeatureMaps, cam_maps, overlay, pointing_game, resolve_layer
 from cnnlab.data.tensor_dataset import TensorImages
 from cnnlab.render import grid
 
 log = logging.getLogger(__name__)
-
-
-def _cam():
-    """cnnlab.cam, imported on first use: `grad-cam` pulls in scikit-learn, SciPy and OpenCV
-    (~0.7 s on this CPU), which need not delay the first training step."""
-    from cnnlab import cam
-
-    return cam
 
 
 def balanced_indices(targets: torch.Tensor, count: int, seed: int) -> list[int]:
@@ -59,8 +52,8 @@ class GradCamGrid(L.Callback):
     def _layer(self, pl_module, example) -> str | None:
         name = self.layer or pl_module.hparams.get("config", {}).get("model", {}).get("cam_layer")
         try:
-            return _cam().resolve_layer(pl_module.net, name, example)
-        except _cam().NoFeatureMaps as err:
+            return resolve_layer(pl_module.net, name, example)
+        except NoFeatureMaps as err:
             log.warning("Grad-CAM skipped: %s", err)
             self._disabled = True
             return None
@@ -96,9 +89,9 @@ class GradCamGrid(L.Callback):
         """Pointing game on the first `pointing_images` validation images, CAM of the true class."""
         n = min(self.pointing_images, len(val))
         x = dm.preprocess(val.images[:n].to(pl_module.device))
-        maps = _cam().cam_maps(pl_module.net, layer, x, val.targets[:n].tolist(), self.method)
+        maps = cam_maps(pl_module.net, layer, x, val.targets[:n].tolist(), self.method)
         scale = val.images.shape[-1] / maps.shape[-1]  # maps come at the network's input size
-        return _cam().pointing_game(maps, (val.boxes[:n].float() / scale).long())
+        return pointing_game(maps, (val.boxes[:n].float() / scale).long())
 
     def _log_grid(self, trainer, pl_module, dm, val, idx, x, layer) -> None:
         was_training = pl_module.net.training
@@ -108,8 +101,8 @@ class GradCamGrid(L.Callback):
         pl_module.net.train(was_training)
         preds = probs.argmax(1).tolist()
         truths = val.targets[idx].tolist()
-        pred_maps = _cam().cam_maps(pl_module.net, layer, x, preds, self.method)
-        true_maps = _cam().cam_maps(pl_module.net, layer, x, truths, self.method)
+        pred_maps = cam_maps(pl_module.net, layer, x, preds, self.method)
+        true_maps = cam_maps(pl_module.net, layer, x, truths, self.method)
         unit = dm.to_unit(val.images[idx]).permute(0, 2, 3, 1).cpu().numpy()
         picture = grid_image(unit, pred_maps, true_maps, preds, truths, probs, dm.class_names)
         for logger in trainer.loggers:
@@ -125,8 +118,8 @@ def grid_image(images: np.ndarray, pred_maps, true_maps, preds, truths, probs, n
     for r in range(len(images)):
         tiles += [
             images[r],
-            _cam().overlay(images[r], pred_maps[r]),
-            _cam().overlay(images[r], true_maps[r]),
+            overlay(images[r], pred_maps[r]),
+            overlay(images[r], true_maps[r]),
         ]
         captions += [
             f"true {names[truths[r]][:13]}",

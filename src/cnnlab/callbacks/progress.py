@@ -17,9 +17,8 @@ from lightning.pytorch.callbacks import RichProgressBar
 
 class ThrottledRichProgressBar(RichProgressBar):
     def __init__(self, min_interval_s: float = 0.5, **kwargs):
-        # refresh_rate is Rich's redraws per second for its helper thread, which has nothing to
-        # do here: 1 keeps it asleep.
-        kwargs.setdefault("refresh_rate", 1)
+        # refresh_rate stays Lightning's: it is also how often Rich's helper thread wakes, and
+        # how long closing the bar may wait for it (1 / rate seconds).
         super().__init__(**kwargs)
         self.min_interval_s = min_interval_s
         self._last_draw = -math.inf
