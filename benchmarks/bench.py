@@ -37,7 +37,8 @@ def _rates(child) -> tuple[float, float, float]:
 
 def throughput_pairs(*overrides: str, aa: bool = False) -> tuple[list, list]:
     """REPS pairs of (cnnlab, plain loop) processes on the same data, network, optimizer,
-    schedule and seed, run in alternating slices (sliced.py); with aa, plain against plain."""
+    schedule and seed, run in alternating slices (sliced.py); with aa, the plain loop script
+    (the ConvNet on the MNIST sample, torch imports only) against itself."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     ours, theirs = [], []
     for rep in range(REPS):
@@ -52,6 +53,9 @@ def throughput_pairs(*overrides: str, aa: bool = False) -> tuple[list, list]:
             f"hydra.run.dir={tempfile.mkdtemp()}",
             *common,
         ]
+        if aa:
+            epochs = next(o for o in overrides if o.startswith("trainer.max_epochs="))
+            plain = [sys.executable, "benchmarks/plain_loop.py", "--epochs", epochs.split("=")[1]]
         a_cmd = plain if aa else cnnlab
         if rep % 2 == 0:  # alternate who gets the first slice
             a, b = run_pair(a_cmd, plain, env, REPO)
@@ -101,8 +105,8 @@ def throughput(name: str, *overrides: str, project_epoch: int = 0) -> float:
 
 
 def noise_floor(*overrides: str) -> None:
-    """The plain loop against itself, measured exactly as the rows above: what a ratio of
-    identical code looks like on this machine."""
+    """The plain loop against itself, timed as the rows above: what a ratio of identical code
+    looks like on this machine."""
     a, b = throughput_pairs(*overrides, aa=True)
     fit_a, fit_b = [r[0] for r in a], [r[0] for r in b]
     ratios = [x / y for x, y in zip(fit_a, fit_b, strict=True)]

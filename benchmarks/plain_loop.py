@@ -137,6 +137,7 @@ def main() -> None:
     train = order[400:]  # the first 400 are cnnlab's validation images: not trained on
     net = ConvNet(in_channels=1, num_classes=10, image_size=28)
     test_x, test_y = data.test.images, data.test.targets
+    print(f"bench_images {len(train) * args.epochs}")
     result = loop(
         net,
         data.train.images[train],
