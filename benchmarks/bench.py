@@ -217,8 +217,8 @@ def main() -> None:
     # across fork and exec, so later children would report this process's peak, not theirs.
     end_to_end()
     import_costs()
-    convnet = throughput("ConvNet / MNIST sample", "trainer.max_epochs=3")
-    noise_floor("trainer.max_epochs=3")
+    convnet = throughput("ConvNet / MNIST sample", "trainer.max_epochs=2")
+    noise_floor("trainer.max_epochs=2")
     resnet_overrides = (
         "model=resnet18",
         "data=fake",

@@ -75,7 +75,7 @@ def import_costs() -> None:
     seconds = {}
     for what in ("torch", "lightning", "cnnlab.train"):
         times = []
-        for _ in range(2):  # start-up varies little between runs; the bench must stay < 10 min
+        for _ in range(1):  # explains the start-up row above; the bench must stay < 10 min
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-c", f"import {what}"], env=env, check=True)
             times.append(time.perf_counter() - t0)
