@@ -42,28 +42,34 @@ def throughput_pairs(*overrides: str, aa: bool = False) -> tuple[list, list]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     ours, theirs = [], []
     for rep in range(REPS):
-        common = [f"seed={rep}", *overrides]
-        plain = [sys.executable, "benchmarks/plain_loop.py", "--cnnlab", *common]
-        cnnlab = [
-            sys.executable,
-            "-m",
-            "cnnlab.train",
-            "test=false",
-            "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer",
-            f"hydra.run.dir={tempfile.mkdtemp()}",
-            *common,
-        ]
-        if aa:
-            epochs = next(o for o in overrides if o.startswith("trainer.max_epochs="))
-            plain = [sys.executable, "benchmarks/plain_loop.py", "--epochs", epochs.split("=")[1]]
-        a_cmd = plain if aa else cnnlab
-        if rep % 2 == 0:  # alternate who gets the first slice
-            a, b = run_pair(a_cmd, plain, env, REPO)
-        else:
-            b, a = run_pair(plain, a_cmd, env, REPO)
-        ours.append(_rates(a))
-        theirs.append(_rates(b))
+        with tempfile.TemporaryDirectory() as run_dir:  # a ResNet-18 run writes 135 MB
+            pair = _run_throughput_pair(rep, run_dir, overrides, aa, env)
+        ours.append(_rates(pair[0]))
+        theirs.append(_rates(pair[1]))
     return ours, theirs
+
+
+def _run_throughput_pair(rep: int, run_dir: str, overrides, aa: bool, env: dict):
+    """One (cnnlab or plain, plain) pair for throughput_pairs; returns (ours, theirs)."""
+    common = [f"seed={rep}", *overrides]
+    plain = [sys.executable, "benchmarks/plain_loop.py", "--cnnlab", *common]
+    cnnlab = [
+        sys.executable,
+        "-m",
+        "cnnlab.train",
+        "test=false",
+        "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer",
+        f"hydra.run.dir={run_dir}",
+        *common,
+    ]
+    if aa:
+        epochs = next(o for o in overrides if o.startswith("trainer.max_epochs="))
+        plain = [sys.executable, "benchmarks/plain_loop.py", "--epochs", epochs.split("=")[1]]
+    a_cmd = plain if aa else cnnlab
+    if rep % 2 == 0:  # alternate who gets the first slice
+        return run_pair(a_cmd, plain, env, REPO)
+    b, a = run_pair(plain, a_cmd, env, REPO)
+    return a, b
 
 
 def throughput(name: str, *overrides: str, project_epoch: int = 0) -> float:

@@ -126,16 +126,16 @@ class ClassifierModule(L.LightningModule):
         with torch.no_grad():
             hits = logits.topk(self.top_k, dim=1).indices == self._hard(targets)[:, None]
             n = torch.tensor(float(len(hits)), device=loss.device)
+            # float32 throughout (stack promotes the integer hit counts): exact up to 16.7 M
+            # images per epoch, and MPS has no float64
             row = torch.stack([loss.detach().float() * n, hits[:, 0].sum(), hits.any(1).sum(), n])
-            # float32 counts are exact up to 16.7 M images per epoch and work on MPS (no float64)
-            row = row.float()
             self._train_totals = row if self._train_totals is None else self._train_totals + row
 
     def _logs_this_step(self) -> bool:
         """Lightning writes step values every `log_every_n_steps`; a self.log call costs ~0.5 ms
         here, so the step loss is only logged when it will be written (and shown)."""
-        connector = getattr(self._trainer, "_logger_connector", None)
-        return connector is None or bool(connector.should_update_logs)
+        connector = getattr(self._trainer, "_logger_connector", None)  # None: no trainer
+        return connector is not None and bool(connector.should_update_logs)
 
     def on_train_epoch_end(self) -> None:
         totals, self._train_totals = self._train_totals, None
@@ -153,7 +153,7 @@ class ClassifierModule(L.LightningModule):
         loss = self.criterion(logits, targets)
         if torch.isfinite(loss):
             self._count(loss, logits, targets)
-            if self._trainer is not None and self._logs_this_step():
+            if self._logs_this_step():
                 self.log(
                     "train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True
                 )
