@@ -23,7 +23,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.bench_common import REPS, compose, rows, stats  # noqa: E402
-from benchmarks.sliced import run_pair  # noqa: E402
+from benchmarks.sliced import run_pair_taking_turns  # noqa: E402
 from benchmarks.startup import end_to_end, import_costs, pair_ratio  # noqa: E402
 
 
@@ -66,10 +66,7 @@ def _run_throughput_pair(rep: int, run_dir: str, overrides, aa: bool, env: dict)
         epochs = next(o for o in overrides if o.startswith("trainer.max_epochs="))
         plain = [sys.executable, "benchmarks/plain_loop.py", "--epochs", epochs.split("=")[1]]
     a_cmd = plain if aa else cnnlab
-    if rep % 2 == 0:  # alternate who gets the first slice
-        return run_pair(a_cmd, plain, env, REPO)
-    b, a = run_pair(plain, a_cmd, env, REPO)
-    return a, b
+    return run_pair_taking_turns(rep, a_cmd, plain, env, REPO)
 
 
 def throughput(name: str, *overrides: str, project_epoch: int = 0) -> float:

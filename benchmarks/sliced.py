@@ -118,3 +118,12 @@ def run_pair(cmd_a: list[str], cmd_b: list[str], env: dict, cwd, slice_s: float 
                 tail = "\n".join(child.output.splitlines()[-15:])
                 raise RuntimeError(f"{shlex.join(child.cmd)} exited {child.returncode}:\n{tail}")
     return a, b
+
+
+def run_pair_taking_turns(rep: int, cmd_a: list[str], cmd_b: list[str], env: dict, cwd):
+    """run_pair, with the first slice going to a on even repetitions and to b on odd ones (so
+    neither always meets the cold file cache first); returns (a, b) in that order."""
+    if rep % 2 == 0:
+        return run_pair(cmd_a, cmd_b, env, cwd)
+    b, a = run_pair(cmd_b, cmd_a, env, cwd)
+    return a, b

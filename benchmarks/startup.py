@@ -11,7 +11,7 @@ import sys
 import time
 
 from benchmarks.bench_common import REPO, REPS, compose, rows, stats
-from benchmarks.sliced import run_pair
+from benchmarks.sliced import run_pair_taking_turns
 
 
 def pair_ratio(ours: list[float], theirs: list[float]) -> str:
@@ -28,9 +28,7 @@ def end_to_end() -> None:
         timer = "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer"
         cnnlab = [sys.executable, "-m", "cnnlab.train", f"seed={42 + rep}", timer]
         plain = [sys.executable, "benchmarks/plain_loop.py", "--epochs", str(epochs)]
-        # Alternate who gets the first slice: the first slice's cold file cache is then shared.
-        first, second = run_pair(*((cnnlab, plain) if rep % 2 == 0 else (plain, cnnlab)), env, REPO)
-        a, b = (first, second) if rep % 2 == 0 else (second, first)
+        a, b = run_pair_taking_turns(rep, cnnlab, plain, env, REPO)
         ours.append(a.seconds)
         theirs.append(b.seconds)
         ours_first.append(a.marks("first_step")[0])

@@ -13,16 +13,15 @@ def mark(name: str) -> None:
 
 
 class FitTimer(L.Callback):
-    """Wall time from the first training batch to the end of fit (all callbacks included), and
-    of the training steps alone; printed as bench marks and kept as attributes:
-    fit_start/fit_end around the whole fit, epoch_start/steps_end around each epoch's steps."""
+    """Marks for the bench: fit_start/fit_end around the whole fit (all callbacks included),
+    epoch_start/steps_end around each epoch's training steps, first_step; and fit_seconds for
+    the in-process scaling bench."""
 
     def __init__(self):
-        self.first_step: float | None = None
         self.fit_seconds: float | None = None
-        self.train_seconds = 0.0  # the training steps only: from epoch start to its last batch
-        self._start = self._epoch_start = self._last_batch_end = 0.0
-        self._last_batch_end_wall = 0.0
+        self._start = 0.0
+        self._first = True
+        self._last_batch_end = 0.0  # time.time() of the latest training batch's end
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
@@ -30,22 +29,19 @@ class FitTimer(L.Callback):
         print(f"bench_images {len(trainer.datamodule.train_set) * trainer.max_epochs}")
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._epoch_start = time.perf_counter()
         mark("epoch_start")
 
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._first:
+            self._first = False
+            mark("first_step")
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._last_batch_end = time.perf_counter()
-        self._last_batch_end_wall = time.time()
+        self._last_batch_end = time.time()
 
     def on_validation_start(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:  # validation runs after the epoch's last batch
-            self.train_seconds += self._last_batch_end - self._epoch_start
-            print(f"bench_mark steps_end {self._last_batch_end_wall:.6f}", flush=True)
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self.first_step is None:
-            self.first_step = time.perf_counter()
-            mark("first_step")
+            print(f"bench_mark steps_end {self._last_batch_end:.6f}", flush=True)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.fit_seconds = time.perf_counter() - self._start

@@ -116,11 +116,7 @@ def grid_image(images: np.ndarray, pred_maps, true_maps, preds, truths, probs, n
     """Rows of original | CAM of the predicted class | CAM of the true class, captioned."""
     tiles, captions = [], []
     for r in range(len(images)):
-        tiles += [
-            images[r],
-            overlay(images[r], pred_maps[r]),
-            overlay(images[r], true_maps[r]),
-        ]
+        tiles += [images[r], overlay(images[r], pred_maps[r]), overlay(images[r], true_maps[r])]
         captions += [
             f"true {names[truths[r]][:13]}",
             f"pred {names[preds[r]][:9]}\np={probs[r, preds[r]]:.2f}",
