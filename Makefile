@@ -15,10 +15,10 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[all,test]'
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install cnnlab (editable) with test tools
+install: $(STAMP) ## Create .venv and install cnnlab (editable) with every extra and the test tools
 
 train: $(STAMP) ## Train the default experiment (ConvNet on 5,000 real MNIST digits, offline)
 	$(PY) -m cnnlab.train $(ARGS)
@@ -32,11 +32,14 @@ sweep: $(STAMP) ## Multirun sweep: make sweep ARGS="optimizer=sgd,adam"
 tensorboard: $(STAMP) ## Serve outputs/ on http://localhost:6006
 	$(VENV)/bin/tensorboard --logdir outputs --port 6006
 
+# Test workers: one per core, at most 4 (each holds torch and Lightning, ~1 GB).
+TEST_JOBS ?= -n auto --maxprocesses 4
+
 test: $(STAMP) ## Run the whole test suite (what CI runs)
-	$(PY) -m pytest tests $(ARGS)
+	$(PY) -m pytest tests $(TEST_JOBS) $(ARGS)
 
 test-fast: $(STAMP) ## Run the tests not marked slow
-	$(PY) -m pytest tests -m "not slow" $(ARGS)
+	$(PY) -m pytest tests -m "not slow" $(TEST_JOBS) $(ARGS)
 
 lint: $(STAMP) ## Check style with ruff
 	$(VENV)/bin/ruff check src tests

@@ -124,9 +124,9 @@ def noise_floor(*overrides: str) -> None:
 
 
 def data_pipeline(name: str, model_rate: float, *overrides: str) -> None:
-    from cnnlab import build
+    from cnnlab.training import build
 
-    dm = build.datamodule(compose(*overrides).data)
+    _, dm, _ = build.data_and_network(compose(*overrides))
     dm.setup("fit")
     rates = []
     for _ in range(REPS):
@@ -157,11 +157,12 @@ def matmul_peak() -> float:
 def train_flops_per_image(*overrides: str) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    from cnnlab import build
+    from cnnlab.training import build
 
     cfg = compose(*overrides)
-    net = build.network(cfg.model, cfg.data)
-    x = torch.randn(8, cfg.data.in_channels, cfg.data.input_size, cfg.data.input_size)
+    prep = build.preprocessing(cfg)
+    net = build.network(cfg.model, prep)
+    x = torch.randn(8, cfg.data.in_channels, prep.input_size, prep.input_size)
     with FlopCounterMode(display=False) as counter:
         net(x).sum().backward()
     return counter.get_total_flops() / 8

@@ -22,8 +22,8 @@ def compose(*overrides: str):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from cnnlab import resolvers  # noqa: F401
-    from cnnlab.train import CONFIG_DIR
+    from cnnlab.cli import resolvers  # noqa: F401
+    from cnnlab.cli.configs import CONFIG_DIR
 
     tmp = tempfile.mkdtemp()
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):

@@ -82,13 +82,13 @@ def on_cnnlab_data(overrides: list[str]) -> None:
     loop's own training and validation. Imports here are outside the timed fit."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.bench_common import compose
-    from cnnlab import build
+    from cnnlab.training import build
 
     cfg = compose(*overrides)
     torch.manual_seed(cfg.seed)
-    dm = build.datamodule(cfg.data)
+    dm = build.datamodule(cfg.data, build.preprocessing(cfg))
     dm.setup("fit")
-    net = build.network(cfg.model, cfg.data)
+    net = build.network(cfg.model, build.preprocessing(cfg))
     print(f"bench_images {len(dm.train_set) * cfg.trainer.max_epochs}")
     loop(
         net,
@@ -102,8 +102,8 @@ def on_cnnlab_data(overrides: list[str]) -> None:
         mean=dm.mean,
         std=dm.std,
         augment=dm.batch_augment,
-        channels_last=cfg.channels_last,
-        label_smoothing=cfg.label_smoothing,
+        channels_last=cfg.module.channels_last,
+        label_smoothing=cfg.module.label_smoothing,
         mark=mark,
     )
 

@@ -24,8 +24,8 @@ from benchmarks.timing import FitTimer  # noqa: E402
 
 def cnnlab_fit(*overrides: str) -> tuple[float, int, object]:
     """Seconds from the first training batch to the end of fit, training images, datamodule."""
-    from cnnlab import build
     from cnnlab.train import train
+    from cnnlab.training import build
 
     timer = FitTimer()
     original = build.callbacks
@@ -63,10 +63,12 @@ def main() -> None:
     header = "| model | params | " + " | ".join(f"{n:,} images: s/epoch (img/s)" for n in SIZES)
     lines = [header + " |", "|---|---|" + "---|" * len(SIZES)]
     for model in MODELS:
-        from cnnlab import build
+        from cnnlab.training import build
 
         cfg = compose(f"model={model}", "data=fake", "data.image_size=32")
-        params = sum(p.numel() for p in build.network(cfg.model, cfg.data).parameters())
+        params = sum(
+            p.numel() for p in build.network(cfg.model, build.preprocessing(cfg)).parameters()
+        )
         cells = [cell(model, n) for n in SIZES]
         lines.append(
             f"| {model} | {params:,} | "

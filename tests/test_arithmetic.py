@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab import build
-from cnnlab.arithmetic import analyze, conv_output_size, conv_params, dense_params
+from cnnlab.analysis.arithmetic import analyze, conv_output_size, conv_params, dense_params
 from cnnlab.summary import render, report_for
+from cnnlab.training import build
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_vgg16_flops_both_conventions(vgg16_report):
 
 def test_lecture_alexnet_first_layer(compose):
     cfg = compose("model=alexnet", "data=fake", "data.image_size=227", "data.num_classes=1000")
-    net = build.network(cfg.model, cfg.data)
+    net = build.network(cfg.model, build.preprocessing(cfg))
     conv1 = net.features[0]
     assert tuple(conv1.weight.permute(2, 3, 1, 0).shape) == (11, 11, 3, 96)
     assert sum(p.numel() for p in conv1.parameters()) == 34_944 == conv_params(11, 3, 96)
@@ -59,7 +59,7 @@ def test_lecture_alexnet_first_layer(compose):
 
 def test_resnet50_parameters_and_macs(compose):
     cfg = compose("model=resnet50", "data=fake", "data.image_size=224", "data.num_classes=1000")
-    report = analyze(build.network(cfg.model, cfg.data), (3, 224, 224))
+    report = analyze(build.network(cfg.model, build.preprocessing(cfg)), (3, 224, 224))
     assert report.params == 25_557_032
     assert report.macs == pytest.approx(4.1e9, rel=0.02)
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnlab import build
-from cnnlab.module import ClassifierModule
+from cnnlab.training import build
+from cnnlab.training.module import ClassifierModule
 from tests.conftest import options
 
 POLICIES = [o for o in options("augment")]
@@ -19,7 +19,7 @@ def test_policy_keeps_shape_dtype_and_range(compose, augment, channels):
     cfg = compose(
         "data=fake", f"data.in_channels={channels}", "data.image_size=32", f"augment={augment}"
     )
-    dm = build.datamodule(cfg.data)
+    dm = build.datamodule(cfg.data, build.preprocessing(cfg))
     dm.setup("fit")
     images, targets = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape[1:] == (channels, 32, 32)
@@ -35,7 +35,7 @@ def test_policy_keeps_shape_dtype_and_range(compose, augment, channels):
 
 def test_augmentation_changes_training_images_only(compose):
     cfg = compose("data=fake", "augment=randaugment")
-    dm = build.datamodule(cfg.data)
+    dm = build.datamodule(cfg.data, build.preprocessing(cfg))
     dm.setup("fit")
     raw = dm.train_set.images[:16]
     torch.manual_seed(0)
@@ -62,7 +62,7 @@ def test_eval_transform_of_an_image_folder_is_deterministic(compose, tmp_path):
         "data.num_workers=0",
         "augment=imagenet",
     )
-    dm = build.datamodule(cfg.data)
+    dm = build.datamodule(cfg.data, build.preprocessing(cfg))
     dm.setup("fit")
     first, second = dm.val_set[0][0], dm.val_set[0][0]
     assert first.shape == (3, 24, 24) and first.dtype == torch.uint8 and torch.equal(first, second)
@@ -72,9 +72,9 @@ def test_eval_transform_of_an_image_folder_is_deterministic(compose, tmp_path):
 
 def test_soft_targets_work_in_loss_and_accuracy(compose):
     cfg = compose("data=fake", "augment=mixup_cutmix", "model=mlp")
-    dm = build.datamodule(cfg.data)
+    prep, dm, net = build.data_and_network(cfg)
     dm.setup("fit")
-    module = build.classifier(cfg, build.network(cfg.model, cfg.data))
+    module = build.classifier(cfg, net, prep)
     images, targets = next(iter(dm.train_dataloader()))
     x, soft = dm.train_batch(images, targets)
     assert isinstance(module, ClassifierModule)

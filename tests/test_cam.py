@@ -9,9 +9,9 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from cnnlab import build
-from cnnlab.cam import METHODS, NoFeatureMaps, cam_maps, pointing_game, resolve_layer
+from cnnlab.analysis.cam import METHODS, NoFeatureMaps, cam_maps, pointing_game, resolve_layer
 from cnnlab.train import train
+from cnnlab.training import build
 from tests.conftest import options
 
 MODELS = options("model")
@@ -20,8 +20,9 @@ MODELS = options("model")
 @pytest.mark.parametrize("model", MODELS)
 def test_cam_for_every_model(compose, model):
     cfg = compose(f"model={model}", "data=fake", "data.image_size=32")
-    net = build.network(cfg.model, cfg.data)
-    size = cfg.data.input_size
+    prep = build.preprocessing(cfg)
+    net = build.network(cfg.model, prep)
+    size = prep.input_size
     x = torch.randn(2, 3, size, size)
     if cfg.model.cam_layer is None:
         with pytest.raises(NoFeatureMaps, match="no feature maps"):
@@ -38,7 +39,7 @@ def test_cam_for_every_model(compose, model):
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_runs_under_inference_mode(compose, method):
     cfg = compose("model=convnet", "data=fake")
-    net = build.network(cfg.model, cfg.data).eval()
+    net = build.network(cfg.model, build.preprocessing(cfg)).eval()
     with torch.inference_mode():  # as in trainer.validate/test
         maps = cam_maps(net, "features.4", torch.randn(3, 3, 32, 32), [1, 2, 3], method)
     assert maps.shape == (3, 32, 32)
@@ -49,7 +50,7 @@ def test_pointing_game_trained_beats_random(compose, tmp_path):
     cfg = compose(
         "data=shapes",
         "augment=none",
-        "data.source.num_samples=3000",
+        "data.source.num_samples=1500",
         "trainer.max_epochs=8",
         "trainer.accelerator=cpu",
         "trainer.devices=1",
@@ -57,12 +58,12 @@ def test_pointing_game_trained_beats_random(compose, tmp_path):
         "callbacks.gradcam.every_n_epochs=4",
         "seed=0",
     )
-    dm = build.datamodule(cfg.data)
+    dm = build.datamodule(cfg.data, build.preprocessing(cfg))
     dm.setup("fit")
     test = dm.test_set
     x = dm.preprocess(test.images[:300])
     torch.manual_seed(0)
-    random_net = build.network(cfg.model, cfg.data)
+    random_net = build.network(cfg.model, build.preprocessing(cfg))
     random_score = pointing_game(
         cam_maps(random_net, "features.4", x, test.targets[:300].tolist()), test.boxes[:300]
     )

@@ -6,9 +6,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from cnnlab import build
+from cnnlab.cli.schema import validate
 from cnnlab.errors import UserError
-from cnnlab.schema import validate
+from cnnlab.training import build
 from tests.conftest import GROUPS, options
 
 CASES = [(g, o) for g in GROUPS for o in options(g)]
@@ -47,7 +47,7 @@ def test_option_composes_and_resolves(compose, group, option):
 @pytest.mark.parametrize("option", options("data"))
 def test_every_data_option_builds_its_datamodule(compose, option):
     cfg = compose(f"data={option}", *NEEDS_USER_VALUE.get(("data", option), []))
-    dm = build.datamodule(cfg.data)
+    dm = build.datamodule(cfg.data, build.preprocessing(cfg))
     assert dm.num_classes == cfg.data.num_classes and callable(dm.source)
 
 
@@ -67,12 +67,14 @@ def test_wrong_type_names_the_key(compose, override, key):
 
 def test_shapes_flow_from_data_to_model(compose):
     cfg = compose("data=cifar10", "model=convnet")
-    assert cfg.model.net.in_channels == 3 and cfg.model.net.image_size == 32
+    assert cfg.model.net.in_channels == 3 and cfg.model.net.num_classes == 10
+    prep = build.preprocessing(cfg)  # the input size is decided once, then handed to the net
+    assert prep.input_size == 32 and build.network(cfg.model, prep).features[0].in_channels == 3
 
 
 @pytest.mark.parametrize("total_steps", [1, 2, 3, 4, 5, 8, 100])
 def test_onecycle_survives_tiny_runs(total_steps):
-    from cnnlab.schedulers import onecycle
+    from cnnlab.training.schedulers import onecycle
 
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     sched = onecycle(optimizer, total_steps=total_steps, max_epochs=1)["scheduler"]
@@ -83,7 +85,7 @@ def test_onecycle_survives_tiny_runs(total_steps):
 
 
 def test_bf16_on_a_cpu_without_bf16_warns(compose, caplog, tmp_path, monkeypatch):
-    from cnnlab import precision
+    from cnnlab.training import precision
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("flags\t\t: fpu sse avx2 fma\n")  # this machine's kind: AVX2, no bf16

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab import build
 from cnnlab.data import mnist_sample
 from cnnlab.data.sources import torchvision_dataset
 from cnnlab.errors import UserError
+from cnnlab.training import build
 
 
 def test_sample_is_real_digits_split_per_class(data_dir):
@@ -35,20 +35,20 @@ def test_torchvision_mnist_reads_the_written_sample(data_dir):
 
 
 def test_datamodule_split_is_seeded_and_disjoint(compose):
-    first = build.datamodule(compose().data)
+    _, first, _ = build.data_and_network(compose())
     first.setup("fit")
-    second = build.datamodule(compose().data)
+    _, second, _ = build.data_and_network(compose())
     second.setup("fit")
     assert (len(first.train_set), len(first.val_set), len(first.test_set)) == (3600, 400, 1000)
     assert torch.equal(first.val_set.images, second.val_set.images)
-    other = build.datamodule(compose("seed=7").data)
+    _, other, _ = build.data_and_network(compose("seed=7"))
     other.setup("fit")
     assert not torch.equal(first.val_set.targets, other.val_set.targets)
     assert first.class_names[3] == "3 - three"
 
 
 def test_batches_are_normalized_floats(compose):
-    dm = build.datamodule(compose().data)
+    _, dm, _ = build.data_and_network(compose())
     dm.setup("fit")
     images, targets = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (128, 1, 28, 28)
@@ -58,14 +58,16 @@ def test_batches_are_normalized_floats(compose):
 
 
 def test_fake_any_shape(compose):
-    dm = build.datamodule(compose("data=fake", "data.in_channels=1", "data.image_size=40").data)
+    _, dm, _ = build.data_and_network(
+        compose("data=fake", "data.in_channels=1", "data.image_size=40")
+    )
     dm.setup("fit")
     images, _ = next(iter(dm.train_dataloader()))
     assert images.shape[1:] == (1, 40, 40)
 
 
 def test_num_classes_mismatch_is_one_line(compose):
-    dm = build.datamodule(compose("data.num_classes=7").data)
+    _, dm, _ = build.data_and_network(compose("data.num_classes=7"))
     with pytest.raises(UserError, match="num_classes=7 .* has 10 classes"):
         dm.setup("fit")
 
@@ -83,10 +85,8 @@ def test_offline_download_names_the_folder(tmp_path, monkeypatch):
 
 
 def test_class_subset_is_relabelled_and_train_limit_applies(compose):
-    dm = build.datamodule(
-        compose(
-            "data.source.classes=[5,6,7,8,9]", "data.num_classes=5", "data.train_limit=200"
-        ).data
+    _, dm, _ = build.data_and_network(
+        compose("data.source.classes=[5,6,7,8,9]", "data.num_classes=5", "data.train_limit=200")
     )
     dm.setup("fit")
     assert dm.class_names == ["5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
@@ -99,7 +99,7 @@ def test_sanity_report_counts_classes_and_flags_leaks(compose):
     from cnnlab.data import sanity
     from cnnlab.data.tensor_dataset import TensorImages
 
-    dm = build.datamodule(compose().data)
+    _, dm, _ = build.data_and_network(compose())
     dm.setup("fit")
     lines = sanity.report(
         {"train": dm.train_set, "val": dm.val_set, "test": dm.test_set}, dm.class_names

@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_ddp_cpu_syncs_val_acc_and_writes_one_set_of_outputs(cli, tmp_path):
+def test_ddp_cpu_syncs_val_acc_and_writes_one_set_of_outputs(cli, command, tmp_path):
     # mnist_sample's 400 validation digits split evenly over 2 ranks: no sampler padding.
     proc = cli("train", "trainer=ddp_cpu", "trainer.max_epochs=1", "run_id=ddp")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -23,7 +23,9 @@ def test_ddp_cpu_syncs_val_acc_and_writes_one_set_of_outputs(cli, tmp_path):
     assert "effective batch 256 images per optimizer step" in (run / "train.log").read_text()
 
     # Rank 1 alone would report its own half; one process over all 400 digits must agree exactly.
-    single = cli("eval", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "split=val", "run_id=e")
+    single = command(
+        "eval", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "split=val", "run_id=e"
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     evaluated = json.loads(
         (tmp_path / "outputs" / "eval" / "runs" / "e" / "metrics.json").read_text()

@@ -11,19 +11,10 @@ from cnnlab.errors import UserError
 from cnnlab.explain import explain
 from cnnlab.train import train
 
-QUICK = [
-    "trainer.max_epochs=1",
-    "trainer.accelerator=cpu",
-    "trainer.devices=1",
-    "test=false",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
-]
-
 
 @pytest.fixture
-def shapes_checkpoint(compose) -> Path:
-    cfg = compose("data=shapes", "data.source.num_samples=200", "data.source.num_test=20", *QUICK)
+def shapes_checkpoint(quick) -> Path:
+    cfg = quick("data=shapes", "data.source.num_samples=200", "data.source.num_test=20")
     train(cfg)
     return Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
 

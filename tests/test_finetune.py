@@ -8,22 +8,16 @@ import pytest
 import torch
 from torchvision.models import ResNet18_Weights, resnet18
 
-from cnnlab import build
 from cnnlab.errors import UserError
 from cnnlab.train import train
+from cnnlab.training import build
 
-FAST = [
+TINY = [  # 64 fake images in 4 steps; no sanity-check pass, no layer table
     "data=fake",
     "data.image_size=32",
     "data.source.num_samples=64",
     "data.batch_size=16",
-    "trainer.accelerator=cpu",
-    "trainer.devices=1",
-    "trainer.max_epochs=1",
-    "test=false",
     "trainer.num_sanity_val_steps=0",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
     "callbacks.arithmetic=null",
 ]
 
@@ -40,9 +34,9 @@ def _changed(before: dict, module: torch.nn.Module, prefix: str = "") -> set[str
     }
 
 
-def test_linear_probe_changes_only_the_head(compose, monkeypatch):
+def test_linear_probe_changes_only_the_head(quick, monkeypatch):
     before, net, _ = _run_with_fixed_net(
-        compose, monkeypatch, "model=resnet_cifar", "freeze=linear_probe"
+        quick, monkeypatch, "model=resnet_cifar", "freeze=linear_probe"
     )
     changed = _changed(before, net)
     assert changed and all(k.startswith("classifier.1.") for k in changed), sorted(changed)[:5]
@@ -50,9 +44,9 @@ def test_linear_probe_changes_only_the_head(compose, monkeypatch):
     assert bn and all(torch.equal(before[k], net.state_dict()[k]) for k in bn)
 
 
-def test_partial_freeze_trains_exactly_the_later_stages(compose, monkeypatch):
+def test_partial_freeze_trains_exactly_the_later_stages(quick, monkeypatch):
     before, net, _ = _run_with_fixed_net(
-        compose, monkeypatch, "model=resnet18", "freeze=partial", "freeze.strategy.until=layer3"
+        quick, monkeypatch, "model=resnet18", "freeze=partial", "freeze.strategy.until=layer3"
     )
     changed = _changed(before, net)
     stages = {k.split(".")[0] for k in changed}
@@ -61,14 +55,14 @@ def test_partial_freeze_trains_exactly_the_later_stages(compose, monkeypatch):
         assert not _changed(before, net, stage)
 
 
-def test_partial_freeze_names_valid_stages(compose, monkeypatch):
+def test_partial_freeze_names_valid_stages(quick, monkeypatch):
     with pytest.raises(UserError, match="freeze.until='layer9' .* valid: conv1, bn1, relu"):
         _run_with_fixed_net(
-            compose, monkeypatch, "model=resnet18", "freeze=partial", "freeze.strategy.until=layer9"
+            quick, monkeypatch, "model=resnet18", "freeze=partial", "freeze.strategy.until=layer9"
         )
 
 
-def test_gradual_unfreezes_at_epoch_with_its_lr_ratio(compose, monkeypatch, tmp_path):
+def test_gradual_unfreezes_at_epoch_with_its_lr_ratio(quick, monkeypatch, tmp_path):
     import lightning as L
 
     seen = {}
@@ -79,7 +73,7 @@ def test_gradual_unfreezes_at_epoch_with_its_lr_ratio(compose, monkeypatch, tmp_
 
     monkeypatch.setattr(build, "callbacks", lambda cfg, _orig=build.callbacks: [*_orig(cfg), Spy()])
     before, net, objs = _run_with_fixed_net(
-        compose,
+        quick,
         monkeypatch,
         "model=resnet_cifar",
         "freeze=gradual",
@@ -111,10 +105,10 @@ def test_gradual_unfreezes_at_epoch_with_its_lr_ratio(compose, monkeypatch, tmp_
 
 
 def test_no_weight_decay_on_norms_and_biases(compose):
-    from cnnlab.param_groups import param_groups
+    from cnnlab.training.param_groups import param_groups
 
     cfg = compose("model=resnet_cifar", "data=fake")
-    net = build.network(cfg.model, cfg.data)
+    net = build.network(cfg.model, build.preprocessing(cfg))
     groups = {
         g["name"]: g for g in param_groups(net, head="classifier.1", lr=0.1, weight_decay=0.05)
     }
@@ -129,7 +123,8 @@ def test_no_weight_decay_on_norms_and_biases(compose):
 
 def test_no_decay_groups_reach_the_optimizer(compose):
     cfg = compose("model=resnet_cifar", "data=fake", "optimizer=sgd")
-    model = build.classifier(cfg, build.network(cfg.model, cfg.data))
+    prep, _, net = build.data_and_network(cfg)
+    model = build.classifier(cfg, net, prep)
     model.trainer = type("T", (), {"estimated_stepping_batches": 10, "max_epochs": 1})()
     optimizer = model.configure_optimizers()["optimizer"]
     decays = {g["name"]: g["weight_decay"] for g in optimizer.param_groups}
@@ -141,18 +136,18 @@ def test_no_decay_groups_reach_the_optimizer(compose):
     }
 
 
-def _run_with_fixed_net(compose, monkeypatch, *overrides):
+def _run_with_fixed_net(quick, monkeypatch, *overrides):
     """train() with the network snapshot taken before fitting."""
     holder = {}
     real_network = build.network
 
-    def spy(model_cfg, data_cfg=None):
-        net = real_network(model_cfg, data_cfg)
+    def spy(model_cfg, prep):
+        net = real_network(model_cfg, prep)
         holder["before"] = _snapshot(net)
         return net
 
     monkeypatch.setattr(build, "network", spy)
-    cfg = compose(*FAST, *overrides)
+    cfg = quick(*TINY, *overrides)
     _, objs = train(cfg)
     return holder["before"], objs["model"].net, objs
 
@@ -172,7 +167,7 @@ def test_torchvision_weights_load_offline_from_the_cache(compose, torch_home):
     assert name == "resnet18-f37072fd.pth"
     torch.save(reference, torch_home / "hub" / "checkpoints" / name)
     cfg = compose("model=resnet18", "model.weights=DEFAULT", "data=fake", "data.image_size=32")
-    net = build.network(cfg.model, cfg.data)
+    net = build.network(cfg.model, build.preprocessing(cfg))
     state = net.state_dict()
     for key, value in reference.items():
         if key.startswith("fc."):
@@ -186,19 +181,20 @@ def test_pretrained_weights_bring_their_preprocessing(compose, torch_home):
         resnet18().state_dict(), torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
     )
     cfg = compose("model=resnet18", "model.weights=DEFAULT", "data=fake", "data.image_size=32")
-    dm = build.datamodule(cfg.data)
-    build.weights_preprocessing(cfg, dm)
+    prep, dm, net = build.data_and_network(cfg)  # one decision, handed to data and network
+    assert prep.mean == pytest.approx((0.485, 0.456, 0.406))
     assert dm.mean.flatten().tolist() == pytest.approx([0.485, 0.456, 0.406])
-    assert dm.input_size == 224  # ResNet18_Weights.DEFAULT.transforms().crop_size
+    assert dm.input_size == prep.input_size == 224  # ResNet18_Weights.DEFAULT crop_size
+    assert net(torch.zeros(1, 3, 224, 224)).shape == (1, 10)
 
 
 def test_weights_file_with_another_head_loads_the_backbone(compose, tmp_path):
     cfg = compose("model=convnet", "data=fake", "data.num_classes=5")
-    source = build.network(cfg.model, cfg.data)
+    source = build.network(cfg.model, build.preprocessing(cfg))
     path = tmp_path / "five.pt"
     torch.save({f"net.{k}": v for k, v in source.state_dict().items()}, path)  # Lightning-style
     target_cfg = compose("model=convnet", "data=fake", f"model.weights={path}")
-    net = build.network(target_cfg.model, target_cfg.data)
+    net = build.network(target_cfg.model, build.preprocessing(target_cfg))
     assert torch.equal(net.features[0].weight, source.features[0].weight)
     assert net.classifier[4].out_features == 10
 
@@ -206,7 +202,7 @@ def test_weights_file_with_another_head_loads_the_backbone(compose, tmp_path):
 def test_weights_file_of_another_architecture_is_refused_in_one_line(compose, tmp_path):
     cfg = compose("model=mlp", "data=fake")
     path = tmp_path / "mlp.pt"
-    torch.save(build.network(cfg.model, cfg.data).state_dict(), path)
+    torch.save(build.network(cfg.model, build.preprocessing(cfg)).state_dict(), path)
     target = compose("model=convnet", "data=fake", f"model.weights={path}")
     with pytest.raises(UserError, match=r"does not fit this network beyond its head: .*missing"):
-        build.network(target.model, target.data)
+        build.network(target.model, build.preprocessing(target))

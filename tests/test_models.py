@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from cnnlab import build
+from cnnlab.training import build
 
 
 def n_params(net: torch.nn.Module) -> int:
@@ -12,12 +12,12 @@ def n_params(net: torch.nn.Module) -> int:
 
 
 def test_mlp_on_mnist_has_the_lecture_parameter_count(compose):
-    net = build.network(compose("model=mlp").model)
+    _, _, net = build.data_and_network(compose("model=mlp"))
     assert n_params(net) == 784 * 256 + 256 + 256 * 10 + 10 == 203_530
 
 
 def test_convnet_is_the_lecture_convnet(compose):
-    net = build.network(compose("model=convnet").model)
+    _, _, net = build.data_and_network(compose("model=convnet"))
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
         (1, 32, (5, 5)),
@@ -28,15 +28,15 @@ def test_convnet_is_the_lecture_convnet(compose):
 
 
 def test_convnet_adapts_to_cifar_shapes(compose):
-    net = build.network(compose("model=convnet", "data=cifar10").model)
+    _, _, net = build.data_and_network(compose("model=convnet", "data=cifar10"))
     assert net.classifier[1].in_features == 64 * 8 * 8
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
 def test_head_and_cam_layer_names_exist(compose):
     for model in ("mlp", "convnet", "convnet_bn"):
-        cfg = compose(f"model={model}").model
-        net = build.network(cfg)
+        _, _, net = build.data_and_network(full := compose(f"model={model}"))
+        cfg = full.model
         assert isinstance(net.get_submodule(cfg.head), torch.nn.Linear)
         if cfg.cam_layer:
             assert isinstance(net.get_submodule(cfg.cam_layer), torch.nn.ReLU)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.render import confusion_image
+from cnnlab.analysis.render import confusion_image
 
 
 def _cell_colour(image: np.ndarray, n: int, i: int, j: int, cell: int = 28) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from cnnlab.report import main as report_main
 
 pytestmark = pytest.mark.slow
-SMALL = ["trainer.max_epochs=1", "data.train_limit=256", "callbacks=none", "logger=none"]
+SMALL = ["debug=test", "data.train_limit=256", "callbacks=none", "logger=none"]
 
 
 def _rows(sweep) -> list[dict]:
@@ -18,9 +18,9 @@ def _rows(sweep) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def test_optuna_sweep_runs_its_trials_and_reports_them(cli, tmp_path):
+def test_optuna_sweep_runs_its_trials_and_reports_them(command, tmp_path):
     sweep = tmp_path / "optuna"
-    proc = cli(
+    proc = command(
         "train",
         "hparams_search=digits_optuna",
         "hydra.sweeper.n_trials=3",

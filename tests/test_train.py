@@ -11,14 +11,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from cnnlab.eval import evaluate
 from cnnlab.train import train
 
-QUICK = [
-    "trainer.max_epochs=1",
-    "trainer.accelerator=cpu",
-    "trainer.devices=1",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
-]
-
 
 def _events(run: Path) -> EventAccumulator:
     acc = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0, "tensors": 0})
@@ -27,8 +19,8 @@ def _events(run: Path) -> EventAccumulator:
 
 
 @pytest.mark.parametrize("data", ["fake", "mnist_sample"])
-def test_train_then_eval_reproduces_test_accuracy(compose, data):
-    cfg = compose(f"data={data}", *QUICK)
+def test_train_then_eval_reproduces_test_accuracy(quick, compose, data):
+    cfg = quick(f"data={data}", "test=true")
     metrics, objs = train(cfg)
     run = Path(cfg.paths.output_dir)
     for key in (
@@ -58,8 +50,8 @@ def test_train_then_eval_reproduces_test_accuracy(compose, data):
     assert evaluate(eval_cfg)["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
 
 
-def test_tensorboard_gets_scalars_and_real_hparams(compose):
-    cfg = compose("data=fake", "trainer.log_every_n_steps=1", *QUICK)
+def test_tensorboard_gets_scalars_and_real_hparams(quick, compose):
+    cfg = quick("data=fake", "trainer.log_every_n_steps=1", "test=true")
     metrics, _ = train(cfg)
     acc = _events(Path(cfg.paths.output_dir))
     scalars = set(acc.Tags()["scalars"])
@@ -87,6 +79,6 @@ def test_tensorboard_gets_scalars_and_real_hparams(compose):
     assert any(t.startswith("val_per_class_acc/") for t in scalars)
 
 
-def test_no_test_when_disabled(compose):
-    metrics, _ = train(compose("data=fake", "test=false", *QUICK))
+def test_no_test_when_disabled(quick, compose):
+    metrics, _ = train(quick("data=fake"))
     assert "test/acc" not in metrics and "val/acc" in metrics

@@ -1,16 +1,18 @@
-"""Every model config, at MNIST, CIFAR and ImageNet shapes: one training step, and every trainable
-parameter receives a gradient. Parametrized over conf/model/, so a new config is tested as is."""
+"""Every model config, at MNIST, CIFAR and photo shapes: one training step, and every trainable
+parameter receives a gradient. Parametrized over conf/model/, so a new config is tested as is.
+Photos run at 64×64 (each model still sees at least its minimum input, 224 for ViT): at 224 the
+big networks cost 3-7 s a step here, and 224-px arithmetic is tested in test_arithmetic.py."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from cnnlab import build
 from cnnlab.models.anatomy import find_cam_layer, find_head
+from cnnlab.training import build
 from tests.conftest import options
 
-SHAPES = {"mnist": (1, 28), "cifar": (3, 32), "imagenet": (3, 224)}
+SHAPES = {"mnist": (1, 28), "cifar": (3, 32), "photo": (3, 64)}
 MODELS = options("model")
 
 
@@ -22,8 +24,8 @@ def _build(compose, model: str, channels: int, size: int):
         f"data.image_size={size}",
         "data.num_classes=7",
     )
-    dm = build.datamodule(cfg.data)
-    return cfg, dm, build.network(cfg.model, cfg.data)
+    _, dm, net = build.data_and_network(cfg)
+    return cfg, dm, net
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -49,7 +51,7 @@ def test_one_training_step_reaches_every_parameter(compose, model, shape):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_head_and_cam_layer_are_real_submodules(compose, model):
-    cfg, _, net = _build(compose, model, 3, 32)
+    cfg, dm, net = _build(compose, model, 3, 32)
     head = find_head(net)[0] if cfg.model.head == "auto" else cfg.model.head
     assert isinstance(net.get_submodule(head), torch.nn.Linear)
     assert net.get_submodule(head).out_features == 7
@@ -59,7 +61,7 @@ def test_head_and_cam_layer_are_real_submodules(compose, model):
     outputs = []
     handle = layer.register_forward_hook(lambda m, i, o: outputs.append(o))
     with torch.no_grad():
-        net.eval()(torch.zeros(1, 3, cfg.data.input_size, cfg.data.input_size))
+        net.eval()(torch.zeros(1, 3, dm.input_size, dm.input_size))
     handle.remove()
     out = outputs[-1]
     # ViT's CAM layer outputs tokens (N, 1 + patches, D); every other model a feature map.
@@ -76,4 +78,4 @@ def test_model_below_its_minimum_size_is_refused(compose):
 
     cfg = compose("model=alexnet", "data=fake", "data.input_size=32")
     with pytest.raises(UserError, match="at least 67×67"):
-        build.network(cfg.model, cfg.data)
+        build.network(cfg.model, build.preprocessing(cfg))

@@ -1,0 +1,20 @@
+"""cnnlab: a PyTorch Lightning + Hydra lab for image classification with convolutional networks.
+
+`cnnlab.load(path)` returns a trained checkpoint's network, class names and preprocessing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cnnlab.loading import LoadedModel
+
+__all__ = ["load"]
+
+
+def load(path, map_location="cpu") -> LoadedModel:
+    """A checkpoint's network in eval mode, with its class names and preprocessing (no Hydra)."""
+    from cnnlab.loading import load as _load  # torch and Lightning only when asked for
+
+    return _load(path, map_location)

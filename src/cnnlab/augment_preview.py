@@ -5,26 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 from PIL import Image
 
-from cnnlab import build, resolvers  # noqa: F401 - resolvers before Hydra composes
+from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
+from cnnlab.cli.configs import command
+from cnnlab.cli.runner import run_cli
 from cnnlab.data.preview import augmented_batch, picture
-from cnnlab.errors import in_job, run_cli
-from cnnlab.train import CONFIG_DIR
+from cnnlab.training import build
 
 
 def preview(cfg: DictConfig, path: Path, count: int = 32) -> Path:
-    dm = build.datamodule(cfg.data)
+    dm = build.datamodule(cfg.data, build.preprocessing(cfg))
     images, targets = augmented_batch(dm, count=count, seed=cfg.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(picture(dm, images, targets)).save(path)
     return path
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-@in_job
+@command("train")
 def _main(cfg: DictConfig) -> None:
     out = Path(cfg.paths.output_dir) / "augment_preview.png"
     print(f"wrote {preview(cfg, out)}")

@@ -10,14 +10,15 @@ import json
 import logging
 from pathlib import Path
 
-import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from cnnlab import build, checkpoint, resolvers  # noqa: F401 - resolvers before Hydra composes
-from cnnlab.errors import UserError, in_job, run_cli
-from cnnlab.schema import validate
-from cnnlab.train import CONFIG_DIR
+from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
+from cnnlab.cli.configs import command
+from cnnlab.cli.runner import run_cli
+from cnnlab.cli.schema import validate
+from cnnlab.errors import UserError
+from cnnlab.training import build, checkpoint
 
 log = logging.getLogger(__name__)
 SPLITS = ("test", "val")
@@ -34,8 +35,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         stored, stored.get("paths", {}).get("data_dir", ""), cfg.paths.data_dir
     )
     L.seed_everything(cfg.seed, verbose=False)
-    run_cfg, datamodule, net = build.restore(stored, cfg.get("data"))
-    model = build.classifier(run_cfg, net)
+    run_cfg, prep, datamodule, net = build.restore(stored, cfg.get("data"))
+    model = build.classifier(run_cfg, net, prep)
     checkpoint.load_state(model, ckpt["state_dict"], ckpt_path)
     trainer = build.trainer(cfg, callbacks=[], loggers=build.loggers(cfg))
     run = trainer.test if cfg.split == "test" else trainer.validate
@@ -48,8 +49,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
-@in_job
+@command("eval")
 def _main(cfg: DictConfig) -> None:
     metrics = evaluate(cfg)
     log.info("metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 import matplotlib
 import torch
 from omegaconf import DictConfig
 from PIL import Image
 from torchvision.transforms import v2
 
-from cnnlab import build, checkpoint, resolvers  # noqa: F401 - resolvers before Hydra composes
-from cnnlab.cam import cam_maps, overlay, resolve_layer
+from cnnlab.analysis.cam import cam_maps, overlay, resolve_layer
+from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
+from cnnlab.cli.configs import command
+from cnnlab.cli.runner import run_cli
 from cnnlab.data.folder import load_rgb
-from cnnlab.errors import UserError, in_job, run_cli
-from cnnlab.train import CONFIG_DIR
+from cnnlab.errors import UserError
+from cnnlab.training import build, checkpoint
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -70,10 +71,8 @@ def target_classes(target: str, paths: list[Path], preds: list[int], names: list
 def explain(cfg: DictConfig) -> Path:
     ckpt_path = Path(cfg.ckpt_path)
     ckpt = checkpoint.load(ckpt_path)
-    stored, dm, net = build.restore(checkpoint.run_config(ckpt, ckpt_path))
-    checkpoint.load_state(
-        net, {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}, ckpt_path
-    )
+    stored, _, dm, net = build.restore(checkpoint.run_config(ckpt, ckpt_path))
+    checkpoint.load_state(net, checkpoint.network_state(ckpt), ckpt_path)
     net.eval()
     names = ckpt.get("class_names") or [str(i) for i in range(stored.data.num_classes)]
     paths = find_images(Path(cfg.images), cfg.limit)
@@ -117,8 +116,7 @@ def contact_sheet(images, maps, captions, columns: int = 6):
     return fig
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="explain")
-@in_job
+@command("explain")
 def _main(cfg: DictConfig) -> None:
     print(f"wrote overlays and contact_sheet.png to {explain(cfg)}")
 

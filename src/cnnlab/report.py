@@ -157,7 +157,7 @@ def write(
     _atomic_write(sweep_dir / "report.md", text + "\n")
     _atomic_write(sweep_dir / "report.csv", _csv(rows))
     if plot or tensorboard:
-        from cnnlab import report_plot
+        from cnnlab.analysis import report_plot
 
         if plot:
             png = report_plot.png(rows, swept_keys(rows), group_by)

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from cnnlab import build, resolvers  # noqa: F401 - resolvers before Hydra composes
-from cnnlab import summary_format as fmt
-from cnnlab.arithmetic import Report, analyze
-from cnnlab.errors import UserError, in_job, run_cli
-from cnnlab.train import CONFIG_DIR
+from cnnlab.analysis import summary_format as fmt
+from cnnlab.analysis.arithmetic import Report, analyze
+from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
+from cnnlab.cli.configs import command
+from cnnlab.cli.runner import run_cli
+from cnnlab.errors import UserError
+from cnnlab.training import build
 
 FORMATS = ("table", "markdown", "csv")
 
 
 def report_for(cfg: DictConfig) -> Report:
-    net = build.network(cfg.model, cfg.data)
-    return analyze(net, (cfg.data.in_channels, cfg.data.input_size, cfg.data.input_size))
+    prep = build.preprocessing(cfg)
+    net = build.network(cfg.model, prep)
+    return analyze(net, (cfg.data.in_channels, prep.input_size, prep.input_size))
 
 
 def render(report: Report, form: str, batch_size: int) -> str | None:
@@ -37,8 +39,7 @@ def render(report: Report, form: str, batch_size: int) -> str | None:
     )
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="summary")
-@in_job
+@command("summary")
 def _main(cfg: DictConfig) -> None:
     text = render(report_for(cfg), cfg.format, int(cfg.batch_size))
     if text is not None:

@@ -13,17 +13,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from cnnlab import build, checkpoint, ddp_sweep, resolvers  # noqa: F401 - resolvers must exist before Hydra composes
-from cnnlab.errors import UserError, in_job, run_cli
-from cnnlab.schema import validate
+from cnnlab.cli import ddp_sweep, resolvers  # noqa: F401 - resolvers must exist before Hydra composes
+from cnnlab.cli.configs import command
+from cnnlab.cli.runner import run_cli
+from cnnlab.cli.schema import validate
+from cnnlab.errors import RunInterrupted, UserError
+from cnnlab.training import build, checkpoint
 
 log = logging.getLogger(__name__)
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CTRL_C = "interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last"
 
 
 def _metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -96,12 +98,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     started = time.perf_counter()
     validate(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = build.datamodule(cfg.data)
-    net = build.network(cfg.model, cfg.data)
-    build.weights_preprocessing(cfg, datamodule)
-    model = build.classifier(cfg, net)
-    callbacks = build.callbacks(cfg)
+    prep, datamodule, net = build.data_and_network(cfg)
     strategy = build.freeze_strategy(cfg, net)
+    model = build.classifier(cfg, net, prep, strategy)
+    callbacks = build.callbacks(cfg)
     if strategy is not None:
         callbacks.append(strategy)
     loggers = build.loggers(cfg)
@@ -114,18 +114,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
-        # Lightning has written the checkpoint; exit as a killed process would (128 + 15), so
-        # schedulers and shells see the run did not finish (Lightning 2.6 exits 0 here).
-        log.error("SIGTERM: checkpoint saved; exiting 143")
-        sys.exit(143)
+        # Lightning has written the checkpoint (and would exit 0 here, Lightning 2.6): 128 + 15.
+        raise RunInterrupted("SIGTERM: checkpoint saved; exiting 143", 143) from None
     except SystemExit:  # after SIGTERMException, which subclasses it
         if trainer.interrupted:  # Ctrl-C: Lightning shuts down and exits 1; report 128 + 2
-            log.error("interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last")
-            sys.exit(130)
+            raise RunInterrupted(CTRL_C, 130) from None
         raise
     if trainer.interrupted:  # Lightning versions that return instead of exiting
-        log.error("interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last")
-        sys.exit(130)
+        raise RunInterrupted(CTRL_C, 130)
     metrics = _metrics(trainer)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -175,8 +171,7 @@ def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float
     out.write_text(json.dumps(record, indent=2))
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-@in_job
+@command("train")
 def _main(cfg: DictConfig) -> float | None:
     with ddp_sweep.job_scope():
         metrics, _ = train(cfg)

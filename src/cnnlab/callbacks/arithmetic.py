@@ -7,8 +7,8 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from cnnlab.arithmetic import analyze
-from cnnlab.summary_format import markdown
+from cnnlab.analysis.arithmetic import analyze
+from cnnlab.analysis.summary_format import markdown
 
 
 class ArithmeticSummary(L.Callback):

@@ -12,7 +12,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
-from cnnlab.render import confusion_image, grid
+from cnnlab.analysis.render import confusion_image, grid
 
 MAX_IMAGES = 2000  # validation images scanned per call
 

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from cnnlab.cam import NoFeatureMaps, cam_maps, overlay, pointing_game, resolve_layer
+from cnnlab.analysis.cam import NoFeatureMaps, cam_maps, overlay, pointing_game, resolve_layer
+from cnnlab.analysis.render import grid
 from cnnlab.data.tensor_dataset import TensorImages
-from cnnlab.render import grid
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,7 @@ class GradCamGrid(L.Callback):
         ):
             return
         dm = trainer.datamodule
-        val = dm.val_set
-        if not isinstance(val, TensorImages):
-            images = torch.stack([val[i][0] for i in range(min(len(val), 256))])
-            targets = torch.as_tensor([val[i][1] for i in range(len(images))])
-            val = TensorImages(images, targets, dm.class_names)
+        val = dm.val_set.as_tensors(256)  # image folders: the first 256, decoded once
         idx = balanced_indices(val.targets, self.num_images, self.seed)
         x = dm.preprocess(val.images[idx].to(pl_module.device))
         layer = self._layer(pl_module, x[:1])

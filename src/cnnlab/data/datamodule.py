@@ -1,24 +1,25 @@
 """One LightningDataModule for image classification, whatever the source.
 
-Every source yields uint8 images; conversion to float, batch augmentation and normalisation
-happen once per batch, on the device, in `on_after_batch_transfer`. Eval batches are never
-augmented.
+Every source yields an `ImageSet` of uint8 images; conversion to float, batch augmentation and
+normalisation happen once per batch, on the device, in `on_after_batch_transfer`, with the
+`Preprocessing` decided before the datamodule was built. Eval batches are never augmented.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from cnnlab.data import sanity
+from cnnlab.data.image_set import ImageSet, seeded_sample, seeded_split
 from cnnlab.data.sources import SourceData
-from cnnlab.data.tensor_dataset import TensorImages, collate_batched
+from cnnlab.data.tensor_dataset import collate_batched
 from cnnlab.errors import UserError
+from cnnlab.training.preprocessing import Preprocessing
 
 
 class ClassificationDataModule(L.LightningDataModule):
@@ -30,9 +31,7 @@ class ClassificationDataModule(L.LightningDataModule):
         num_classes: int,
         in_channels: int,
         image_size: int,
-        input_size: int | None = None,
-        mean: Sequence[float],
-        std: Sequence[float],
+        preprocessing: Preprocessing,
         batch_size: int = 128,
         eval_batch_size: int | None = None,
         val_fraction: float = 0.1,
@@ -40,7 +39,6 @@ class ClassificationDataModule(L.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         seed: int = 0,
-        normalize: str = "auto",
         sanity_report: bool = True,
         augment: dict[str, Any] | None = None,
         on_bad_image: str = "fail",  # image folders: their source reads it (data.on_bad_image)
@@ -48,20 +46,13 @@ class ClassificationDataModule(L.LightningDataModule):
         super().__init__()
         if not 0.0 < val_fraction < 1.0:
             raise UserError(f"data.val_fraction={val_fraction} must be between 0 and 1 (exclusive)")
-        if len(mean) != in_channels or len(std) != in_channels:
-            raise UserError(
-                f"data.mean/std have {len(mean)}/{len(std)} values, "
-                f"but data.in_channels={in_channels}"
-            )
         self.source = source
         self.name = name
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.image_size = image_size
-        self.input_size = input_size or image_size
-        if normalize not in ("auto", "dataset"):
-            raise UserError(f"data.normalize={normalize!r} is not valid; choose auto or dataset")
-        self.set_statistics(mean, std)
+        self.preprocessing = preprocessing
+        self.input_size = preprocessing.input_size  # what the network sees, pixels per side
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.val_fraction = val_fraction
@@ -76,9 +67,9 @@ class ClassificationDataModule(L.LightningDataModule):
         self.batch_augment = augment.get("batch")  # per batch, float [0, 1], on the device
         self.mix = augment.get("mix")  # MixUp/CutMix on normalised batches
         self.class_names: list[str] = []
-        self.train_set: Dataset | None = None
-        self.val_set: Dataset | None = None
-        self.test_set: Dataset | None = None
+        self.train_set: ImageSet | None = None
+        self.val_set: ImageSet | None = None
+        self.test_set: ImageSet | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -96,49 +87,23 @@ class ClassificationDataModule(L.LightningDataModule):
             self.train_set, self.val_set = self._split(data.train)
         self.test_set = data.test
         if self.train_limit and self.train_limit < len(self.train_set):
-            self.train_set = self._take(self.train_set, self.train_limit)
+            # seed + 1: the subset is not the validation split's permutation
+            idx = seeded_sample(len(self.train_set), self.train_limit, self.seed + 1)
+            self.train_set = self.train_set.subset(idx)
         if self.sanity_report:
             sanity.log_report(
                 {"train": self.train_set, "val": self.val_set, "test": self.test_set},
                 self.class_names,
             )
-        self.train_set = self._with_train_transforms(self.train_set)
+        if self.sample_augment is not None or self.train_crop is not None:
+            self.train_set = self.train_set.for_training(self.sample_augment, self.train_crop)
 
-    def _with_train_transforms(self, ds: Dataset) -> Dataset:
-        if self.sample_augment is None and self.train_crop is None:
-            return ds
-        if isinstance(ds, TensorImages):
-            out = TensorImages(ds.images, ds.targets, ds.class_names, transform=self.sample_augment)
-            out.boxes = ds.boxes
-            return out
-        from cnnlab.data.folder import train_view
+    def _split(self, pool: ImageSet) -> tuple[ImageSet, ImageSet]:
+        train_idx, val_idx = seeded_split(len(pool), self.val_fraction, self.seed)
+        return pool.subset(train_idx), pool.subset(val_idx)
 
-        return train_view(ds, self.image_size, self.train_crop, self.sample_augment)
-
-    def _take(self, ds: Dataset, n: int) -> Dataset:
-        # A seeded random subset: small-budget experiments (e.g. 500 images) see all classes.
-        idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(self.seed + 1))[:n]
-        idx = idx.sort().values
-        return (
-            ds.subset(idx)
-            if isinstance(ds, TensorImages)
-            else torch.utils.data.Subset(ds, idx.tolist())
-        )
-
-    def _split(self, pool: Dataset) -> tuple[Dataset, Dataset]:
-        # Seeded, so every run (and every DDP rank) sees the same validation images.
-        n_val = max(1, round(len(pool) * self.val_fraction))
-        order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(self.seed))
-        val_idx, train_idx = order[:n_val].sort().values, order[n_val:].sort().values
-        if isinstance(pool, TensorImages):
-            return pool.subset(train_idx), pool.subset(val_idx)
-        return (
-            torch.utils.data.Subset(pool, train_idx.tolist()),
-            torch.utils.data.Subset(pool, val_idx.tolist()),
-        )
-
-    def _loader(self, ds: Dataset, *, shuffle: bool, batch_size: int) -> DataLoader:
-        in_memory = isinstance(ds, TensorImages)
+    def _loader(self, ds: ImageSet, *, shuffle: bool, batch_size: int) -> DataLoader:
+        in_memory = ds.in_memory
         workers = 0 if in_memory else self.num_workers  # indexing a tensor needs no worker
         return DataLoader(
             ds,
@@ -160,30 +125,24 @@ class ClassificationDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False, batch_size=self.eval_batch_size)
 
-    def set_statistics(self, mean, std) -> None:
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    @property
+    def mean(self) -> torch.Tensor:
+        return torch.tensor(self.preprocessing.mean).view(1, -1, 1, 1)
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.tensor(self.preprocessing.std).view(1, -1, 1, 1)
 
     def to_unit(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images → float in [0, 1] at the network's input size."""
-        x = images.float().div_(255) if images.dtype == torch.uint8 else images.float()
-        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
-            x = F.interpolate(
-                x,
-                size=(self.input_size, self.input_size),
-                mode="bilinear",
-                align_corners=False,
-                antialias=x.shape[-1] > self.input_size,
-            )
-        return x
+        return self.preprocessing.to_unit(images)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """Float images in [0, 1] → the normalised tensors the network expects."""
-        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+        return self.preprocessing.normalize(x)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """Eval preprocessing of uint8 (N, C, H, W) images: what `explain` and CAMs feed the net."""
-        return self.normalize(self.to_unit(images))
+        return self.preprocessing(images)
 
     def train_batch(self, images: torch.Tensor, targets: torch.Tensor):
         """uint8 batch → augmented, normalised floats (and soft targets under MixUp/CutMix)."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
+from cnnlab.data.tensor_dataset import TensorImages
 from cnnlab.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -48,27 +51,93 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def drop_unreadable(ds: ImageFolder, folder: Path) -> None:
+def drop_unreadable(samples: list[tuple[str, int]], folder: Path) -> list[tuple[str, int]]:
     """Decode every file once and drop those that fail (data.on_bad_image=skip), saying how many
     and which: a skipped file is never silently replaced by another image."""
     bad = {}
-    for path, _ in ds.samples:
+    for path, _ in samples:
         try:
             load_rgb(path)
         except UserError as err:
             bad[path] = str(err)
     if not bad:
-        return
-    ds.samples = [s for s in ds.samples if s[0] not in bad]
-    ds.imgs, ds.targets = ds.samples, [t for _, t in ds.samples]
+        return samples
+    kept = [s for s in samples if s[0] not in bad]
     first = next(iter(bad.values()))
     log.warning(
         "%s: skipped %d unreadable image(s), kept %d (data.on_bad_image=skip); first: %s",
         folder,
         len(bad),
-        len(ds.samples),
+        len(kept),
         first,
     )
+    return kept
+
+
+FILE_SAMPLE = 200  # files opened per split for the size/mode summary
+
+
+def eval_pipeline(image_size: int) -> v2.Compose:
+    """Decoded PIL image → uint8 (C, S, S): shorter side resized to S, then the center crop."""
+    return v2.Compose(
+        [v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)]
+    )
+
+
+class FolderImages(Dataset):
+    """Image files decoded on demand (in DataLoader workers) to uint8 (C, S, S) tensors."""
+
+    in_memory = False
+    boxes = None
+
+    def __init__(self, samples, class_names: list[str], image_size: int, transform=None):
+        self.samples: list[tuple[str, int]] = list(samples)  # (path, class index)
+        self.class_names = list(class_names)
+        self.image_size = image_size
+        self.transform = transform or eval_pipeline(image_size)
+
+    @property
+    def targets(self) -> torch.Tensor:
+        return torch.tensor([t for _, t in self.samples], dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path, target = self.samples[i]
+        return self.transform(load_rgb(path)), target
+
+    def _with(self, samples, transform) -> FolderImages:
+        return FolderImages(samples, self.class_names, self.image_size, transform)
+
+    def subset(self, indices: torch.Tensor) -> FolderImages:
+        return self._with([self.samples[i] for i in indices.tolist()], self.transform)
+
+    def for_training(self, sample, crop) -> FolderImages:
+        """A random crop (or the eval resize + center crop) and the per-image policy."""
+        resize = crop if crop is not None else eval_pipeline(self.image_size).transforms[1:]
+        steps = [v2.PILToTensor(), *([resize] if crop is not None else resize)]
+        return self._with(self.samples, v2.Compose([*steps, *([sample] if sample else [])]))
+
+    def as_tensors(self, limit: int) -> TensorImages:
+        n = min(limit, len(self))
+        images = torch.stack([self[i][0] for i in range(n)])
+        return TensorImages(images, self.targets[:n], self.class_names)
+
+    def fingerprints(self) -> set[str]:
+        return {path for path, _ in self.samples}
+
+    def file_summary(self) -> str:
+        sizes, modes = Counter(), Counter()
+        for path, _ in self.samples[:FILE_SAMPLE]:
+            try:
+                with Image.open(path) as img:
+                    sizes[img.size] += 1
+                    modes[img.mode] += 1
+            except OSError:
+                modes["unreadable"] += 1
+        top = ", ".join(f"{w}×{h}: {n}" for (w, h), n in sizes.most_common(3))
+        return f"sizes (first {min(len(self), FILE_SAMPLE)} files) {top}; modes {dict(modes)}"
 
 
 def open_split(
@@ -76,7 +145,7 @@ def open_split(
     image_size: int,
     expect_classes: list[str] | None = None,
     on_bad_image: str = "fail",
-) -> ImageFolder:
+) -> FolderImages:
     if on_bad_image not in BAD_IMAGE_MODES:
         raise UserError(
             f"data.on_bad_image={on_bad_image!r} is not valid; choose one of: "
@@ -85,41 +154,11 @@ def open_split(
     if not folder.is_dir():
         raise UserError(f"image folder {folder} does not exist; expected {folder}/<class>/<image>")
     try:
-        ds = ImageFolder(
-            str(folder),
-            loader=load_rgb,
-            transform=v2.Compose(
-                [
-                    v2.PILToTensor(),
-                    v2.Resize(image_size, antialias=True),
-                    v2.CenterCrop(image_size),
-                ]
-            ),
-        )
+        found = ImageFolder(str(folder), loader=load_rgb)  # scans the files; decodes nothing
     except FileNotFoundError as err:  # raised for an empty class folder or no class folders
         raise UserError(f"image folder {folder}: {err}") from None
-    if expect_classes is not None and list(ds.classes) != list(expect_classes):
-        differ = sorted(set(ds.classes) ^ set(expect_classes))
+    if expect_classes is not None and list(found.classes) != list(expect_classes):
+        differ = sorted(set(found.classes) ^ set(expect_classes))
         raise UserError(f"classes in {folder} differ from the training split's: {differ}")
-    if on_bad_image == "skip":
-        drop_unreadable(ds, folder)
-    ds.class_names = list(ds.classes)
-    return ds
-
-
-def train_view(ds, image_size: int, crop, sample):
-    """The training split of an image folder with its own decode pipeline: a random crop (or the
-    eval resize + center crop) and the per-image policy. Val/test keep the eval pipeline."""
-    import copy
-
-    base = ds.dataset if isinstance(ds, torch.utils.data.Subset) else ds
-    view = copy.copy(base)
-    resize = (
-        crop
-        if crop is not None
-        else v2.Compose([v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
-    )
-    view.transform = v2.Compose([v2.PILToTensor(), resize, *([sample] if sample else [])])
-    if isinstance(ds, torch.utils.data.Subset):
-        return torch.utils.data.Subset(view, ds.indices)
-    return view
+    samples = drop_unreadable(found.samples, folder) if on_bad_image == "skip" else found.samples
+    return FolderImages(samples, found.classes, image_size)

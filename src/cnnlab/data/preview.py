@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from cnnlab.render import grid
+from cnnlab.analysis.render import grid
 
 
 def augmented_batch(dm, count: int = 16, seed: int = 0):

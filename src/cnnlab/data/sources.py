@@ -12,19 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from cnnlab.data import mnist_sample as _mnist_sample
+from cnnlab.data.image_set import ImageSet, seeded_split
 from cnnlab.data.tensor_dataset import TensorImages
 from cnnlab.errors import UserError
 
 
 @dataclass
 class SourceData:
-    train: Dataset  # the pool that train/val are split from, unless `val` is given
-    test: Dataset
+    train: ImageSet  # the pool that train/val are split from, unless `val` is given
+    test: ImageSet
     class_names: list[str]
-    val: Dataset | None = None
+    val: ImageSet | None = None
 
 
 def _from_torchvision(ds) -> TensorImages:
@@ -146,11 +146,11 @@ def image_folder(
     train = open_split(root_path / train_dir, image_size, on_bad_image=on_bad_image)
 
     def other(name: str):
-        return open_split(root_path / name, image_size, train.classes, on_bad_image)
+        return open_split(root_path / name, image_size, train.class_names, on_bad_image)
 
     val = other(val_dir)
     test = other(test_dir) if test_dir else val
-    return SourceData(train=train, test=test, val=val, class_names=list(train.classes))
+    return SourceData(train=train, test=test, val=val, class_names=train.class_names)
 
 
 def shapes(
@@ -191,12 +191,11 @@ def mnist_shortcut(
 
     base = mnist_sample(root, classes)
     g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(base.train), generator=g)
-    n_val = round(len(order) * val_fraction)
+    train_idx, val_idx = seeded_split(len(base.train), val_fraction, g)  # g marks next
     k = len(base.class_names)
     return SourceData(
-        train=mark(base.train.subset(order[n_val:].sort().values), correlation, k, g),
-        val=mark(base.train.subset(order[:n_val].sort().values), 0.0, k, g),
+        train=mark(base.train.subset(train_idx), correlation, k, g),
+        val=mark(base.train.subset(val_idx), 0.0, k, g),
         test=mark(base.test, 0.0, k, g),
         class_names=base.class_names,
     )

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlab import checkpoint
 from cnnlab.errors import UserError
+from cnnlab.training import checkpoint
 
 log = logging.getLogger(__name__)
 PREFIXES = ("net.", "model.", "module.")  # ClassifierModule, other LightningModules, DDP

@@ -38,11 +38,6 @@ def repeat(value: float, times: int) -> list[float]:
     return [value] * int(times)
 
 
-def larger(a: int, b: int) -> int:
-    """`${cnnlab.max:${data.image_size},${model.min_input_size}}`: resize small images up."""
-    return max(int(a), int(b))
-
-
 def register() -> None:
     # `cnnlab.cwd` instead of `hydra:runtime.cwd`: the sweep folder is resolved before Hydra's
     # runtime config exists, and Hydra does not change the working directory here (chdir: false).
@@ -51,7 +46,6 @@ def register() -> None:
         "cnnlab.cpu_workers": cpu_workers,
         "cnnlab.repeat": repeat,
         "cnnlab.cwd": os.getcwd,
-        "cnnlab.max": larger,
     }.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=name == "cnnlab.run_subdir")

@@ -45,7 +45,7 @@ class DataSchema:
     num_classes: int = 0
     in_channels: int = 0
     image_size: int = 0
-    input_size: int = 0
+    input_size: int | None = None  # null: the larger of image_size and the model's minimum
     batch_size: int = 1
     eval_batch_size: int | None = None
     val_fraction: float = 0.1
@@ -56,15 +56,21 @@ class DataSchema:
 
 
 @dataclass
+class ModuleSchema:
+    label_smoothing: float = 0.0
+    channels_last: bool = False
+    compile: bool = False
+
+
+@dataclass
 class RootSchema:
     task_name: str = "train"
     seed: int = 0
     ckpt_path: str | None = None
     run_id: str | None = None
-    label_smoothing: float = 0.0
     test: bool = True
-    channels_last: bool = False
-    compile: bool = False
+    decay_norm_and_bias: bool = False
+    module: ModuleSchema | None = None
     trainer: TrainerSchema = field(default_factory=TrainerSchema)
     optimizer: OptimizerSchema | None = None
     data: DataSchema | None = None
@@ -89,6 +95,7 @@ _SUBSCHEMAS = {
     (RootSchema, "trainer"): TrainerSchema,
     (RootSchema, "optimizer"): OptimizerSchema,
     (RootSchema, "data"): DataSchema,
+    (RootSchema, "module"): ModuleSchema,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from cnnlab.arithmetic import Report, numel
+from cnnlab.analysis.arithmetic import Report, numel
 
 COLUMNS = ["layer", "type", "output (C×H×W)", "activations", "params", "MFLOPs"]
 

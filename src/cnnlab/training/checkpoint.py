@@ -38,6 +38,11 @@ def run_config(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any]:
     return config
 
 
+def network_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The network's own state dict inside a ClassifierModule checkpoint (`net.*` keys)."""
+    return {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+
+
 def rebase(tree: Any, old: str, new: str) -> Any:
     """Replace the prefix `old` by `new` in every string: data folders of the training machine."""
     if isinstance(tree, dict):

@@ -1,9 +1,10 @@
 """ClassifierModule: the task-generic LightningModule. It receives a built network, an optimizer
-factory and an optional scheduler factory, and runs one shared step for train/val/test."""
+factory, an optional scheduler factory and the parameter-group plan, and runs one shared step for
+train/val/test. Its own settings come from `conf/module/`; the non-finite guard is a callback
+(`cnnlab.callbacks.nonfinite`)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -13,15 +14,7 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from cnnlab.errors import UserError
-from cnnlab.param_groups import param_groups
-
-log = logging.getLogger(__name__)
-
-
-class NonFiniteError(UserError):
-    """A NaN/Inf loss or gradient: training stops before the weights are touched."""
-
+from cnnlab.training.param_groups import GroupPlan
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., dict]
@@ -34,24 +27,23 @@ class ClassifierModule(L.LightningModule):
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         *,
+        groups: GroupPlan,
         num_classes: int,
         label_smoothing: float = 0.0,
-        head: str = "",
-        backbone_lr_ratio: float = 1.0,
-        decay_norm_and_bias: bool = False,
         channels_last: bool = False,
         compile: bool = False,
-        nonfinite: str = "stop",
-        max_skips: int = 0,
+        preprocessing: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
         # Only plain values go into checkpoints (they load with weights_only=True); the resolved
-        # run config lets `eval` and `explain` rebuild the network from the checkpoint alone.
+        # run config and the preprocessing let `eval`, `explain` and `cnnlab.load` rebuild the
+        # network and feed it from the checkpoint alone.
         self.save_hyperparameters(
             {
                 "num_classes": num_classes,
                 "label_smoothing": label_smoothing,
+                "preprocessing": preprocessing or {},
                 "config": config or {},
             },
             logger=False,
@@ -60,21 +52,13 @@ class ClassifierModule(L.LightningModule):
         # channels_last: NHWC memory layout, faster convolutions on CPUs with oneDNN and on tensor
         # cores; compile: torch.compile the network (the state dict keeps the plain names).
         self.channels_last = channels_last
-        if nonfinite not in ("stop", "skip"):
-            raise ValueError(f"nonfinite={nonfinite!r}; valid: stop, skip")
-        self.nonfinite, self.max_skips, self.skipped = nonfinite, max_skips, 0
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         # Kept out of the module tree (plain attribute): checkpoints hold `net.*` keys only.
         self.__dict__["_forward"] = torch.compile(self.net) if compile else self.net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.head = head
-        self.backbone_lr_ratio = backbone_lr_ratio
-        self.decay_norm_and_bias = decay_norm_and_bias
-        self.optimize_frozen = (
-            False  # set by GradualUnfreeze: its backbone group exists from the start
-        )
+        self.groups = groups
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.top_k = top_k = min(5, num_classes)
         # Training: a running total (loss × images, top-1 hits, top-k hits, images) instead of
@@ -88,9 +72,7 @@ class ClassifierModule(L.LightningModule):
                 self, f"{stage}_acc5", MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
             )
         self.val_acc_best = MaxMetric()
-        self.best_epoch: int | None = (
-            None  # epoch of the best val/acc (as ModelCheckpoint: first max)
-        )
+        self.best_epoch: int | None = None  # epoch of the best val/acc (ModelCheckpoint: first max)
         self._best_acc = -1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -125,72 +107,48 @@ class ClassifierModule(L.LightningModule):
     def _count(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
         with torch.no_grad():
             hits = logits.topk(self.top_k, dim=1).indices == self._hard(targets)[:, None]
-            n = torch.tensor(float(len(hits)), device=loss.device)
+            # A non-finite batch (skipped by the non-finite guard) counts nothing; masked rather
+            # than branched on, so counting never waits for the device.
+            n = torch.isfinite(loss).float() * len(hits)
             # float32 throughout (stack promotes the integer hit counts): exact up to 16.7 M
             # images per epoch, and MPS has no float64
-            row = torch.stack([loss.detach().float() * n, hits[:, 0].sum(), hits.any(1).sum(), n])
+            row = torch.stack(
+                [
+                    torch.nan_to_num(loss.detach().float(), 0.0, 0.0, 0.0) * n,
+                    hits[:, 0].sum() * (n > 0),
+                    hits.any(1).sum() * (n > 0),
+                    n,
+                ]
+            )
             self._train_totals = row if self._train_totals is None else self._train_totals + row
 
     def _logs_this_step(self) -> bool:
-        """Lightning writes step values every `log_every_n_steps`; a self.log call costs ~0.5 ms
-        here, so the step loss is only logged when it will be written (and shown)."""
-        connector = getattr(self._trainer, "_logger_connector", None)  # None: no trainer
-        return connector is not None and bool(connector.should_update_logs)
+        """Lightning writes step values every `trainer.log_every_n_steps` optimizer steps; a
+        self.log call costs ~0.5 ms here, so the step loss is only logged when it is written."""
+        if self._trainer is None:
+            return False
+        return (self.trainer.global_step + 1) % max(1, self.trainer.log_every_n_steps) == 0
 
     def on_train_epoch_end(self) -> None:
         totals, self._train_totals = self._train_totals, None
-        if totals is None:  # no finite training step this epoch
+        if totals is None:
             return
         loss_sum, top1, topk, n = self.trainer.strategy.reduce(totals, reduce_op="sum").tolist()
+        if n == 0:  # no finite training step this epoch
+            return
         # Already summed over ranks: sync_dist only tells Lightning so (no warning).
         self.log("train/loss", loss_sum / n, prog_bar=True, sync_dist=True)
         self.log("train/acc", top1 / n, prog_bar=True, sync_dist=True)
         self.log("train/acc5", topk / n, sync_dist=True)
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         images, targets = batch
         logits = self(images)
         loss = self.criterion(logits, targets)
-        if torch.isfinite(loss):
-            self._count(loss, logits, targets)
-            if self._logs_this_step():
-                self.log(
-                    "train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True
-                )
-            return loss
-        if self.nonfinite == "skip" and self.skipped < self.max_skips:
-            self.skipped += 1
-            log.warning(
-                "non-finite loss at step %d: batch skipped (%d of %d allowed)",
-                self.global_step,
-                self.skipped,
-                self.max_skips,
-            )
-            return None  # Lightning skips backward and the optimizer step
-        raise NonFiniteError(
-            f"non-finite loss ({float(loss)}) at step {self.global_step} "
-            f"(epoch {self.current_epoch}); lower optimizer.lr, or set "
-            f"nonfinite=skip max_skips=K to skip such batches"
-        )
-
-    def on_before_optimizer_step(self, optimizer) -> None:
-        # The gradients this optimizer is about to apply (its groups are lists already: walking
-        # the module tree cost ~0.4 ms per step). One fused norm per tensor: 3.8 ms instead of
-        # 26 ms per ResNet-18 step here (isfinite().all() per tensor); their sum is finite only
-        # if every norm is, and a sum that overflows float32 flags the step too.
-        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        if not grads or torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum()):
-            return
-        bad = [
-            n
-            for n, p in self.named_parameters()
-            if p.grad is not None and not torch.isfinite(p.grad).all()
-        ] or ["a gradient whose norm overflows float32"]
-        if bad:
-            raise NonFiniteError(
-                f"non-finite gradient at step {self.global_step} in {bad[0]} "
-                f"(and {len(bad) - 1} more); the weights were not updated"
-            )
+        self._count(loss, logits, targets)
+        if self._logs_this_step():
+            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
@@ -211,6 +169,16 @@ class ClassifierModule(L.LightningModule):
         self.val_acc_best(acc)
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
+        # The network, optimizer and groups are built objects, not hyperparameters: Lightning
+        # cannot rebuild them from the checkpoint, but cnnlab can from its stored config.
+        raise TypeError(
+            f"ClassifierModule.load_from_checkpoint cannot rebuild the network; use "
+            f"cnnlab.load({str(checkpoint_path)!r}) (network in eval mode, class names, "
+            f"preprocessing)"
+        )
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Class names travel with the weights: `explain` labels its overlays without the data.
         dm = getattr(self.trainer, "datamodule", None)
@@ -218,17 +186,7 @@ class ClassifierModule(L.LightningModule):
             checkpoint["class_names"] = list(dm.class_names)
 
     def configure_optimizers(self):
-        defaults = getattr(self.optimizer_factory, "keywords", {})
-        groups = param_groups(
-            self.net,
-            head=self.head,
-            lr=defaults.get("lr", 1e-3),
-            weight_decay=defaults.get("weight_decay", 0.0),
-            backbone_lr_ratio=self.backbone_lr_ratio,
-            decay_norm_and_bias=self.decay_norm_and_bias,
-            include_frozen=self.optimize_frozen,
-        )
-        optimizer = self.optimizer_factory(groups)
+        optimizer = self.optimizer_factory(self.groups.groups(self.net))
         if self.scheduler_factory is None:
             return optimizer
         total_steps = int(self.trainer.estimated_stepping_batches)

@@ -3,6 +3,8 @@ normalisation layers and biases (decaying them shrinks BatchNorm scales for no b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
 NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
@@ -51,3 +53,28 @@ def param_groups(
         )
         group["params"].append(p)
     return list(groups.values())
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """Everything the optimizer's groups depend on, decided by `build.group_plan` from the config
+    and the freeze strategy before the module exists; applied to the network when Lightning
+    calls `configure_optimizers` (after the strategy froze what it freezes)."""
+
+    head: str
+    lr: float
+    weight_decay: float
+    backbone_lr_scale: float = 1.0  # backbone lr = lr × this (gentler fine-tuning)
+    decay_norm_and_bias: bool = False
+    include_frozen: bool = False  # gradual unfreezing: the backbone group exists from the start
+
+    def groups(self, net: nn.Module) -> list[dict]:
+        return param_groups(
+            net,
+            head=self.head,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            backbone_lr_ratio=self.backbone_lr_scale,
+            decay_norm_and_bias=self.decay_norm_and_bias,
+            include_frozen=self.include_frozen,
+        )

@@ -4,8 +4,9 @@ The network is `backbone + head`, the head being the submodule its model config 
 parameters get `requires_grad=False` and frozen BatchNorm layers stay in eval mode for the whole
 run, so their running statistics do not move either (Lightning's BaseFinetuning keeps training
 them). Freezing happens in `setup`, before `configure_optimizers`, so the optimizer sees only
-what trains, except under `GradualUnfreeze`, whose backbone group is created up front (frozen
-parameters have no gradient, so the optimizer skips them) so that the LR scheduler covers it.
+what trains, except under `GradualUnfreeze`, which declares `holds_frozen_params`: its backbone
+group is created up front (frozen parameters have no gradient, so the optimizer skips them) so
+that the LR scheduler covers it. `build.group_plan` reads that declaration.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def top_level_stages(net: nn.Module, head: str) -> list[tuple[str, nn.Module]]:
 
 class FreezeStrategy(L.Callback):
     """Base: knows the head's name; keeps frozen BatchNorm layers in eval mode every epoch."""
+
+    holds_frozen_params = False  # must the optimizer hold the frozen parameters from the start?
 
     def __init__(self, head: str):
         self.head = head
@@ -101,6 +104,8 @@ class GradualUnfreeze(FreezeStrategy):
     """Linear probe until `unfreeze_at_epoch`, then the backbone trains too; with `stages`, one
     stage every `stage_interval` epochs, top-down (the stage nearest the head first)."""
 
+    holds_frozen_params = True  # the backbone group exists from the start, for the LR scheduler
+
     def __init__(
         self,
         head: str,
@@ -116,7 +121,6 @@ class GradualUnfreeze(FreezeStrategy):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == "fit":
             self.freeze(self.backbone(pl_module.net))
-            pl_module.optimize_frozen = True  # the backbone param group exists from the start
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch

@@ -1,0 +1,40 @@
+"""Where cnnlab's own configs live, wherever cnnlab is installed, and the decorator every entry
+point uses to compose them.
+
+A wheel ships the top-level `conf/` as the package data folder `cnnlab/conf/`; a source checkout
+(editable install) reads the repository's `conf/` directly. A user project adds its own groups
+with Hydra's `--config-dir <folder>`: a user's `model/mynet.yaml` sits beside cnnlab's, and a
+same-named file replaces cnnlab's (`cnnlab.cli.user_configs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+
+from cnnlab.cli import user_configs
+from cnnlab.cli.runner import in_job
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def config_dir() -> str:
+    shipped = _PACKAGE / "conf"  # installed from a wheel
+    return str(shipped if shipped.is_dir() else _PACKAGE.parents[1] / "conf")
+
+
+CONFIG_DIR = config_dir()
+
+
+def command(config_name: str) -> Callable[[Callable], Callable]:
+    """`@command("train")`: `@hydra.main` over cnnlab's conf/, errors logged to the job's files."""
+
+    def wrap(task: Callable) -> Callable:
+        user_configs.register()
+        return hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(
+            in_job(task)
+        )
+
+    return wrap

@@ -1,0 +1,124 @@
+"""The one place that turns errors into exit codes: user and config mistakes end as
+`error: <one line>` and exit 1; bugs keep their traceback."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import (
+    ConfigCompositionException,
+    MissingConfigException,
+    OverrideParseException,
+    SearchPathException,
+)
+from hydra.types import RunMode
+from omegaconf.errors import OmegaConfBaseException
+
+from cnnlab.errors import RunInterrupted, UserError, message
+
+T = TypeVar("T")
+# Hydra plugins that ship as cnnlab extras: the config group their option lives in → the extra.
+EXTRAS = {
+    "hydra/sweeper/optuna": "sweeps",
+    "hydra/launcher/submitit_local": "slurm",
+    "hydra/launcher/submitit_slurm": "slurm",
+}
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+
+
+def missing_extra(err: BaseException) -> str | None:
+    """The pip command that installs a missing plugin, when a config option needs one."""
+    text = str(err)
+    for option, extra in EXTRAS.items():
+        if f"'{option}'" in text:
+            return (
+                f"{option.rpartition('/')[2]} is not installed: pip install 'cnnlab[{extra}]' "
+                f"(or 'cnnlab[all]'; make install has every extra)"
+            )
+    return None
+
+
+def describe(err: BaseException) -> str:
+    """One line for a config error that Hydra or OmegaConf would print over several."""
+    extra = missing_extra(err)
+    if extra:
+        return extra
+    if isinstance(err, MissingConfigException) and err.options:
+        return f"{_first_line(err)}; valid options: {', '.join(sorted(err.options))}"
+    text = _first_line(err)
+    cause = err.__cause__
+    if cause is not None and isinstance(cause, OmegaConfBaseException):
+        key = getattr(cause, "full_key", None)
+        detail = _first_line(cause)
+        text = f"{text} {key}: {detail}" if key and key not in detail else f"{text} {detail}"
+    return text
+
+
+def run_cli(hydra_main: Callable[[], object]) -> None:
+    """Run a @hydra.main function; user and config errors end as `error: <one line>`, exit 1.
+
+    Hydra prints config errors over ten lines (search path, hints); HYDRA_FULL_ERROR makes it
+    raise them instead, so they can be reported in one. Bugs still show their full traceback.
+    """
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    # A user project's `_target_: mypkg.MyNet` imports from the folder the command runs in, for
+    # console scripts (`cnnlab-train`) as for `python -m cnnlab.train`.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        hydra_main()
+    except RunInterrupted as stop:
+        logging.getLogger("cnnlab").error("%s", stop)
+        sys.exit(stop.exit_code)
+    except UserError as err:
+        _fail(message(err))
+    except (
+        MissingConfigException,
+        ConfigCompositionException,
+        OverrideParseException,
+        SearchPathException,  # --config-dir names a missing folder
+        OmegaConfBaseException,
+    ) as err:
+        _fail(describe(err))
+
+
+def in_job(task: Callable[..., T]) -> Callable[..., T]:
+    """Wrap a Hydra task: a UserError is written to the job's log (train.log) and stderr.
+
+    A single run then exits 1 quietly; in a multirun the error is re-raised so Hydra records the
+    job as failed and the sweep goes on to report it.
+    """
+
+    @functools.wraps(task)
+    def wrapper(*args, **kwargs):
+        try:
+            return task(*args, **kwargs)
+        except UserError as err:
+            _log_to_files(message(err))
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise
+            _fail(message(err))
+
+    return wrapper
+
+
+def _log_to_files(err: str) -> None:
+    # The run folder's log records why the run stopped; the console gets the one `error:` line.
+    record = logging.LogRecord("cnnlab", logging.ERROR, __file__, 0, "%s", (err,), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)

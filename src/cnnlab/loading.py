@@ -1,0 +1,59 @@
+"""A trained checkpoint in a notebook or script, without Hydra:
+
+    import cnnlab
+    model = cnnlab.load("outputs/train/runs/x/checkpoints/best.ckpt")
+    probs = model.predict(images)          # uint8 (N, C, H, W) → class probabilities
+    model.class_names[probs.argmax(1)[0]]
+
+The network comes back in eval mode, rebuilt from the config the checkpoint stores, with the
+class names and the preprocessing (mean, std, input size) it was trained with. Nothing is
+downloaded: the checkpoint holds the trained weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnlab.training import build, checkpoint
+from cnnlab.training.preprocessing import Preprocessing
+
+
+@dataclass
+class LoadedModel:
+    net: nn.Module  # in eval mode
+    class_names: list[str]
+    preprocessing: Preprocessing  # mean, std, input_size
+    in_channels: int
+    config: dict[str, Any]  # the resolved training config
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) images → the normalised float batch the network expects."""
+        return self.preprocessing(images)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) images → class probabilities (N, classes)."""
+        x = self.preprocess(images).to(next(self.net.parameters()).device)
+        return torch.softmax(self.net(x), dim=1)
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+    path = Path(path)
+    ckpt = checkpoint.load(path)  # weights_only=True: never runs code stored in the file
+    stored = checkpoint.run_config(ckpt, path)
+    cfg, prep, net = build.restore_network(stored)
+    checkpoint.load_state(net, checkpoint.network_state(ckpt), path)
+    num_classes = int(cfg.data.num_classes)
+    names = ckpt.get("class_names") or [str(i) for i in range(num_classes)]
+    return LoadedModel(
+        net=net.to(map_location).eval(),
+        class_names=list(names),
+        preprocessing=prep,
+        in_channels=int(cfg.data.in_channels),
+        config=stored,
+    )

@@ -1,0 +1,183 @@
+"""The one place that turns configs into objects (`hydra.utils.instantiate` is called only here).
+
+`train`, `eval` and the tests build the same graph through these functions:
+preprocessing → data and network → ClassifierModule; callbacks, loggers → Trainer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from cnnlab.data.datamodule import ClassificationDataModule
+from cnnlab.errors import UserError
+from cnnlab.models import weights as weights_file
+from cnnlab.models.anatomy import find_head
+from cnnlab.training import precision
+from cnnlab.training.checkpoint_io import AtomicCheckpointIO
+from cnnlab.training.module import ClassifierModule
+from cnnlab.training.param_groups import GroupPlan
+from cnnlab.training.preprocessing import Preprocessing, decide
+
+# Data-config keys that `preprocessing()` turns into one Preprocessing (not datamodule arguments).
+DECIDED_KEYS = ("mean", "std", "input_size", "normalize")
+# The module group of checkpoints written before conf/module/ existed.
+DEFAULT_MODULE = {"_target_": "cnnlab.training.module.ClassifierModule"}
+
+
+def plain(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain containers: safe in a weights_only checkpoint."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+
+
+def _instantiate(node: DictConfig, what: str, *, built: dict[str, Any] | None = None, **kwargs):
+    """`instantiate(node, **kwargs)`; `built` objects are passed to the constructor as they are
+    (Hydra would turn a dataclass argument into a config)."""
+    try:
+        if built is None:
+            return instantiate(node, **kwargs)
+        return instantiate(node, _partial_=True, **kwargs)(**built)
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 - report which group failed, with the cause
+        cause = err.__cause__ or err
+        if isinstance(cause, UserError):
+            raise cause from None
+        raise UserError(f"could not build {what}: {type(cause).__name__}: {cause}") from err
+
+
+def preprocessing(cfg: DictConfig) -> Preprocessing:
+    """Mean, std and input size for this run: decided once, handed to data and network."""
+    return decide(cfg.data, cfg.model)
+
+
+def datamodule(data_cfg: DictConfig, prep: Preprocessing) -> ClassificationDataModule:
+    node = {k: v for k, v in plain(data_cfg).items() if k not in DECIDED_KEYS}
+    return _instantiate(OmegaConf.create(node), "data", built={"preprocessing": prep})
+
+
+def data_and_network(cfg: DictConfig) -> tuple[Preprocessing, ClassificationDataModule, nn.Module]:
+    """Preprocessing decided once, then the datamodule and the network built with it."""
+    prep = preprocessing(cfg)
+    return prep, datamodule(cfg.data, prep), network(cfg.model, prep)
+
+
+def network(model_cfg: DictConfig, prep: Preprocessing) -> nn.Module:
+    """The network for `prep.input_size` images, with `model.weights` applied: a torchvision
+    weights name is passed to torchvision; a file path is loaded here, backbone only. A network
+    whose config has an `image_size` argument gets the input size there."""
+    label = model_cfg.get("name") or model_cfg.net._target_.rpartition(".")[2]
+    minimum = model_cfg.get("min_input_size") or 1
+    if prep.input_size < minimum:
+        raise UserError(
+            f"model {label} needs images of at least {minimum}×{minimum} pixels, but "
+            f"data.input_size={prep.input_size}; drop that override or raise it"
+        )
+    weights = model_cfg.get("weights")
+    from_file = weights_file.is_path(weights)
+    if weights and not from_file and "weights" not in model_cfg.net:
+        raise UserError(
+            f"model.weights={weights!r}: {label} is built from scratch here; give a "
+            f"checkpoint or state-dict file, or use a torchvision model"
+        )
+    overrides = {"weights": None} if from_file and "weights" in model_cfg.net else {}
+    if "image_size" in model_cfg.net:
+        overrides["image_size"] = prep.input_size
+    net = _instantiate(model_cfg.net, f"model ({label})", **overrides)
+    if from_file:
+        weights_file.load_backbone(net, str(weights), head_name(model_cfg, net))
+    return net
+
+
+def head_name(model_cfg: DictConfig, net: nn.Module) -> str:
+    head = model_cfg.get("head") or "auto"
+    return find_head(net)[0] if head == "auto" else head
+
+
+def freeze_strategy(cfg: DictConfig, net: nn.Module) -> L.Callback | None:
+    node = (cfg.get("freeze") or {}).get("strategy")
+    if not node:
+        return None
+    return _instantiate(node, "freeze.strategy", head=head_name(cfg.model, net))
+
+
+def group_plan(cfg: DictConfig, net: nn.Module, strategy: L.Callback | None) -> GroupPlan:
+    """The optimizer's parameter groups, from the config and what the freeze strategy declares
+    (`holds_frozen_params`: its frozen parameters must be in the optimizer from the start)."""
+    optimizer = cfg.optimizer
+    return GroupPlan(
+        head=head_name(cfg.model, net),
+        lr=float(optimizer.get("lr", 1e-3)),
+        weight_decay=float(optimizer.get("weight_decay", 0.0)),
+        backbone_lr_scale=float((cfg.get("freeze") or {}).get("backbone_lr_ratio", 1.0)),
+        decay_norm_and_bias=bool(cfg.get("decay_norm_and_bias", False)),
+        include_frozen=bool(getattr(strategy, "holds_frozen_params", False)),
+    )
+
+
+def _module_node(cfg: DictConfig) -> DictConfig:
+    return cfg.get("module") or OmegaConf.create(DEFAULT_MODULE)
+
+
+def classifier(
+    cfg: DictConfig, net: nn.Module, prep: Preprocessing, strategy: L.Callback | None = None
+) -> ClassifierModule:
+    built = {
+        "net": net,
+        "optimizer": _instantiate(cfg.optimizer, "optimizer"),
+        "scheduler": _instantiate(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None,
+        "groups": group_plan(cfg, net, strategy),
+        "num_classes": cfg.data.num_classes,
+        "preprocessing": prep.as_dict(),
+        "config": plain(cfg),
+    }
+    return _instantiate(_module_node(cfg), "module", built=built)
+
+
+def callbacks(cfg: DictConfig) -> list[L.Callback]:
+    """The callbacks group, and the non-finite guard (top-level `nonfinite`: it stays on with
+    `callbacks=none`)."""
+    group = cfg.get("callbacks") or {}
+    built = [_instantiate(c, f"callbacks.{k}") for k, c in group.items() if c and "_target_" in c]
+    guard = cfg.get("nonfinite")
+    return [*built, _instantiate(guard, "nonfinite")] if guard else built
+
+
+def loggers(cfg: DictConfig) -> list:
+    group = cfg.get("logger") or {}
+    return [_instantiate(c, f"logger.{k}") for k, c in group.items() if c and "_target_" in c]
+
+
+def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Trainer:
+    built = _instantiate(
+        cfg.trainer,
+        "trainer",
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
+    )
+    precision.warn_if_slow(cfg.trainer.precision, on_cpu=built.strategy.root_device.type == "cpu")
+    return built
+
+
+def restore_network(stored: dict[str, Any], data_cfg: DictConfig | None = None):
+    """The network of a finished run (untrained), from the config its checkpoint stores, and its
+    preprocessing exactly as in training (weights' statistics included), with nothing downloaded
+    (the checkpoint holds the trained weights). Returns (run config, preprocessing, network)."""
+    run_cfg = OmegaConf.create(stored)
+    if data_cfg is not None:
+        run_cfg.data = data_cfg
+    prep = preprocessing(run_cfg)  # the weights' statistics count, before they are dropped
+    run_cfg.model.weights = None
+    return run_cfg, prep, network(run_cfg.model, prep)
+
+
+def restore(stored: dict[str, Any], data_cfg: DictConfig | None = None):
+    """`restore_network` and the run's datamodule. Returns (run config, preprocessing,
+    datamodule, network)."""
+    run_cfg, prep, net = restore_network(stored, data_cfg)
+    return run_cfg, prep, datamodule(run_cfg.data, prep), net

@@ -1,0 +1,114 @@
+"""What the network is fed: mean, std and input size, decided once before data and network are
+built, and handed to both (`train`, `eval`, `explain`, `summary` and `cnnlab.load` all call
+`decide`).
+
+Inputs, in order: the data config's mean/std and image size; the model's minimum input size (a
+small image is resized up for a big network); and torchvision weights, which bring the mean/std
+and crop size they were trained with (`data.normalize=auto`). `data.input_size` set explicitly
+wins over the sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+from cnnlab.errors import UserError
+
+NORMALIZE = ("auto", "dataset")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    mean: tuple[float, ...]  # per channel, pixel values in [0, 1]
+    std: tuple[float, ...]
+    input_size: int  # pixels per side the network sees (batches are resized to it)
+
+    def as_dict(self) -> dict:
+        """Plain values: stored in checkpoints (they load with weights_only=True)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def to_unit(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) images → float in [0, 1] at the network's input size."""
+        x = images.float().div_(255) if images.dtype == torch.uint8 else images.float()
+        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
+            x = F.interpolate(
+                x,
+                size=(self.input_size, self.input_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=x.shape[-1] > self.input_size,
+            )
+        return x
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Float images in [0, 1] → the normalised tensors the network expects."""
+        mean, std = _statistics(self.mean, self.std, x.device)
+        return (x - mean) / std
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Eval preprocessing of uint8 (N, C, H, W) images."""
+        return self.normalize(self.to_unit(images))
+
+
+@lru_cache(maxsize=8)
+def _statistics(mean: tuple, std: tuple, device: torch.device):
+    # Made once per device, not per batch (a host→device copy each on a GPU).
+    shape = (1, -1, 1, 1)
+    return torch.tensor(mean, device=device).view(shape), torch.tensor(std, device=device).view(
+        shape
+    )
+
+
+def decide(data_cfg: DictConfig, model_cfg: DictConfig) -> Preprocessing:
+    channels = int(data_cfg.in_channels)
+    mean, std = [float(v) for v in data_cfg.mean], [float(v) for v in data_cfg.std]
+    if len(mean) != channels or len(std) != channels:
+        raise UserError(
+            f"data.mean/std have {len(mean)}/{len(std)} values, but data.in_channels={channels}"
+        )
+    normalize = data_cfg.get("normalize", "auto")
+    if normalize not in NORMALIZE:
+        raise UserError(
+            f"data.normalize={normalize!r} is not valid; choose one of: {', '.join(NORMALIZE)}"
+        )
+    size = data_cfg.get("input_size") or max(
+        int(data_cfg.image_size), int(model_cfg.get("min_input_size") or 1)
+    )
+    weights = _torchvision_weights(model_cfg)
+    if weights is not None and normalize == "auto":
+        mean, std = _fit_channels(weights.mean, channels), _fit_channels(weights.std, channels)
+        size = max(size, weights.crop_size[0])
+    return Preprocessing(tuple(mean), tuple(std), int(size))
+
+
+def _torchvision_weights(model_cfg: DictConfig):
+    """The `transforms()` of a torchvision weights name (metadata only: nothing is downloaded)."""
+    from cnnlab.models.weights import is_path
+
+    weights = model_cfg.get("weights")
+    if not weights or is_path(weights) or "name" not in model_cfg.get("net", {}):
+        return None
+    import torchvision
+
+    try:
+        enum = torchvision.models.get_model_weights(model_cfg.net.name)
+    except (KeyError, ValueError):
+        return None  # not a torchvision model name: building the network says so in one line
+    try:
+        return enum[weights].transforms()
+    except KeyError:
+        raise UserError(
+            f"model.weights={weights!r} is not a weights name of {model_cfg.net.name}; valid: "
+            f"{', '.join(['DEFAULT', *enum.__members__])}, or a checkpoint/state-dict file"
+        ) from None
+
+
+def _fit_channels(values: Sequence[float], channels: int) -> list[float]:
+    # Grayscale into an RGB network: the first conv averages its RGB filters, so average the stats.
+    return list(values) if len(values) == channels else [sum(values) / len(values)] * channels
