@@ -72,9 +72,9 @@ def test_eval_transform_of_an_image_folder_is_deterministic(compose, tmp_path):
 
 def test_soft_targets_work_in_loss_and_accuracy(compose):
     cfg = compose("data=fake", "augment=mixup_cutmix", "model=mlp")
-    prep, dm, net = build.data_and_network(cfg)
+    _, dm, net = build.data_and_network(cfg)
     dm.setup("fit")
-    module = build.classifier(cfg, net, prep)
+    module = build.classifier(cfg, net)
     images, targets = next(iter(dm.train_dataloader()))
     x, soft = dm.train_batch(images, targets)
     assert isinstance(module, ClassifierModule)

@@ -123,8 +123,8 @@ def test_no_weight_decay_on_norms_and_biases(compose):
 
 def test_no_decay_groups_reach_the_optimizer(compose):
     cfg = compose("model=resnet_cifar", "data=fake", "optimizer=sgd")
-    prep, _, net = build.data_and_network(cfg)
-    model = build.classifier(cfg, net, prep)
+    _, _, net = build.data_and_network(cfg)
+    model = build.classifier(cfg, net)
     model.trainer = type("T", (), {"estimated_stepping_batches": 10, "max_epochs": 1})()
     optimizer = model.configure_optimizers()["optimizer"]
     decays = {g["name"]: g["weight_decay"] for g in optimizer.param_groups}

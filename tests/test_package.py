@@ -150,21 +150,33 @@ def test_load_from_checkpoint_points_to_cnnlab_load(tmp_path):
         ClassifierModule.load_from_checkpoint(tmp_path / "best.ckpt")
 
 
-def test_a_missing_extra_is_one_line_naming_the_pip_command(cli, tmp_path):
-    blocker = tmp_path / "no_optuna"
+@pytest.mark.parametrize(
+    ("override", "plugin", "hint"),
+    [
+        (
+            "hparams_search=digits_optuna",
+            "hydra_optuna_sweeper",
+            "optuna is not installed: pip install 'cnnlab[sweeps]'",
+        ),
+        (
+            "launcher=submitit_local",
+            "hydra_submitit_launcher",
+            "submitit_local is not installed: pip install 'cnnlab[slurm]'",
+        ),
+    ],
+)
+def test_a_missing_extra_is_one_line_naming_the_pip_command(cli, tmp_path, override, plugin, hint):
+    blocker = tmp_path / "without_plugin"
     blocker.mkdir()
     # The optional plugin is absent: its package cannot be imported.
     (blocker / "sitecustomize.py").write_text(
-        "import sys\nsys.modules['hydra_plugins.hydra_optuna_sweeper'] = None\n"
+        f"import sys\nsys.modules['hydra_plugins.{plugin}'] = None\n"
     )
-    proc = cli(
-        "train",
-        "hparams_search=digits_optuna",
-        env={"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])},
-    )
+    pythonpath = os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])
+    proc = cli("train", override, "debug=fast_dev_run", env={"PYTHONPATH": pythonpath})
     errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert len(errors) == 1 and "optuna is not installed: pip install 'cnnlab[sweeps]'" in errors[0]
+    assert len(errors) == 1 and hint in errors[0], proc.stderr[-2000:]
 
 
 def test_a_missing_config_dir_or_user_target_is_one_line(command, tmp_path):

@@ -35,8 +35,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         stored, stored.get("paths", {}).get("data_dir", ""), cfg.paths.data_dir
     )
     L.seed_everything(cfg.seed, verbose=False)
-    run_cfg, prep, datamodule, net = build.restore(stored, cfg.get("data"))
-    model = build.classifier(run_cfg, net, prep)
+    run_cfg, _, datamodule, net = build.restore(stored, cfg.get("data"))
+    model = build.classifier(run_cfg, net)
     checkpoint.load_state(model, ckpt["state_dict"], ckpt_path)
     trainer = build.trainer(cfg, callbacks=[], loggers=build.loggers(cfg))
     run = trainer.test if cfg.split == "test" else trainer.validate

@@ -100,7 +100,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     prep, datamodule, net = build.data_and_network(cfg)
     strategy = build.freeze_strategy(cfg, net)
-    model = build.classifier(cfg, net, prep, strategy)
+    model = build.classifier(cfg, net, strategy)
     callbacks = build.callbacks(cfg)
     if strategy is not None:
         callbacks.append(strategy)

@@ -124,7 +124,7 @@ def _module_node(cfg: DictConfig) -> DictConfig:
 
 
 def classifier(
-    cfg: DictConfig, net: nn.Module, prep: Preprocessing, strategy: L.Callback | None = None
+    cfg: DictConfig, net: nn.Module, strategy: L.Callback | None = None
 ) -> ClassifierModule:
     built = {
         "net": net,
@@ -132,7 +132,6 @@ def classifier(
         "scheduler": _instantiate(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None,
         "groups": group_plan(cfg, net, strategy),
         "num_classes": cfg.data.num_classes,
-        "preprocessing": prep.as_dict(),
         "config": plain(cfg),
     }
     return _instantiate(_module_node(cfg), "module", built=built)

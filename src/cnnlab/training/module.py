@@ -32,18 +32,16 @@ class ClassifierModule(L.LightningModule):
         label_smoothing: float = 0.0,
         channels_last: bool = False,
         compile: bool = False,
-        preprocessing: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
         # Only plain values go into checkpoints (they load with weights_only=True); the resolved
-        # run config and the preprocessing let `eval`, `explain` and `cnnlab.load` rebuild the
-        # network and feed it from the checkpoint alone.
+        # run config lets `eval`, `explain` and `cnnlab.load` rebuild the network and decide its
+        # preprocessing again, exactly as in training, from the checkpoint alone.
         self.save_hyperparameters(
             {
                 "num_classes": num_classes,
                 "label_smoothing": label_smoothing,
-                "preprocessing": preprocessing or {},
                 "config": config or {},
             },
             logger=False,

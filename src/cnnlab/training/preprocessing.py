@@ -11,7 +11,7 @@ wins over the sizes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
@@ -28,10 +28,6 @@ class Preprocessing:
     mean: tuple[float, ...]  # per channel, pixel values in [0, 1]
     std: tuple[float, ...]
     input_size: int  # pixels per side the network sees (batches are resized to it)
-
-    def as_dict(self) -> dict:
-        """Plain values: stored in checkpoints (they load with weights_only=True)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def to_unit(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) images → float in [0, 1] at the network's input size."""
