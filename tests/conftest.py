@@ -38,6 +38,23 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
 
 
+# Networks whose one CPU step costs seconds here (tens of millions of parameters, or a 224-px
+# minimum input): their registry-wide cases are `slow` (CI still runs them; test-fast does not).
+HEAVY_MODELS = {
+    "alexnet_tv", "convnext_tiny", "efficientnet_b0", "googlenet", "inception_v3",
+    "mobilenet_v3_large", "resnet50", "resnet101", "resnet152", "vgg11", "vgg13", "vgg16",
+    "vgg16_bn", "vgg16_tv", "vgg19", "vit_b_16",
+}  # fmt: skip
+
+
+def model_options() -> list:
+    """Every conf/model option, the heavy ones marked slow."""
+    return [
+        pytest.param(m, marks=pytest.mark.slow) if m in HEAVY_MODELS else m
+        for m in options("model")
+    ]
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """One data folder for the session: the MNIST sample is written once, then read by all."""

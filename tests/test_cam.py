@@ -12,9 +12,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from cnnlab.analysis.cam import METHODS, NoFeatureMaps, cam_maps, pointing_game, resolve_layer
 from cnnlab.train import train
 from cnnlab.training import build
-from tests.conftest import options
+from tests.conftest import model_options
 
-MODELS = options("model")
+MODELS = model_options()
 
 
 @pytest.mark.parametrize("model", MODELS)

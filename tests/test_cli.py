@@ -42,6 +42,7 @@ def test_eval_refuses_a_truncated_checkpoint(command, tmp_path):
     assert proc.returncode == 1 and f"{bad} is truncated or not a checkpoint" in proc.stderr
 
 
+@pytest.mark.slow
 def test_multirun_two_learning_rates_two_run_folders(command, tmp_path):
     proc = command("train", "-m", "data=fake", "optimizer.lr=0.01,0.001", "debug=test")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -34,6 +34,7 @@ def _changed(before: dict, module: torch.nn.Module, prefix: str = "") -> set[str
     }
 
 
+@pytest.mark.slow
 def test_linear_probe_changes_only_the_head(quick, monkeypatch):
     before, net, _ = _run_with_fixed_net(
         quick, monkeypatch, "model=resnet_cifar", "freeze=linear_probe"
@@ -44,6 +45,7 @@ def test_linear_probe_changes_only_the_head(quick, monkeypatch):
     assert bn and all(torch.equal(before[k], net.state_dict()[k]) for k in bn)
 
 
+@pytest.mark.slow
 def test_partial_freeze_trains_exactly_the_later_stages(quick, monkeypatch):
     before, net, _ = _run_with_fixed_net(
         quick, monkeypatch, "model=resnet18", "freeze=partial", "freeze.strategy.until=layer3"
@@ -62,6 +64,7 @@ def test_partial_freeze_names_valid_stages(quick, monkeypatch):
         )
 
 
+@pytest.mark.slow
 def test_gradual_unfreezes_at_epoch_with_its_lr_ratio(quick, monkeypatch, tmp_path):
     import lightning as L
 

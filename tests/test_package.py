@@ -83,6 +83,7 @@ def _readme_project(root: Path) -> str:
     return command
 
 
+@pytest.mark.slow
 def test_a_user_project_adds_its_own_network_data_and_experiment(tmp_path, data_dir):
     project = tmp_path / "my_project"
     command = _readme_project(project)
@@ -129,6 +130,7 @@ print(json.dumps({{"class_names": m.class_names, "acc": acc, "training": m.net.t
     return out
 
 
+@pytest.mark.slow
 def test_load_returns_the_network_its_classes_and_preprocessing(quick):
     from cnnlab.train import train
 
@@ -150,6 +152,7 @@ def test_load_from_checkpoint_points_to_cnnlab_load(tmp_path):
         ClassifierModule.load_from_checkpoint(tmp_path / "best.ckpt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("override", "plugin", "hint"),
     [

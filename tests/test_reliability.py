@@ -31,6 +31,7 @@ def _weights(run: Path, name: str = "last.ckpt") -> dict[str, torch.Tensor]:
     ]
 
 
+@pytest.mark.slow
 def test_resume_is_exact_with_shuffle_dropout_and_augmentation(compose, tmp_path):
     full = compose(*BASE, "trainer.max_epochs=3", f"paths.output_dir={tmp_path / 'full'}")
     train(full)
@@ -46,6 +47,7 @@ def test_resume_is_exact_with_shuffle_dropout_and_augmentation(compose, tmp_path
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_kill_9_leaves_a_loadable_last_checkpoint_and_resume_finishes(cli, command, tmp_path):
     proc = cli(
         "train",
@@ -64,6 +66,7 @@ def test_kill_9_leaves_a_loadable_last_checkpoint_and_resume_finishes(cli, comma
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 10
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_exits_143_then_resumes(cli, command, tmp_path):
     proc = cli(
         "train",
@@ -83,6 +86,7 @@ def test_sigterm_saves_and_exits_143_then_resumes(cli, command, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130(cli):
     proc = cli(
         "train",
@@ -161,6 +165,7 @@ def test_resuming_from_another_models_checkpoint_is_one_line(compose, tmp_path):
         train(other)
 
 
+@pytest.mark.slow
 def test_exception_mid_epoch_saves_a_checkpoint_and_resume_warns(command, tmp_path):
     proc = command(
         "train",
@@ -182,6 +187,7 @@ def test_exception_mid_epoch_saves_a_checkpoint_and_resume_warns(command, tmp_pa
     assert done["epoch"] == 1 and done["global_step"] == 9
 
 
+@pytest.mark.slow
 def test_slurm_sigusr1_saves_requeues_and_the_requeued_job_resumes(cli, command, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -18,7 +18,7 @@ def _events(run: Path) -> EventAccumulator:
     return acc
 
 
-@pytest.mark.parametrize("data", ["fake", "mnist_sample"])
+@pytest.mark.parametrize("data", ["fake", pytest.param("mnist_sample", marks=pytest.mark.slow)])
 def test_train_then_eval_reproduces_test_accuracy(quick, compose, data):
     cfg = quick(f"data={data}", "test=true")
     metrics, objs = train(cfg)

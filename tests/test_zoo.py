@@ -10,10 +10,10 @@ import torch
 
 from cnnlab.models.anatomy import find_cam_layer, find_head
 from cnnlab.training import build
-from tests.conftest import options
+from tests.conftest import model_options
 
 SHAPES = {"mnist": (1, 28), "cifar": (3, 32), "photo": (3, 64)}
-MODELS = options("model")
+MODELS = model_options()
 
 
 def _build(compose, model: str, channels: int, size: int):
