@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +22,7 @@ from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
 from cnnlab.cli.schema import validate
 from cnnlab.errors import RunInterrupted, UserError
-from cnnlab.training import build, checkpoint
+from cnnlab.training import build, checkpoint, resume, run_lock
 
 log = logging.getLogger(__name__)
 CTRL_C = "interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last"
@@ -32,71 +32,30 @@ def _metrics(trainer: L.Trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest of a run folder's last.ckpt, on_exception.ckpt and SLURM's hpc_ckpt_N.ckpt
-    (Lightning saves that one on SIGUSR1 before requeueing the job)."""
-    found = [
-        p
-        for p in (
-            run_dir / "checkpoints" / "last.ckpt",
-            run_dir / "checkpoints" / "on_exception.ckpt",
-        )
-        if p.is_file()
-    ]
-    found += list(run_dir.glob("hpc_ckpt_*.ckpt"))
-    return max(found, key=lambda p: p.stat().st_mtime_ns, default=None)
-
-
-def resume_path(cfg: DictConfig) -> str | None:
-    """The checkpoint to resume from: `ckpt_path`, `last` for this run folder's newest checkpoint,
-    and that checkpoint too when the folder is pinned by `run_id` or SLURM requeued this job
-    (SLURM_RESTART_COUNT > 0: submitit's sweep jobs keep their folder): the job continues."""
-    run_dir = Path(cfg.paths.output_dir)
-    wanted = cfg.get("ckpt_path")
-    requeued = os.environ.get("SLURM_RESTART_COUNT", "0").strip() not in ("", "0")
-    if wanted is None and (cfg.get("run_id") or requeued) and latest_checkpoint(run_dir):
-        wanted = "last"
-    if wanted == "last":
-        newest = latest_checkpoint(run_dir)
-        if newest is None:
-            log.warning("ckpt_path=last: no checkpoint in %s yet; starting fresh", run_dir)
-            return None
-        return str(newest)
-    return wanted
-
-
-def check_resume(ckpt_path: str, model: L.LightningModule) -> None:
-    """Refuse unsafe, truncated or foreign files in one line before fit starts, and say from
-    where training continues (a mid-epoch checkpoint cannot be continued exactly)."""
-    stored = checkpoint.load(ckpt_path)
-    problems = checkpoint.mismatch(model.state_dict(), stored.get("state_dict", {}))
-    if problems:
-        raise UserError(f"ckpt_path={ckpt_path} does not fit this model ({problems})")
-    progress = stored.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
-    current = progress.get("current", {})
-    if current.get("processed", 0) < current.get("started", 0):
-        log.warning(
-            "resuming from %s, saved mid-epoch (epoch %s, step %s): training continues from "
-            "that step, but the rest of that epoch is not replayed exactly (a DataLoader "
-            "cannot resume mid-epoch; the epoch may end a batch early), so the result will "
-            "differ from an uninterrupted run",
-            ckpt_path,
-            stored.get("epoch"),
-            stored.get("global_step"),
-        )
-    else:
-        log.info("resuming from %s (saved after epoch %s)", ckpt_path, stored.get("epoch"))
-
-
 def effective_batch(cfg: DictConfig, trainer: L.Trainer) -> int:
     """Images per optimizer step: data parallelism and accumulation multiply the batch."""
     return cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
-    """Fit, then test the best checkpoint. Returns (metrics, objects built)."""
+    """Fit, then test the best checkpoint. Returns (metrics, objects built). Holds the run
+    folder's lock throughout (rank 0: DDP's other ranks share their run's folder)."""
     started = time.perf_counter()
     validate(cfg)
+    from lightning.pytorch.utilities import rank_zero_only
+
+    first = rank_zero_only.rank == 0
+    with run_lock.exclusive(Path(cfg.paths.output_dir)) if first else contextlib.nullcontext():
+        return _fit_and_test(cfg, started)
+
+
+def _fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dict[str, Any]]:
+    ckpt_path = resume.resume_path(cfg)
+    stored = checkpoint.load(ckpt_path) if ckpt_path else None
+    if stored is not None:
+        finished = resume.finished_metrics(ckpt_path, stored, cfg)
+        if finished is not None:
+            return finished, {}
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     prep, datamodule, net = build.data_and_network(cfg)
     strategy = build.freeze_strategy(cfg, net)
@@ -108,9 +67,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     trainer = build.trainer(cfg, callbacks, loggers)
     _log_effective_batch(cfg, trainer)
 
-    ckpt_path = resume_path(cfg)
-    if ckpt_path:
-        check_resume(ckpt_path, model)
+    if stored is not None:
+        resume.check(ckpt_path, stored, model.state_dict(), build.plain(cfg))
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -47,6 +48,22 @@ def missing_extra(err: BaseException) -> str | None:
     return None
 
 
+MACHINE = {
+    errno.EROFS: "choose a writable folder (paths.log_dir=… for runs, CNNLAB_DATA=… for data)",
+    errno.EACCES: "choose a writable folder (paths.log_dir=… for runs, CNNLAB_DATA=… for data)",
+    errno.EPERM: "choose a writable folder (paths.log_dir=… for runs, CNNLAB_DATA=… for data)",
+    errno.ENOSPC: "free some space, or write elsewhere (paths.log_dir=…)",
+    errno.EDQUOT: "free some space, or write elsewhere (paths.log_dir=…)",
+}
+
+
+def machine_failure(err: OSError) -> str | None:
+    """One line for the machine's own failures (read-only or full disk, no permission)."""
+    if err.errno not in MACHINE:
+        return None
+    return f"cannot write {err.filename or 'a file'}: {err.strerror}; {MACHINE[err.errno]}"
+
+
 def describe(err: BaseException) -> str:
     """One line for a config error that Hydra or OmegaConf would print over several."""
     extra = missing_extra(err)
@@ -89,6 +106,11 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         OmegaConfBaseException,
     ) as err:
         _fail(describe(err))
+    except OSError as err:
+        line = machine_failure(err)
+        if line is None:
+            raise
+        _fail(line)
 
 
 def in_job(task: Callable[..., T]) -> Callable[..., T]:

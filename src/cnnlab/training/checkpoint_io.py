@@ -5,11 +5,16 @@ a file from the system temp dir, which is not atomic across filesystems and neve
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from cnnlab.errors import UserError
+
+MB = 1024 * 1024
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -29,6 +34,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         same_folder = earlier != path and earlier.parent == path.parent
         return earlier if same_folder and earlier.is_file() else None
 
+    def _no_space(self, path: Path, tmp: Path, err: Exception) -> UserError | None:
+        """A full disk, in one line: torch reports it as `RuntimeError: [enforce fail at
+        inline_container.cc] unexpected pos …`, not as ENOSPC, so the free space decides."""
+        written = tmp.stat().st_size if tmp.exists() else 0
+        previous = path.stat().st_size if path.exists() else 0
+        needs = max(written, previous)
+        free = shutil.disk_usage(path.parent).free
+        if getattr(err, "errno", None) != 28 and free > max(needs, MB):  # 28: ENOSPC
+            return None
+        intact = f"{path} is intact" if path.exists() else f"no earlier {path.name} was written"
+        return UserError(
+            f"no space left on device writing {path} (needs ≈ {needs / MB:.0f} MB, "
+            f"{free / MB:.0f} MB free); {intact}"
+        )
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +64,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                     fh.flush()
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
+        except (OSError, RuntimeError) as err:
+            full = self._no_space(path, tmp, err)
+            if full is None:
+                raise
+            raise full from None
         finally:
             if tmp.exists():
                 tmp.unlink()

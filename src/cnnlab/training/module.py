@@ -72,6 +72,7 @@ class ClassifierModule(L.LightningModule):
         self.val_acc_best = MaxMetric()
         self.best_epoch: int | None = None  # epoch of the best val/acc (ModelCheckpoint: first max)
         self._best_acc = -1.0
+        self._restored_best: tuple[float, int | None] | None = None  # from a resumed checkpoint
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.ndim == 4:
@@ -156,7 +157,9 @@ class ClassifierModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.val_acc_best.reset()  # sanity-check batches must not count as a best epoch
-        self._best_acc, self.best_epoch = -1.0, None
+        self._best_acc, self.best_epoch = self._restored_best or (-1.0, None)
+        if self.best_epoch is not None:  # resumed: the epochs before the resume still count
+            self.val_acc_best.update(torch.tensor(self._best_acc))
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
@@ -182,6 +185,13 @@ class ClassifierModule(L.LightningModule):
         dm = getattr(self.trainer, "datamodule", None)
         if dm is not None and getattr(dm, "class_names", None):
             checkpoint["class_names"] = list(dm.class_names)
+        # The running best survives a resume (val/acc_best, best_epoch: what sweeps rank by).
+        checkpoint["best_so_far"] = {"val/acc": self._best_acc, "epoch": self.best_epoch}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        best = checkpoint.get("best_so_far")
+        if best and best.get("epoch") is not None:
+            self._restored_best = (float(best["val/acc"]), int(best["epoch"]))
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.groups.groups(self.net))
