@@ -24,7 +24,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.bench_common import REPS, compose, rows, stats  # noqa: E402
 from benchmarks.sliced import run_pair_taking_turns  # noqa: E402
-from benchmarks.startup import end_to_end, import_costs, pair_ratio  # noqa: E402
+from benchmarks.startup import (  # noqa: E402
+    end_to_end,
+    import_costs,
+    pair_ratio,
+    time_to_error_line,
+)
 
 
 def _rates(child) -> tuple[float, float, float]:
@@ -221,6 +226,7 @@ def main() -> None:
     # across fork and exec, so later children would report this process's peak, not theirs.
     end_to_end()
     import_costs()
+    time_to_error_line()
     convnet = throughput("ConvNet / MNIST sample", "trainer.max_epochs=2")
     noise_floor("trainer.max_epochs=2")
     resnet_overrides = (

@@ -88,3 +88,25 @@ def import_costs() -> None:
                 f"{statistics.median(times) / base:.2f}× import torch",
             )
         )
+
+
+def time_to_error_line() -> None:
+    """A config mistake is answered before torch and Lightning are imported (issue target ≤ 2 s
+    from launch): a fresh `python -m cnnlab.train` with a bad override, until it exits."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for override in ("trainer.max_epochs=abc", "data.batch_size=0", "model=nope"):
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-m", "cnnlab.train", override],
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+            )
+            times.append(time.perf_counter() - t0)
+            assert proc.returncode == 1 and proc.stderr.startswith("error:"), proc.stderr
+        rows.append(
+            (f"launch → one `error:` line, s (`{override}`)", stats(times), "", "≤ 2 s target")
+        )

@@ -10,13 +10,23 @@ import lightning as L
 
 
 class SignalAt(L.Callback):
-    """Send `signal_name` to this process when training reaches `step` (a global step)."""
+    """Send `signal_name` to this process when training reaches `step` (a global step); with
+    `job`, only in that job of a multirun."""
 
-    def __init__(self, step: int, signal_name: str = "SIGKILL"):
-        self.step = step
+    def __init__(
+        self, step: int, signal_name: str = "SIGKILL", job: int | None = None, rank: int = 0
+    ):
+        self.step, self.job, self.rank = step, job, rank
         self.signal = getattr(signal, signal_name)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_rank != self.rank:  # DDP: only that process
+            return
+        if self.job is not None:
+            from hydra.core.hydra_config import HydraConfig
+
+            if HydraConfig.get().job.num != self.job:
+                return
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signal)
 
@@ -68,3 +78,16 @@ class NanLossAt(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.poison = False
+
+
+class DeleteCheckpointsAt(L.Callback):
+    """Delete the run's checkpoint folder when training reaches `step` (someone cleaning up)."""
+
+    def __init__(self, step: int, dirpath: str):
+        self.step, self.dirpath = step, dirpath
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            import shutil
+
+            shutil.rmtree(self.dirpath)

@@ -18,15 +18,51 @@ def _checkpoints(root: Path) -> list[Path]:
         ("model=nope", "valid options: alexnet, alexnet_tv, convnet"),
         ("data=cifar10", "no dataset files in"),
         ("max_epoch=3", "max_epoch"),
+        ("data.batch_size=0", "data.batch_size=0 is out of range; valid: a whole number ≥ 1"),
+        ("data.batch_size=-4", "data.batch_size=-4 is out of range; valid: a whole number ≥ 1"),
+        ("optimizer.lr=-1", "optimizer.lr=-1 is out of range; valid: a number > 0"),
+        (
+            "module.label_smoothing=1.5",
+            "module.label_smoothing=1.5 is out of range; valid: in [0, 1)",
+        ),
+        ("data.num_workers=-2", "data.num_workers=-2 is out of range; valid: a whole number ≥ 0"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 is out of range"),
+        ("trainer.precision=17", "trainer.precision=17 is out of range; valid: 64-true, 32-true"),
+        ("augment=mixup_cutmix augment.mix.prob=2", "augment.mix.prob=2 is out of range"),
+        ("optimizer.lr=1e12", "non-finite loss (nan) at step"),
     ],
 )
 def test_bad_input_exits_1_with_one_line(command, tmp_path, override, expect):
-    proc = command("train", override, "paths.data_dir=" + str(tmp_path / "empty"))
+    empty = tmp_path / "empty"
+    proc = command("train", "trainer.max_epochs=1", f"paths.data_dir={empty}", *override.split())
     assert proc.returncode == 1, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expect in errors[0], proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr  # nothing before it
     assert _checkpoints(tmp_path) == []
+    refused = "non-finite" not in expect  # that one trained a step: its folder keeps the log
+    runs = list((tmp_path / "outputs").rglob(".hydra")) if (tmp_path / "outputs").exists() else []
+    assert not runs if refused else len(runs) == 1  # a refused config starts no run folder
+    assert not (empty / "cifar10").exists()  # a failed download leaves no empty folder
+
+
+def test_launcher_slurm_without_slurm_is_one_line(command):
+    proc = command("train", "-m", "launcher=slurm", "debug=test", "data=fake")
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-2000:]
+    assert "launcher=slurm needs SLURM" in errors[0] and "launcher=submitit_local" in errors[0]
+
+
+def test_eval_on_data_with_another_class_count_is_one_line(command, quick):
+    from cnnlab.train import train
+
+    cfg = quick("data=fake", "data.num_classes=5")
+    train(cfg)
+    ckpt = f"ckpt_path={cfg.paths.output_dir}/checkpoints/last.ckpt"
+    proc = command("eval", ckpt, "data=fake", "trainer.accelerator=cpu")
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-2000:]
+    assert "predicts 5 classes, but data=fake has 10" in errors[0]
 
 
 def test_eval_needs_ckpt_path(command):
@@ -40,6 +76,9 @@ def test_eval_refuses_a_truncated_checkpoint(command, tmp_path):
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     proc = command("eval", f"ckpt_path={bad}")
     assert proc.returncode == 1 and f"{bad} is truncated or not a checkpoint" in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "(PytorchStreamReader failed reading zip archive: " in line and line.endswith(")")
+    assert "internal miniz error" not in line  # torch's advice after the reason is dropped
 
 
 @pytest.mark.slow

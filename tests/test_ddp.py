@@ -54,3 +54,19 @@ def test_ddp_cpu_multirun_makes_one_folder_per_job(cli, tmp_path):
         assert record["effective_batch_size"] == 256
     lrs = [Path(sweep / j / ".hydra" / "overrides.yaml").read_text() for j in jobs]
     assert "optimizer.lr=0.003" in lrs[0] and "optimizer.lr=0.001" in lrs[1]
+
+
+def test_a_killed_rank_ends_the_run_in_one_line_not_at_the_collective_timeout(cli, tmp_path):
+    proc = cli(
+        "train",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=1",
+        "run_id=killed",
+        "+callbacks.fault._target_=tests.faults.SignalAt",
+        "+callbacks.fault.step=3",
+        "+callbacks.fault.rank=1",  # SIGKILL to the second process only
+        timeout=180,  # gloo's collective timeout is 30 minutes: ending at all here is the test
+    )
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-3000:]
+    assert "a DDP process ended" in errors[0]

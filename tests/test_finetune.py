@@ -209,3 +209,29 @@ def test_weights_file_of_another_architecture_is_refused_in_one_line(compose, tm
     target = compose("model=convnet", "data=fake", f"model.weights={path}")
     with pytest.raises(UserError, match=r"does not fit this network beyond its head: .*missing"):
         build.network(target.model, build.preprocessing(target))
+
+
+def test_weights_that_cannot_be_downloaded_say_where_to_put_the_file(
+    command, tmp_path, monkeypatch
+):
+    import urllib.error
+
+    import torchvision.models._api as api
+
+    def offline(url, *args, **kwargs):  # no network in tests: the download fails as offline
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(api, "load_state_dict_from_url", offline)
+    proc = command(
+        "train",
+        "debug=test",
+        "data=fake",
+        "model=resnet18",
+        "model.weights=DEFAULT",
+        env={"TORCH_HOME": str(tmp_path / "empty_torch_home")},
+    )
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-2000:]
+    where = f"{tmp_path}/empty_torch_home/hub/checkpoints/resnet18-f37072fd.pth"
+    assert "put the file at $TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth" in errors[0]
+    assert f"(here: {where};" in errors[0] and "model.weights=<a local file>" in errors[0]

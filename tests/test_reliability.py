@@ -157,6 +157,12 @@ def test_malicious_pickle_never_runs(command, compose, tmp_path):
     torch.save({"state_dict": _Exploit(marker)}, evil, pickle_protocol=pickle.DEFAULT_PROTOCOL)
     proc = command("eval", f"ckpt_path={evil}")
     assert proc.returncode == 1 and "is unsafe or not a checkpoint" in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert line.endswith(
+        "it holds pickled code (Unsupported operand 149), which weights_only=True refuses to "
+        "load (nothing in it was run)"
+    )
+    assert "Warning" not in proc.stderr  # torch's pickle-protocol warning is not printed first
     from cnnlab.training import build
 
     with pytest.raises(UserError, match="unsafe or not a checkpoint"):
@@ -217,9 +223,9 @@ def test_exception_mid_epoch_saves_a_checkpoint_and_resume_warns(command, tmp_pa
     log = (run / "train.log").read_text()
     assert proc.returncode == 0 and "on_exception.ckpt, saved mid-epoch (epoch 0, step 4)" in log
     done = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    # Both epochs finish; the interrupted epoch is one batch short of the uninterrupted run's 10
-    # steps (Lightning counts the batch being fetched as done): what the warning is about.
-    assert done["epoch"] == 1 and done["global_step"] == 9
+    # Both epochs finish, 10 steps as uninterrupted; the rest of the interrupted epoch saw its
+    # batches in another order than it would have: what the warning is about.
+    assert done["epoch"] == 1 and done["global_step"] == 10
 
 
 @pytest.mark.slow
@@ -386,12 +392,8 @@ def test_a_finished_run_stays_finished_and_a_larger_max_epochs_extends_it(comman
         "extending the finished 1-epoch run to trainer.max_epochs=2"
         in (run / "train.log").read_text()
     )
-    assert (
-        torch.load(last, weights_only=True)["loops"]["fit_loop"]["epoch_progress"]["current"][
-            "completed"
-        ]
-        == 2
-    )
+    progress = torch.load(last, weights_only=True)["loops"]["fit_loop"]["epoch_progress"]
+    assert progress["current"]["processed"] == 2
     cycle = ("train", "debug=test", "data=fake", "run_id=cycle")  # scheduler=onecycle (default)
     assert command(*cycle).returncode == 0
     refused = command(*cycle, "trainer.max_epochs=2")
@@ -418,3 +420,19 @@ def test_resuming_with_other_settings_is_refused_naming_them(command, tmp_path):
     assert "optimizer.lr 0.003 → 0.5" in errors[0]
     allowed = command(*args[:-2], "trainer.log_every_n_steps=1", "data.num_workers=0")
     assert allowed.returncode == 0, allowed.stderr[-2000:]
+
+
+def test_a_checkpoint_folder_deleted_during_training_is_recreated(quick, tmp_path):
+    ckpts = tmp_path / "run" / "checkpoints"
+    cfg = quick(
+        "data=fake",
+        "trainer.max_epochs=2",
+        "test=true",  # the best checkpoint went with the folder: test the final weights
+        "+callbacks.fault._target_=tests.faults.DeleteCheckpointsAt",
+        "+callbacks.fault.step=8",  # in epoch 1, after epoch 0's checkpoints were written
+        f"+callbacks.fault.dirpath={ckpts}",
+    )
+    metrics, _ = train(cfg)
+    state = torch.load(ckpts / "last.ckpt", weights_only=True)
+    assert state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] == 2
+    assert "test/acc" in metrics

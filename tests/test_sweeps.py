@@ -51,6 +51,30 @@ def test_submitit_local_sweep_reports_a_failing_job_as_failed(cli, tmp_path, cap
     rows = _rows(sweep)
     assert [r["status"] for r in rows] == ["ok", "failed"]
     assert "non-finite loss" in rows[1]["error"]
+    assert list((sweep / "tb").glob("events.out.tfevents.*"))  # written although a job failed
     report_main([str(sweep)])  # `make report DIR=…` rebuilds the same table from the folders
     out = capsys.readouterr().out
     assert "2 jobs, 1 finished, 1 failed" in out and "| 1 | 1e+09 | failed |" in out
+
+
+def test_a_sweep_stopped_by_sigterm_reports_every_job(cli, tmp_path):
+    sweep = tmp_path / "stopped"
+    proc = cli(
+        "train",
+        "-m",
+        "debug=test",
+        "data=fake",
+        "optimizer.lr=0.003,0.001,0.0003",
+        "+callbacks.fault._target_=tests.faults.SignalAt",
+        "+callbacks.fault.signal_name=SIGTERM",
+        "+callbacks.fault.step=3",
+        "+callbacks.fault.job=1",  # only the second job is stopped
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    rows = _rows(sweep)
+    assert [r["status"] for r in rows] == ["ok", "interrupted", "not started"]
+    assert rows[1]["error"].startswith("checkpoint ") and rows[1]["error"].endswith(".ckpt")
+    assert [r["optimizer.lr"] for r in rows] == ["0.003", "0.001", "0.0003"]  # still columns
+    report = (sweep / "report.md").read_text()
+    assert "3 jobs, 1 finished, 0 failed, 1 interrupted, 1 not started" in report

@@ -34,6 +34,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     stored = checkpoint.rebase(
         stored, stored.get("paths", {}).get("data_dir", ""), cfg.paths.data_dir
     )
+    other = cfg.get("data")
+    trained = stored["data"]["num_classes"]
+    if other is not None and other.num_classes != trained:
+        raise UserError(
+            f"{ckpt_path} predicts {trained} classes, but data={other.name} has "
+            f"{other.num_classes}; evaluate on data with the same classes (e.g. "
+            f"data.source.classes=[…] data.num_classes={trained})"
+        )
     L.seed_everything(cfg.seed, verbose=False)
     run_cfg, _, datamodule, net = build.restore(stored, cfg.get("data"))
     model = build.classifier(run_cfg, net)

@@ -19,16 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
 METRICS = ["params", "val/acc_best", "test/acc", "best_epoch", "wall_s", "val/pointing_game"]
 SELECT_BY = "val/acc_best"  # choose by validation, report test: the test set never picks
+STATUSES = ("ok", "failed", "interrupted", "not started")
 
 
 def _overrides(job: Path) -> list[str]:
     path = job / ".hydra" / "overrides.yaml"
     return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+
+
+PLAN = "jobs.yaml"  # every job's overrides, written when the sweep starts
+INTERRUPTED = ("SIGTERM: checkpoint saved", "interrupted (Ctrl-C)")
 
 
 def _last_error(job: Path) -> str:
@@ -37,29 +43,59 @@ def _last_error(job: Path) -> str:
     return errors[-1].split(" - ", 1)[-1] if errors else "no metrics.json (crashed or killed)"
 
 
-def job_row(job: Path) -> dict[str, Any]:
-    overrides = _overrides(job)
-    row: dict[str, Any] = {
-        "job": job.name,
+def _row(name: str, overrides: list[str]) -> dict[str, Any]:
+    return {
+        "job": name,
         "overrides": " ".join(overrides),
         "set": dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o),
         "error": "",
     }
+
+
+def job_row(job: Path, planned: list[str] | None = None) -> dict[str, Any]:
+    row = _row(job.name, _overrides(job) or planned or [])
     metrics_file = job / "metrics.json"
     if metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
         row.update(status="ok", **{k: metrics.get(k, "") for k in METRICS})
+        return row
+    error = _last_error(job)
+    if error.startswith(INTERRUPTED):
+        from cnnlab.training.resume import latest_checkpoint
+
+        ckpt = latest_checkpoint(job)
+        row.update(status="interrupted", error=f"checkpoint {ckpt}" if ckpt else "no checkpoint")
     else:
-        row.update(status="failed", error=_last_error(job))
+        row.update(status="failed", error=error)
     return row
 
 
+def plan(sweep_dir: Path, config) -> None:
+    """jobs.yaml: the overrides of every job a basic sweep will run (Optuna's are sampled as it
+    goes), so a sweep that stops early still reports the jobs it never started."""
+    if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+    (jobs,) = BasicSweeper.split_arguments(overrides, None)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(sweep_dir / PLAN, yaml.safe_dump([list(j) for j in jobs]))
+
+
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
-    jobs = sorted(
-        (p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()),
-        key=lambda p: int(p.name),
-    )
-    return [job_row(j) for j in jobs]
+    found = {int(p.name): p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()}
+    planned = yaml.safe_load((sweep_dir / PLAN).read_text()) if (sweep_dir / PLAN).is_file() else []
+    rows = []
+    for n in sorted(set(found) | set(range(len(planned)))):
+        wanted = planned[n] if n < len(planned) else None
+        if n in found:
+            rows.append(job_row(found[n], wanted))
+        else:
+            rows.append({**_row(str(n), wanted or []), "status": "not started"})
+    return rows
 
 
 def swept_keys(rows: list[dict[str, Any]]) -> list[str]:
@@ -120,8 +156,9 @@ def markdown(rows: list[dict[str, Any]], group_by: str | None = None) -> str:
     common = common_overrides(rows)
     if common:
         lines += [f"Every job: `{' '.join(common)}`", ""]
-    ok = sum(r["status"] == "ok" for r in rows)
-    lines += [f"{len(rows)} jobs, {ok} finished, {len(rows) - ok} failed", ""]
+    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
+    extra = "".join(f", {counts[s]} {s}" for s in STATUSES[2:] if counts[s])
+    lines += [f"{len(rows)} jobs, {counts['ok']} finished, {counts['failed']} failed{extra}", ""]
     lines += _table(rows, _columns(rows))
     if group_by:
         best = best_per(rows, group_by)
@@ -174,9 +211,14 @@ class SweepReport(Callback):
     def __init__(self, group_by: str | None = None) -> None:
         self.group_by = group_by
 
+    def on_multirun_start(self, config, **kwargs) -> None:
+        plan(Path(config.hydra.sweep.dir), config)
+
     def on_job_end(self, config, job_return=None, **kwargs) -> None:
         if config.hydra.mode == RunMode.MULTIRUN and Path(config.hydra.sweep.dir).is_dir():
-            write(Path(config.hydra.sweep.dir), self.group_by)
+            # A failed job ends the sweep before on_multirun_end: TensorBoard gets it now.
+            failed = getattr(job_return, "status", None) == JobStatus.FAILED
+            write(Path(config.hydra.sweep.dir), self.group_by, tensorboard=failed)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -1,132 +1,35 @@
 """Train a classifier: `python -m cnnlab.train model=mlp optimizer=sgd trainer.max_epochs=3`.
 
 `train(cfg)` is a plain function (tests and sweeps call it); `main` is the thin Hydra wrapper.
+Nothing here imports torch or Lightning: the config is checked first, so a mistake is answered
+in about a second; `cnnlab.training.fit` does the work.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-import lightning as L
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from cnnlab.cli import ddp_sweep, resolvers  # noqa: F401 - resolvers must exist before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
 from cnnlab.cli.schema import validate
-from cnnlab.errors import RunInterrupted, UserError
-from cnnlab.training import build, checkpoint, resume, run_lock
+from cnnlab.errors import UserError
 
 log = logging.getLogger(__name__)
-CTRL_C = "interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last"
-
-
-def _metrics(trainer: L.Trainer) -> dict[str, float]:
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-
-
-def effective_batch(cfg: DictConfig, trainer: L.Trainer) -> int:
-    """Images per optimizer step: data parallelism and accumulation multiply the batch."""
-    return cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
-    """Fit, then test the best checkpoint. Returns (metrics, objects built). Holds the run
-    folder's lock throughout (rank 0: DDP's other ranks share their run's folder)."""
+    """Fit, then test the best checkpoint. Returns (metrics, objects built) or raises."""
     started = time.perf_counter()
-    validate(cfg)
-    from lightning.pytorch.utilities import rank_zero_only
+    validate(cfg)  # before torch and Lightning are imported
+    from cnnlab.training import fit
 
-    first = rank_zero_only.rank == 0
-    with run_lock.exclusive(Path(cfg.paths.output_dir)) if first else contextlib.nullcontext():
-        return _fit_and_test(cfg, started)
-
-
-def _fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dict[str, Any]]:
-    ckpt_path = resume.resume_path(cfg)
-    stored = checkpoint.load(ckpt_path) if ckpt_path else None
-    if stored is not None:
-        finished = resume.finished_metrics(ckpt_path, stored, cfg)
-        if finished is not None:
-            return finished, {}
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    prep, datamodule, net = build.data_and_network(cfg)
-    strategy = build.freeze_strategy(cfg, net)
-    model = build.classifier(cfg, net, strategy)
-    callbacks = build.callbacks(cfg)
-    if strategy is not None:
-        callbacks.append(strategy)
-    loggers = build.loggers(cfg)
-    trainer = build.trainer(cfg, callbacks, loggers)
-    _log_effective_batch(cfg, trainer)
-
-    if stored is not None:
-        resume.check(ckpt_path, stored, model.state_dict(), build.plain(cfg))
-    try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except SIGTERMException:
-        # Lightning has written the checkpoint (and would exit 0 here, Lightning 2.6): 128 + 15.
-        raise RunInterrupted("SIGTERM: checkpoint saved; exiting 143", 143) from None
-    except SystemExit:  # after SIGTERMException, which subclasses it
-        if trainer.interrupted:  # Ctrl-C: Lightning shuts down and exits 1; report 128 + 2
-            raise RunInterrupted(CTRL_C, 130) from None
-        raise
-    if trainer.interrupted:  # Lightning versions that return instead of exiting
-        raise RunInterrupted(CTRL_C, 130)
-    metrics = _metrics(trainer)
-    if cfg.get("test"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if not best:
-            log.warning("no best checkpoint saved; testing the weights at the end of training")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
-        metrics.update(_metrics(trainer))
-    for logger in trainer.loggers:
-        logger.finalize("success")
-        if hasattr(logger, "close"):  # RunTensorBoardLogger: one events file for fit and test
-            logger.close()
-    _write_metrics(cfg, trainer, model, metrics, time.perf_counter() - started)
-    return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule}
-
-
-def _log_effective_batch(cfg: DictConfig, trainer: L.Trainer) -> None:
-    """Data parallelism multiplies the batch per optimizer step; the learning rate stays as set."""
-    per_step = effective_batch(cfg, trainer)
-    if trainer.global_rank == 0 and per_step != cfg.data.batch_size:
-        log.info(
-            "effective batch %d images per optimizer step = data.batch_size %d × %d processes × "
-            "accumulate_grad_batches %d; optimizer.lr=%g is used as set (not scaled; for the "
-            "linear scaling rule multiply it by %g yourself)",
-            per_step,
-            cfg.data.batch_size,
-            trainer.world_size,
-            trainer.accumulate_grad_batches,
-            cfg.optimizer.lr,
-            per_step / cfg.data.batch_size,
-        )
-
-
-def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float) -> None:
-    """metrics.json in the run folder: what sweep reports read (absent = the run failed)."""
-    if trainer.global_rank != 0 or not cfg.paths.get("output_dir"):
-        return
-    record = {
-        **metrics,
-        "params": sum(p.numel() for p in model.parameters()),
-        "best_epoch": model.best_epoch,
-        "epochs": trainer.current_epoch,
-        "effective_batch_size": effective_batch(cfg, trainer),
-        "wall_s": round(wall_s, 1),
-    }
-    out = Path(cfg.paths.output_dir) / "metrics.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
+    return fit.run(cfg, started)
 
 
 @command("train")

@@ -44,8 +44,9 @@ class NonFiniteGuard(L.Callback):
                 self.max_skips,
             )
             return
+        value = loss.detach().item()  # detached: no autograd warning before the error line
         raise NonFiniteError(
-            f"non-finite loss ({float(loss)}) at step {step} (epoch {trainer.current_epoch}); "
+            f"non-finite loss ({value}) at step {step} (epoch {trainer.current_epoch}); "
             f"lower optimizer.lr, or set nonfinite.policy=skip "
             f"nonfinite.max_skips=K to skip such batches"
         )

@@ -14,7 +14,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
@@ -50,6 +49,8 @@ def job_scope() -> Iterator[None]:
     try:
         yield
     finally:
+        import torch.distributed as dist  # imported by then: the job trained
+
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
         for key, value in before.items():

@@ -7,8 +7,10 @@ import errno
 import functools
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from hydra.core.hydra_config import HydraConfig
@@ -64,6 +66,25 @@ def machine_failure(err: OSError) -> str | None:
     return f"cannot write {err.filename or 'a file'}: {err.strerror}; {MACHINE[err.errno]}"
 
 
+PEER_LOST = ("Connection reset by peer", "Connection closed by peer")
+
+
+def runtime_failure(err: RuntimeError) -> str | None:
+    """One line for runtime errors that are the machine's or the cluster's, not a bug."""
+    text = str(err)
+    if 'Could not detect "srun"' in text:  # submitit: launcher=slurm off a cluster
+        return (
+            "launcher=slurm needs SLURM (srun/sbatch), which this machine does not have; run "
+            "on the cluster's login node, or use launcher=submitit_local to run the jobs here"
+        )
+    if any(p in text for p in PEER_LOST):  # gloo/NCCL: another rank died (killed, OOM, crash)
+        return (
+            "a DDP process ended unexpectedly and the others lost it (killed, out of memory or "
+            "crashed: see its output above); resume with ckpt_path=last and the same run_id"
+        )
+    return None
+
+
 def describe(err: BaseException) -> str:
     """One line for a config error that Hydra or OmegaConf would print over several."""
     extra = missing_extra(err)
@@ -111,6 +132,11 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         if line is None:
             raise
         _fail(line)
+    except RuntimeError as err:
+        line = runtime_failure(err)
+        if line is None:
+            raise
+        _fail(line)
 
 
 def in_job(task: Callable[..., T]) -> Callable[..., T]:
@@ -122,15 +148,34 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(task)
     def wrapper(*args, **kwargs):
+        fresh = _fresh_run_dir()
         try:
             return task(*args, **kwargs)
+        except RunInterrupted as stop:
+            _log_to_files(str(stop))  # the sweep report reads it: status `interrupted`
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                from cnnlab.report import write  # the sweep stops here: report every job now
+
+                write(Path(HydraConfig.get().sweep.dir))
+            raise
         except UserError as err:
             _log_to_files(message(err))
             if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
                 raise
+            if fresh is not None and not getattr(err, "trained", False):
+                shutil.rmtree(fresh, ignore_errors=True)  # refused before training: no run folder
             _fail(message(err))
 
     return wrapper
+
+
+def _fresh_run_dir() -> Path | None:
+    """This run's folder, if it holds nothing yet but what Hydra wrote before the task started."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode == RunMode.MULTIRUN:
+        return None
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    names = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
+    return run_dir if names <= {".hydra", "train.log"} else None
 
 
 def _log_to_files(err: str) -> None:

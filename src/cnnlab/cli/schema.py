@@ -107,3 +107,84 @@ def validate(cfg: DictConfig) -> None:
         key = getattr(err, "full_key", "") or "?"
         msg = str(err).splitlines()[0]
         raise UserError(f"{key}: {msg}") from None
+    check_ranges(cfg)
+
+
+def _whole(low: int, *also: int):
+    def check(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and (v >= low or v in also)
+
+    return check
+
+
+def _between(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    def check(v) -> bool:
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            return False
+        above = v > low if low_open else v >= low
+        below = v < high if high_open else v <= high
+        return above and below
+
+    return check
+
+
+def _optional(check):
+    return lambda v: v is None or check(v)
+
+
+PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "32",
+              "16", "bf16", 64, 32, 16)  # fmt: skip
+POSITIVE = (_between(0, float("inf"), low_open=True), "a number > 0")
+# key → (check, what is valid): every numeric key users set, answered before anything runs.
+RANGES = {
+    "seed": (_whole(0), "a whole number ≥ 0"),
+    "data.batch_size": (_whole(1), "a whole number ≥ 1"),
+    "data.eval_batch_size": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
+    "data.num_workers": (_whole(0), "a whole number ≥ 0"),
+    "data.val_fraction": (
+        _between(0, 1, low_open=True, high_open=True),
+        "between 0 and 1, exclusive",
+    ),
+    "data.train_limit": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
+    "data.num_classes": (_whole(1), "a whole number ≥ 1"),
+    "data.in_channels": (_whole(1), "a whole number ≥ 1"),
+    "data.image_size": (_whole(1), "a whole number ≥ 1"),
+    "data.input_size": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
+    "optimizer.lr": POSITIVE,
+    "optimizer.weight_decay": (_between(0, float("inf")), "a number ≥ 0"),
+    "optimizer.momentum": (_between(0, 1, high_open=True), "in [0, 1)"),
+    "module.label_smoothing": (_between(0, 1, high_open=True), "in [0, 1)"),
+    "freeze.backbone_lr_ratio": (_between(0, float("inf")), "a number ≥ 0"),
+    "trainer.max_epochs": (_optional(_whole(1, -1)), "a whole number ≥ 1, or -1 (no limit)"),
+    "trainer.min_epochs": (_optional(_whole(0)), "a whole number ≥ 0, or null"),
+    "trainer.max_steps": (_whole(1, -1), "a whole number ≥ 1, or -1 (no limit)"),
+    "trainer.accumulate_grad_batches": (_whole(1), "a whole number ≥ 1"),
+    "trainer.log_every_n_steps": (_whole(1), "a whole number ≥ 1"),
+    "trainer.num_nodes": (_whole(1), "a whole number ≥ 1"),
+    "trainer.num_sanity_val_steps": (_whole(0, -1), "a whole number ≥ 0, or -1 (all)"),
+    "trainer.check_val_every_n_epoch": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
+    "trainer.gradient_clip_val": (_optional(POSITIVE[0]), "a number > 0, or null"),
+    "trainer.precision": (
+        lambda v: v in PRECISIONS or v is None,
+        ", ".join(map(str, PRECISIONS[:6])),
+    ),
+    "augment.mix.prob": (_between(0, 1), "a probability in [0, 1]"),
+    "augment.mix.switch_prob": (_between(0, 1), "a probability in [0, 1]"),
+    "augment.batch.translate": (_between(0, 1), "a fraction in [0, 1]"),
+    "nonfinite.max_skips": (_whole(0), "a whole number ≥ 0"),
+    "callbacks.gradcam.every_n_epochs": (_whole(1), "a whole number ≥ 1"),
+    "callbacks.model_checkpoint.every_n_train_steps": (
+        _optional(_whole(1)),
+        "a whole number ≥ 1, or null",
+    ),
+}
+
+
+def check_ranges(cfg: DictConfig) -> None:
+    """Raise UserError naming the first key whose value is outside its valid range."""
+    for key, (valid, what) in RANGES.items():
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if value is None and OmegaConf.select(cfg, key, default="absent") == "absent":
+            continue  # this config has no such key
+        if not valid(value):
+            raise UserError(f"{key}={value!r} is out of range; valid: {what}")

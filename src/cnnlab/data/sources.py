@@ -7,6 +7,7 @@ Dataset yielding uint8 (C, H, W) tensors for image folders.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,9 +89,12 @@ def torchvision_dataset(
                     f"data={name}: no dataset files in {folder} and data.source.download=false; "
                     f"put the {_TORCHVISION[name]} files there or allow the download"
                 ) from None
+        existed = folder.exists()
         try:
             return cls(folder, train=train, download=True)
         except Exception as err:  # noqa: BLE001 - any network/IO failure means the same to the user
+            if not existed:  # leave no empty folder behind
+                shutil.rmtree(folder, ignore_errors=True)
             raise UserError(
                 f"data={name}: no dataset files in {folder} and the download failed "
                 f"({type(err).__name__}); connect to the internet once, or copy the "

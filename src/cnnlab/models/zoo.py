@@ -57,6 +57,18 @@ def use_cifar_stem(net: nn.Module) -> None:
     net.maxpool = nn.Identity()
 
 
+def _offline_weights(name: str, weights: str, err: Exception) -> str:
+    """Where to put a weights file that could not be downloaded."""
+    url = torchvision.models.get_model_weights(name)[weights].url
+    file = url.rsplit("/", 1)[-1]
+    folder = f"{torch.hub.get_dir()}/checkpoints"
+    return (
+        f"model.weights={weights}: could not download {file} for {name} "
+        f"({type(err).__name__}); put the file at $TORCH_HOME/hub/checkpoints/{file} "
+        f"(here: {folder}/{file}; from {url}), or pass model.weights=<a local file>"
+    )
+
+
 def torchvision_model(
     *,
     name: str,
@@ -91,6 +103,10 @@ def torchvision_model(
                 f"{', '.join(w.name for w in enum)}, null"
             ) from None
         raise
+    except (OSError, RuntimeError) as err:  # URLError is an OSError: offline, proxy, DNS
+        if weights is None:
+            raise
+        raise UserError(_offline_weights(name, weights, err)) from None
     head_name, head = find_head(net)
     if head.out_features != num_classes:
         _set(net, head_name, nn.Linear(head.in_features, num_classes))

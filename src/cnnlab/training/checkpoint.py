@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,16 +20,28 @@ def load(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # the one error line below says it all
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # weights_only refused a global: code or foreign objects
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = str(err)
+        refused = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", text)
+        other = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+        what = (
+            f"it holds {refused.group(1)}"
+            if refused
+            else f"it holds pickled code ({other.group(1).strip()})"
+            if other
+            else "it holds objects"
+        )
         raise UserError(
-            f"{path} is unsafe or not a checkpoint: it holds objects that weights_only=True "
-            f"refuses to load ({first[:160]})"
+            f"{path} is unsafe or not a checkpoint: {what}, which weights_only=True refuses to "
+            f"load (nothing in it was run)"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{path} is truncated or not a checkpoint ({first[:160]})") from None
+        reason = first.split(". This is an internal")[0].rstrip(".")  # torch's advice follows
+        raise UserError(f"{path} is truncated or not a checkpoint ({reason})") from None
 
 
 def run_config(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any]:

@@ -90,10 +90,12 @@ def finished_metrics(ckpt_path: str, stored: dict[str, Any], cfg: DictConfig) ->
         metrics = json.loads(record.read_text()) if record.is_file() else {}
         log.info(
             "%s: this run already finished (%d epochs); nothing to train. Final metrics: %s. "
-            "To train longer, raise trainer.max_epochs; for a new run, choose another run_id",
+            "To train longer, raise trainer.max_epochs; to test again, cnnlab-eval "
+            "ckpt_path=%s; for a new run, choose another run_id",
             ckpt_path,
             done,
             {k: v for k, v in metrics.items() if isinstance(v, int | float)},
+            Path(ckpt_path).with_name("best.ckpt"),
         )
         return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
     if done and done >= (trained_for.get("max_epochs") or 0):
