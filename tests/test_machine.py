@@ -65,6 +65,7 @@ def test_read_only_data_folder_is_one_line(command, read_only, tmp_path):
     assert f"cannot write {read_only}" in _errors(proc)[0] and "CNNLAB_DATA" in _errors(proc)[0]
 
 
+@pytest.mark.slow
 def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(command, small_disk, tmp_path):
     args = (
         "train",

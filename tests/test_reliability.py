@@ -68,6 +68,7 @@ def _scalars(run: Path, tag: str) -> dict[int, float]:
     return {e.step: round(e.value, 6) for e in acc.Scalars(tag)}
 
 
+@pytest.mark.slow
 def test_the_best_so_far_survives_a_resume(quick, tmp_path):
     run = [*BASE, "run_id=best", f"paths.output_dir={tmp_path / 'best'}", "scheduler=none"]
     train(quick(*run))
@@ -375,6 +376,7 @@ def _error_lines(proc) -> list[str]:
     return [x for x in proc.stderr.splitlines() if x.startswith("error:")]
 
 
+@pytest.mark.slow
 def test_a_finished_run_stays_finished_and_a_larger_max_epochs_extends_it(command, tmp_path):
     run = tmp_path / "outputs" / "train" / "runs" / "done"
     args = ("train", "debug=test", "data=fake", "run_id=done", "scheduler=none")
@@ -401,6 +403,7 @@ def test_a_finished_run_stays_finished_and_a_larger_max_epochs_extends_it(comman
     assert "scheduler=onecycle planned its cycle for 1 epochs" in _error_lines(refused)[0]
 
 
+@pytest.mark.slow
 def test_resuming_with_other_settings_is_refused_naming_them(command, tmp_path):
     args = (
         "train",
@@ -422,6 +425,7 @@ def test_resuming_with_other_settings_is_refused_naming_them(command, tmp_path):
     assert allowed.returncode == 0, allowed.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_folder_deleted_during_training_is_recreated(quick, tmp_path):
     ckpts = tmp_path / "run" / "checkpoints"
     cfg = quick(
