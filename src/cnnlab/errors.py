@@ -7,6 +7,8 @@ from __future__ import annotations
 class UserError(Exception):
     """A bad value, file or setup that the user can fix; reported as one line, exit 1."""
 
+    trained = False  # set when training had taken a step: the run folder is then kept
+
 
 def message(err: BaseException) -> str:
     """The error's own line, also when a DataLoader worker raised it: PyTorch re-raises it in the

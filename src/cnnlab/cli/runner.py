@@ -50,13 +50,10 @@ def missing_extra(err: BaseException) -> str | None:
     return None
 
 
-MACHINE = {
-    errno.EROFS: "choose a writable folder (paths.log_dir=… for runs, CNNLAB_DATA=… for data)",
-    errno.EACCES: "choose a writable folder (paths.log_dir=… for runs, CNNLAB_DATA=… for data)",
-    errno.EPERM: "choose a writable folder (paths.log_dir=… for runs, CNNLAB_DATA=… for data)",
-    errno.ENOSPC: "free some space, or write elsewhere (paths.log_dir=…)",
-    errno.EDQUOT: "free some space, or write elsewhere (paths.log_dir=…)",
-}
+WRITABLE = "choose a writable folder (paths.log_dir=… for runs, CNNLAB_DATA=… for data)"
+FULL = "free some space, or write elsewhere (paths.log_dir=…)"
+MACHINE = {errno.EROFS: WRITABLE, errno.EACCES: WRITABLE, errno.EPERM: WRITABLE,
+           errno.ENOSPC: FULL, errno.EDQUOT: FULL}  # fmt: skip
 
 
 def machine_failure(err: OSError) -> str | None:
@@ -162,7 +159,7 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
             _log_to_files(message(err))
             if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
                 raise
-            if fresh is not None and not getattr(err, "trained", False):
+            if fresh is not None and not err.trained:
                 shutil.rmtree(fresh, ignore_errors=True)  # refused before training: no run folder
             _fail(message(err))
 
@@ -175,7 +172,9 @@ def _fresh_run_dir() -> Path | None:
         return None
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     names = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
-    return run_dir if names <= {".hydra", "train.log"} else None
+    # Hydra's own .hydra/ must be there: a command that writes into the current folder
+    # (summary: hydra.run.dir=., no .hydra) never has its folder removed.
+    return run_dir if ".hydra" in names and names <= {".hydra", "train.log"} else None
 
 
 def _log_to_files(err: str) -> None:

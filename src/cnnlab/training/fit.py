@@ -44,7 +44,7 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
     ckpt_path = resume.resume_path(cfg)
     stored = checkpoint.load(ckpt_path) if ckpt_path else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    prep, datamodule, net = build.data_and_network(cfg)
+    _, datamodule, net = build.data_and_network(cfg)
     strategy = build.freeze_strategy(cfg, net)
     model = build.classifier(cfg, net, strategy)
     if stored is not None:  # before any logger or callback writes into the run folder
