@@ -11,29 +11,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_ddp_cpu_syncs_val_acc_and_writes_one_set_of_outputs(cli, command, tmp_path):
-    # mnist_sample's 400 validation digits split evenly over 2 ranks: no sampler padding.
-    proc = cli("train", "trainer=ddp_cpu", "trainer.max_epochs=1", "run_id=ddp")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run = tmp_path / "outputs" / "train" / "runs" / "ddp"
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
-    assert len(list(run.rglob("events.out.tfevents.*"))) == 1  # rank 0, fit and test together
-    logged = json.loads((run / "metrics.json").read_text())
-    assert logged["effective_batch_size"] == 2 * 128
-    assert "effective batch 256 images per optimizer step" in (run / "train.log").read_text()
-
-    # Rank 1 alone would report its own half; one process over all 400 digits must agree exactly.
-    single = command(
-        "eval", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "split=val", "run_id=e"
-    )
-    assert single.returncode == 0, single.stderr[-3000:]
-    evaluated = json.loads(
-        (tmp_path / "outputs" / "eval" / "runs" / "e" / "metrics.json").read_text()
-    )
-    assert logged["val/acc"] == pytest.approx(evaluated["val/acc"], abs=1e-6)
-
-
-def test_ddp_cpu_multirun_makes_one_folder_per_job(cli, tmp_path):
+def test_ddp_cpu_multirun_syncs_val_acc_and_writes_one_set_of_outputs_per_job(
+    cli, command, tmp_path
+):
     sweep = tmp_path / "sweep"
     proc = cli(
         "train",
@@ -42,18 +22,34 @@ def test_ddp_cpu_multirun_makes_one_folder_per_job(cli, tmp_path):
         "trainer.max_epochs=1",
         "data.train_limit=256",
         "optimizer.lr=0.003,0.001",
-        "callbacks=none",
+        "test=false",
         f"hydra.sweep.dir={sweep}",
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert jobs == ["0", "1"]  # the second rank did not start sweeps of its own
-    for job in jobs:
-        record = json.loads((sweep / job / "metrics.json").read_text())
-        assert record["effective_batch_size"] == 256
     lrs = [Path(sweep / j / ".hydra" / "overrides.yaml").read_text() for j in jobs]
     assert "optimizer.lr=0.003" in lrs[0] and "optimizer.lr=0.001" in lrs[1]
+    for job in jobs:
+        run = sweep / job
+        assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+        assert len(list(run.rglob("events.out.tfevents.*"))) == 1  # rank 0 only
+        record = json.loads((run / "metrics.json").read_text())
+        assert record["effective_batch_size"] == 2 * 128
+        assert "effective batch 256 images per optimizer step" in (run / "train.log").read_text()
+
+    # mnist_sample's 400 validation digits split evenly over 2 ranks (no sampler padding): rank 1
+    # alone would report its own half; one process over all 400 must agree exactly.
+    logged = json.loads((sweep / "0" / "metrics.json").read_text())
+    single = command(
+        "eval", f"ckpt_path={sweep / '0' / 'checkpoints' / 'last.ckpt'}", "split=val", "run_id=e"
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    evaluated = json.loads(
+        (tmp_path / "outputs" / "eval" / "runs" / "e" / "metrics.json").read_text()
+    )
+    assert logged["val/acc"] == pytest.approx(evaluated["val/acc"], abs=1e-6)
 
 
 def test_a_killed_rank_ends_the_run_in_one_line_not_at_the_collective_timeout(cli, tmp_path):
