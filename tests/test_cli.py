@@ -30,6 +30,8 @@ def _checkpoints(root: Path) -> list[Path]:
         ("trainer.precision=17", "trainer.precision=17 is out of range; valid: 64-true, 32-true"),
         ("augment=mixup_cutmix augment.mix.prob=2", "augment.mix.prob=2 is out of range"),
         ("optimizer.lr=1e12", "non-finite loss (nan) at step"),
+        ("augment=randaugment augment.sample.magnitude=50", "augment.sample.magnitude=50 is out"),
+        ("scheduler=cosine scheduler.warmup_fraction=1.5", "scheduler.warmup_fraction=1.5 is out"),
     ],
 )
 def test_bad_input_exits_1_with_one_line(command, tmp_path, override, expect):
