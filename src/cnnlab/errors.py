@@ -19,6 +19,10 @@ def message(err: BaseException) -> str:
     return text
 
 
+SIGTERM_SAVED = "SIGTERM: checkpoint saved; exiting 143"
+CTRL_C = "interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last"
+
+
 class RunInterrupted(BaseException):
     """SIGTERM or Ctrl-C stopped training after its checkpoint was written. A BaseException, like
     KeyboardInterrupt: it ends a whole sweep, not just one job; the command line exits with

@@ -23,6 +23,8 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
+from cnnlab.errors import CTRL_C, SIGTERM_SAVED
+
 METRICS = ["params", "val/acc_best", "test/acc", "best_epoch", "wall_s", "val/pointing_game"]
 SELECT_BY = "val/acc_best"  # choose by validation, report test: the test set never picks
 STATUSES = ("ok", "failed", "interrupted", "not started")
@@ -34,7 +36,7 @@ def _overrides(job: Path) -> list[str]:
 
 
 PLAN = "jobs.yaml"  # every job's overrides, written when the sweep starts
-INTERRUPTED = ("SIGTERM: checkpoint saved", "interrupted (Ctrl-C)")
+INTERRUPTED = (SIGTERM_SAVED, CTRL_C)  # the messages RunInterrupted logs to the job's train.log
 
 
 def _last_error(job: Path) -> str:

@@ -115,9 +115,9 @@ class FolderImages(Dataset):
 
     def for_training(self, sample, crop) -> FolderImages:
         """A random crop (or the eval resize + center crop) and the per-image policy."""
-        resize = crop if crop is not None else eval_pipeline(self.image_size).transforms[1:]
-        steps = [v2.PILToTensor(), *([resize] if crop is not None else resize)]
-        return self._with(self.samples, v2.Compose([*steps, *([sample] if sample else [])]))
+        resize = [crop] if crop is not None else eval_pipeline(self.image_size).transforms[1:]
+        steps = [v2.PILToTensor(), *resize, *([sample] if sample else [])]
+        return self._with(self.samples, v2.Compose(steps))
 
     def as_tensors(self, limit: int) -> TensorImages:
         n = min(limit, len(self))

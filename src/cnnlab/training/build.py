@@ -113,7 +113,7 @@ def group_plan(cfg: DictConfig, net: nn.Module, strategy: L.Callback | None) -> 
         head=head_name(cfg.model, net),
         lr=float(optimizer.get("lr", 1e-3)),
         weight_decay=float(optimizer.get("weight_decay", 0.0)),
-        backbone_lr_scale=float((cfg.get("freeze") or {}).get("backbone_lr_ratio", 1.0)),
+        backbone_lr_ratio=float((cfg.get("freeze") or {}).get("backbone_lr_ratio", 1.0)),
         decay_norm_and_bias=bool(cfg.get("decay_norm_and_bias", False)),
         include_frozen=bool(getattr(strategy, "holds_frozen_params", False)),
     )

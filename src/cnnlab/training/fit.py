@@ -15,11 +15,10 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from cnnlab.errors import RunInterrupted, UserError
+from cnnlab.errors import CTRL_C, SIGTERM_SAVED, RunInterrupted, UserError
 from cnnlab.training import build, checkpoint, resume, run_lock
 
 log = logging.getLogger(__name__)
-CTRL_C = "interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last"
 
 
 def run(cfg: DictConfig, started: float) -> tuple[dict[str, float], dict[str, Any]]:
@@ -65,7 +64,7 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
         raise
     except SIGTERMException:
         # Lightning has written the checkpoint (and would exit 0 here, Lightning 2.6): 128 + 15.
-        raise RunInterrupted("SIGTERM: checkpoint saved; exiting 143", 143) from None
+        raise RunInterrupted(SIGTERM_SAVED, 143) from None
     except SystemExit:  # after SIGTERMException, which subclasses it
         if trainer.interrupted:  # Ctrl-C: Lightning shuts down and exits 1; report 128 + 2
             raise RunInterrupted(CTRL_C, 130) from None

@@ -3,7 +3,7 @@ normalisation layers and biases (decaying them shrinks BatchNorm scales for no b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from torch import nn
 
@@ -64,17 +64,9 @@ class GroupPlan:
     head: str
     lr: float
     weight_decay: float
-    backbone_lr_scale: float = 1.0  # backbone lr = lr × this (gentler fine-tuning)
+    backbone_lr_ratio: float = 1.0  # backbone lr = lr × this (gentler fine-tuning)
     decay_norm_and_bias: bool = False
     include_frozen: bool = False  # gradual unfreezing: the backbone group exists from the start
 
     def groups(self, net: nn.Module) -> list[dict]:
-        return param_groups(
-            net,
-            head=self.head,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            backbone_lr_ratio=self.backbone_lr_scale,
-            decay_norm_and_bias=self.decay_norm_and_bias,
-            include_frozen=self.include_frozen,
-        )
+        return param_groups(net, **asdict(self))

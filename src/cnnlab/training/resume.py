@@ -73,11 +73,15 @@ def resume_path(cfg: DictConfig) -> str | None:
     return wanted
 
 
+def _epoch_progress(stored: dict[str, Any]) -> dict[str, int]:
+    loops = stored.get("loops", {}).get("fit_loop", {})
+    return loops.get("epoch_progress", {}).get("current", {})
+
+
 def completed_epochs(stored: dict[str, Any]) -> int:
     """Epochs whose batches all ran (a checkpoint saved at an epoch's end counts that epoch;
     Lightning marks it `completed` only after the save)."""
-    progress = stored.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
-    return int(progress.get("current", {}).get("processed", 0))
+    return int(_epoch_progress(stored).get("processed", 0))
 
 
 def finished_metrics(ckpt_path: str, stored: dict[str, Any], cfg: DictConfig) -> dict | None:
@@ -87,17 +91,18 @@ def finished_metrics(ckpt_path: str, stored: dict[str, Any], cfg: DictConfig) ->
     trained_for = stored.get("hyper_parameters", {}).get("config", {}).get("trainer", {})
     if wanted != -1 and done >= wanted:
         record = Path(cfg.paths.output_dir) / "metrics.json"
-        metrics = json.loads(record.read_text()) if record.is_file() else {}
+        saved = json.loads(record.read_text()) if record.is_file() else {}
+        metrics = {k: float(v) for k, v in saved.items() if isinstance(v, int | float)}
         log.info(
             "%s: this run already finished (%d epochs); nothing to train. Final metrics: %s. "
             "To train longer, raise trainer.max_epochs; to test again, cnnlab-eval "
             "ckpt_path=%s; for a new run, choose another run_id",
             ckpt_path,
             done,
-            {k: v for k, v in metrics.items() if isinstance(v, int | float)},
+            metrics,
             Path(ckpt_path).with_name("best.ckpt"),
         )
-        return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+        return metrics
     if done and done >= (trained_for.get("max_epochs") or 0):
         schedule = str((cfg.get("scheduler") or {}).get("_target_", ""))
         if schedule.endswith(".onecycle"):
@@ -144,8 +149,7 @@ def check(ckpt_path: str, stored: dict[str, Any], own_state: dict, new_cfg: dict
             f"state would override them. Drop those overrides, or start a new run (another "
             f"run_id) with model.weights={ckpt_path} to start from its weights"
         )
-    progress = stored.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
-    current = progress.get("current", {})
+    current = _epoch_progress(stored)
     if current.get("processed", 0) < current.get("started", 0):
         log.warning(
             "resuming from %s, saved mid-epoch (epoch %s, step %s): training continues from "
