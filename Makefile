@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval sweep summary augment-preview explain bench bench-scaling report tensorboard test test-fast lint format clean
+.PHONY: help install train eval sweep summary augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +58,12 @@ summary: $(STAMP) ## Layer table: shapes, params, memory, FLOPs: make summary AR
 
 augment-preview: $(STAMP) ## Augmented training images to a PNG: make augment-preview ARGS="augment=mnist"
 	$(PY) -m cnnlab.augment_preview hydra.job.name=preview $(ARGS)
+
+predict: $(STAMP) ## Label images: make predict ARGS="ckpt_path=.../best.ckpt images=dir|file|glob"
+	$(PY) -m cnnlab.predict $(ARGS)
+
+export: $(STAMP) ## Export for deployment: make export ARGS="ckpt_path=.../best.ckpt format=onnx"
+	$(PY) -m cnnlab.export $(ARGS)
 
 explain: $(STAMP) ## Grad-CAM overlays: make explain ARGS="ckpt_path=.../best.ckpt images=dir method=gradcam target=pred"
 	$(PY) -m cnnlab.explain $(ARGS)

@@ -4,7 +4,8 @@ Rows: training images/s (ConvNet on the MNIST sample, ResNet-18 on CIFAR-shaped 
 full default callbacks; end-to-end wall time of the default `make train` recipe vs the plain
 loop script (start-up included) and time to the first step; data pipeline vs model consumption;
 model FLOP utilisation against the fp32 matmul peak measured here; peak memory; the effect of
-channels_last, bf16 autocast and torch.compile. `SAVE=1` writes benchmarks/results/<machine>.md.
+channels_last, bf16 autocast and torch.compile; inference images/s of the exported ONNX file in
+onnxruntime vs PyTorch eager. `SAVE=1` writes benchmarks/results/<machine>.md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.bench_common import REPS, compose, rows, stats  # noqa: E402
+from benchmarks.inference import inference_rows  # noqa: E402
 from benchmarks.sliced import run_pair_taking_turns  # noqa: E402
 from benchmarks.startup import (  # noqa: E402
     end_to_end,
@@ -266,6 +268,7 @@ def main() -> None:
             )
         )
     knobs()
+    inference_rows()
     machine = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"

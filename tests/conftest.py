@@ -61,6 +61,22 @@ def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory, data_dir) -> Path:
+    """One short run of the default recipe (ConvNet, MNIST sample, 1 epoch) tested at the end,
+    with its evaluation report: the checkpoint that predict, export and eval tests share (copy it
+    before changing it). Once per test process."""
+    from cnnlab.train import train
+
+    run = tmp_path_factory.mktemp("digits_run")
+    overrides = [f"paths.root_dir={run}", f"paths.output_dir={run}", f"paths.data_dir={data_dir}",
+                 "debug=test", "test=true"]  # fmt: skip
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = hydra_compose("train", overrides=overrides)
+    train(cfg)
+    return run
+
+
 @pytest.fixture
 def compose(tmp_path, data_dir):
     """compose("model=mlp", ...) → the train config with paths inside this test's tmp_path."""

@@ -59,3 +59,23 @@ def test_explain_rejects_unknown_class_and_method(compose, shapes_checkpoint, tm
                 config_name="explain",
             )
         )
+
+
+def test_explain_takes_any_number_of_images_by_glob_and_sizes_its_sheet_to_them(
+    compose, digits_run, tmp_path
+):
+    from cnnlab.data.mnist_sample import write_pngs
+    from cnnlab.explain import SHEET_TILE
+
+    digits = write_pngs(tmp_path / "digits")
+    ckpt = digits_run / "checkpoints" / "best.ckpt"
+    pattern = f"{digits}/[01]*/*.png"  # 200 images: more than the old cap of 64
+    out = explain(compose(f"ckpt_path={ckpt}", f'images="{pattern}"', f"out_dir={tmp_path / 'x'}",
+                          config_name="explain"))  # fmt: skip
+    assert len(list(out.glob("0*.png"))) == 200
+    with Image.open(out / "contact_sheet.png") as sheet:  # the first 100, six columns
+        assert sheet.size == (6 * (SHEET_TILE + 4) + 4, 17 * (SHEET_TILE + 3 * 11 + 4) + 4)
+    two = explain(compose(f"ckpt_path={ckpt}", f"images={digits}/0 - zero", "limit=2",
+                          f"out_dir={tmp_path / 'y'}", config_name="explain"))  # fmt: skip
+    with Image.open(two / "contact_sheet.png") as sheet:  # two images: a sheet for two
+        assert sheet.size == (2 * (SHEET_TILE + 4) + 4, SHEET_TILE + 3 * 11 + 4 + 4)

@@ -1,7 +1,10 @@
 """Evaluate a checkpoint: `python -m cnnlab.eval ckpt_path=outputs/.../checkpoints/best.ckpt`.
 
 The network is rebuilt from the config stored in the checkpoint; the data too, unless `data=...`
-names another dataset.
+names another dataset. Writes the evaluation report into the run folder's `eval/<split>/`
+(metrics, per-class table, confusion matrix, reliability diagram, most confident mistakes) and
+its figures to TensorBoard; `calibrate=true` first fits a temperature on the validation split
+and stores it in the checkpoint (`predict`, `export` and `cnnlab.load` use it).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
 from cnnlab.cli.schema import validate
 from cnnlab.errors import UserError
-from cnnlab.training import build, checkpoint
+from cnnlab.training import build, calibration, checkpoint, eval_pass
 
 log = logging.getLogger(__name__)
 SPLITS = ("test", "val")
@@ -50,9 +53,29 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     run = trainer.test if cfg.split == "test" else trainer.validate
     results = run(model, datamodule=datamodule)
     metrics = {k: float(v) for k, v in results[0].items()}
-    out = Path(cfg.paths.output_dir) / "metrics.json"
-    out.write_text(
-        json.dumps({"ckpt_path": str(ckpt_path), "split": cfg.split, **metrics}, indent=2)
+    run_dir = Path(cfg.paths.output_dir)
+    report = eval_pass.report(
+        model.net,
+        datamodule,
+        cfg.split,
+        run_dir / "eval",
+        temperature=checkpoint.temperature(ckpt),
+        calibrate=bool(cfg.calibrate),
+        loggers=trainer.loggers,
+    )
+    for logger in trainer.loggers:
+        logger.finalize("success")
+    if cfg.calibrate:
+        calibration.store(ckpt_path, report["temperature"], fitted_on="val")
+        log.info("stored temperature %.4f in %s", report["temperature"], ckpt_path)
+    summary = {
+        k: report[k] for k in ("top1", "top5", "balanced_accuracy", "macro_f1", "nll", "ece")
+    }
+    (run_dir / "metrics.json").write_text(
+        json.dumps(
+            {"ckpt_path": str(ckpt_path), "split": cfg.split, **metrics, "report": summary},
+            indent=2,
+        )
     )
     return metrics
 

@@ -1,51 +1,31 @@
 """Explain a checkpoint's predictions with Grad-CAM:
 `python -m cnnlab.explain ckpt_path=.../best.ckpt images=photos/ method=gradcam target=pred`.
 
-One overlay PNG per image and a contact sheet, in `<run folder>/explain/<method>-<target>/`, with
-the class names stored in the checkpoint.
+`images=` takes what `predict` takes (a file, a folder read recursively, or a glob), any number:
+images stream through a DataLoader in batches and each overlay PNG is written as its batch is
+done, in `<run folder>/explain/<method>-<target>/`, with the class names stored in the
+checkpoint. `contact_sheet.png` shows the first SHEET_MAX of them, each under its caption.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import torch
 from omegaconf import DictConfig
 from PIL import Image
-from torchvision.transforms import v2
 
 from cnnlab.analysis.cam import cam_maps, overlay, resolve_layer
+from cnnlab.analysis.render import grid
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
-from cnnlab.data.folder import load_rgb
 from cnnlab.errors import UserError
+from cnnlab.inference import images
 from cnnlab.training import build, checkpoint
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-def find_images(where: Path, limit: int) -> list[Path]:
-    if where.is_file():
-        return [where]
-    if not where.is_dir():
-        raise UserError(f"images={where} is neither an image file nor a folder")
-    found = sorted(p for p in where.rglob("*") if p.suffix.lower() in SUFFIXES)
-    if not found:
-        raise UserError(f"images={where} holds no images ({', '.join(sorted(SUFFIXES))})")
-    return found[:limit]
-
-
-def load_image(path: Path, channels: int, size: int) -> torch.Tensor:
-    img = load_rgb(str(path))
-    if channels == 1:
-        img = img.convert("L")
-    tensor = v2.PILToTensor()(img)
-    return v2.CenterCrop(size)(v2.Resize(size, antialias=True)(tensor))
+SHEET_MAX = 100  # images on the contact sheet; every overlay is written as its own PNG
+SHEET_TILE = 128  # pixels per side of each sheet image
 
 
 def target_classes(target: str, paths: list[Path], preds: list[int], names: list[str]) -> list[int]:
@@ -69,51 +49,55 @@ def target_classes(target: str, paths: list[Path], preds: list[int], names: list
 
 
 def explain(cfg: DictConfig) -> Path:
+    images.check_bad_image_mode(cfg.on_bad_image)
     ckpt_path = Path(cfg.ckpt_path)
     ckpt = checkpoint.load(ckpt_path)
     stored, _, dm, net = build.restore(checkpoint.run_config(ckpt, ckpt_path))
     checkpoint.load_state(net, checkpoint.network_state(ckpt), ckpt_path)
     net.eval()
+    temperature = checkpoint.temperature(ckpt)
     names = ckpt.get("class_names") or [str(i) for i in range(stored.data.num_classes)]
-    paths = find_images(Path(cfg.images), cfg.limit)
-    raw = torch.stack([load_image(p, dm.in_channels, dm.image_size) for p in paths])
-    x = dm.preprocess(raw)
-    with torch.no_grad():
-        probs = torch.softmax(net(x), dim=1)
-    preds = probs.argmax(1).tolist()
+    found = images.find(cfg.images).images
+    dataset = images.ImageFiles(found[: cfg.limit] if cfg.limit else found, dm.in_channels,
+                                dm.image_size)  # fmt: skip
     target = str(cfg.target).lower() if isinstance(cfg.target, bool) else str(cfg.target)
-    classes = target_classes(target, paths, preds, names)
-    layer = resolve_layer(net, cfg.layer or stored.model.get("cam_layer"), x[:1])
-    maps = cam_maps(net, layer, x, classes, cfg.method)
     out = (
         Path(cfg.out_dir)
         if cfg.out_dir
         else ckpt_path.resolve().parent.parent / "explain" / f"{cfg.method}-{target}"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    unit = dm.to_unit(raw).permute(0, 2, 3, 1).numpy()
-    captions = []
-    for i, path in enumerate(paths):
-        shown = overlay(unit[i], maps[i])
-        Image.fromarray(shown).save(out / f"{i:03d}_{path.stem}.png")
-        captions.append(
-            f"{path.name[:18]}\npred {names[preds[i]][:14]} {probs[i, preds[i]]:.2f}\n"
-            f"CAM: {names[classes[i]][:16]}"
-        )
-    contact_sheet(unit, maps, captions).savefig(out / "contact_sheet.png", dpi=100)
+    layer, tiles, captions, skipped = None, [], [], []
+    for batch, indices, bad in images.loader(dataset, cfg.batch_size, cfg.num_workers, False):
+        for _, reason in bad:
+            if cfg.on_bad_image == "fail":
+                raise UserError(f"{reason} (on_bad_image=skip leaves such files out)")
+            skipped.append(reason)
+        if batch is None:
+            continue
+        paths = [dataset.paths[i] for i in indices]
+        x = dm.preprocess(batch)
+        with torch.no_grad():
+            probs = torch.softmax(net(x) / temperature, dim=1)  # calibrated, as predict
+        preds = probs.argmax(1).tolist()
+        classes = target_classes(target, paths, preds, names)
+        layer = layer or resolve_layer(net, cfg.layer or stored.model.get("cam_layer"), x[:1])
+        maps = cam_maps(net, layer, x, classes, cfg.method)
+        unit = dm.to_unit(batch).permute(0, 2, 3, 1).numpy()
+        out.mkdir(parents=True, exist_ok=True)
+        for k, (i, path) in enumerate(zip(indices, paths, strict=True)):
+            shown = overlay(unit[k], maps[k])
+            Image.fromarray(shown).save(out / f"{i:05d}_{path.stem}.png")
+            if len(tiles) < SHEET_MAX:
+                tiles.append(shown)
+                captions.append(
+                    f"{path.name[:20]}\npred {names[preds[k]][:13]} {probs[k, preds[k]]:.2f}\n"
+                    f"CAM: {names[classes[k]][:15]}"
+                )
+    if not tiles:
+        raise UserError(f"images={cfg.images}: no readable image ({len(skipped)} skipped)")
+    sheet = grid(tiles, captions, columns=min(6, len(tiles)), tile=SHEET_TILE)
+    Image.fromarray(sheet).save(out / "contact_sheet.png")
     return out
-
-
-def contact_sheet(images, maps, captions, columns: int = 6):
-    rows = (len(images) + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.6 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img, cam, caption in zip(axes.flat, images, maps, captions, strict=False):
-        ax.imshow(overlay(img, cam))
-        ax.set_title(caption, fontsize=7)
-    fig.tight_layout()
-    return fig
 
 
 @command("explain")

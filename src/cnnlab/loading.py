@@ -30,16 +30,26 @@ class LoadedModel:
     preprocessing: Preprocessing  # mean, std, input_size
     in_channels: int
     config: dict[str, Any]  # the resolved training config
+    temperature: float = 1.0  # logits are divided by it (`eval calibrate=true` stores it)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) images → the normalised float batch the network expects."""
         return self.preprocessing(images)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
     @torch.no_grad()
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) images → logits (N, classes), calibrated when a temperature is
+        stored."""
+        logits = self.net(self.preprocess(images.to(self.device)))
+        return logits / self.temperature if self.temperature != 1.0 else logits
+
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) images → class probabilities (N, classes)."""
-        x = self.preprocess(images).to(next(self.net.parameters()).device)
-        return torch.softmax(self.net(x), dim=1)
+        return torch.softmax(self.logits(images), dim=1)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
@@ -56,4 +66,5 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedMo
         preprocessing=prep,
         in_channels=int(cfg.data.in_channels),
         config=stored,
+        temperature=checkpoint.temperature(ckpt),
     )

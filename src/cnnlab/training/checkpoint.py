@@ -19,6 +19,8 @@ def load(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
+    if not _torch_save_file(path):
+        raise UserError(f"{path} is not a checkpoint (not a file written by torch.save)")
     try:
         with warnings.catch_warnings():  # the one error line below says it all
             warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
@@ -44,6 +46,13 @@ def load(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path} is truncated or not a checkpoint ({reason})") from None
 
 
+def _torch_save_file(path: Path) -> bool:
+    """torch.save writes a zip archive (since torch 1.6) or, before that, a pickle (b'\\x80')."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return head.startswith(b"PK") or head.startswith(b"\x80") or not head
+
+
 def run_config(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any]:
     """The resolved training config stored by ClassifierModule."""
     config = ckpt.get("hyper_parameters", {}).get("config")
@@ -55,6 +64,11 @@ def run_config(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any]:
 def network_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The network's own state dict inside a ClassifierModule checkpoint (`net.*` keys)."""
     return {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+
+
+def temperature(ckpt: dict[str, Any]) -> float:
+    """The calibration temperature `eval calibrate=true` stored (1.0: uncalibrated)."""
+    return float((ckpt.get("calibration") or {}).get("temperature", 1.0))
 
 
 def rebase(tree: Any, old: str, new: str) -> Any:

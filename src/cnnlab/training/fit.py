@@ -16,7 +16,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from cnnlab.errors import CTRL_C, SIGTERM_SAVED, RunInterrupted, UserError
-from cnnlab.training import build, checkpoint, resume, run_lock
+from cnnlab.training import build, calibration, checkpoint, eval_pass, resume, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,26 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
             best = ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update(_metrics(trainer))
+        if cfg.get("eval_report", True) and trainer.global_rank == 0:
+            _report(cfg, trainer, model, datamodule, best)
     for logger in trainer.loggers:
         logger.finalize("success")
         if hasattr(logger, "close"):  # RunTensorBoardLogger: one events file for fit and test
             logger.close()
     _write_metrics(cfg, trainer, model, metrics, time.perf_counter() - started)
     return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule}
+
+
+def _report(cfg: DictConfig, trainer: L.Trainer, model, datamodule, best: str) -> None:
+    """The tested checkpoint's evaluation report; with `calibrate`, its temperature is fitted on
+    the validation split and stored in best.ckpt (what predict and export read)."""
+    calibrate = bool(cfg.get("calibrate")) and bool(best)
+    report = eval_pass.report(
+        model.net, datamodule, "test", Path(cfg.paths.output_dir) / "eval",
+        calibrate=calibrate, loggers=trainer.loggers, step=trainer.global_step,
+    )  # fmt: skip
+    if calibrate:
+        calibration.store(Path(best), report["temperature"], fitted_on="val")
 
 
 def _log_effective_batch(cfg: DictConfig, trainer: L.Trainer) -> None:

@@ -29,6 +29,8 @@ MAY_CHANGE = (
     "ckpt_path",
     "seed",  # the RNG state comes back from the checkpoint (data.seed, the split, may not change)
     "test",
+    "eval_report",  # after training: the report and calibration of the tested checkpoint
+    "calibrate",
     "optimized_metric",
     "task_name",
     "data.num_workers",

@@ -1,0 +1,93 @@
+"""`eval/<split>/` of a run: metrics.json, per_class.csv, confusion_matrix.csv/.png,
+reliability.png and mistakes.png, and the same figures in TensorBoard. Written by `eval` and by
+the test at the end of training. The folder is built beside its final name and renamed into
+place, so a failure never leaves half a report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from lightning.pytorch.loggers import TensorBoardLogger
+from PIL import Image
+
+from cnnlab.analysis import eval_figures, evaluation
+from cnnlab.analysis.evaluation import Collected
+
+FILES = ("metrics.json", "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png",
+         "reliability.png", "mistakes.png")  # fmt: skip
+
+
+def write(
+    folder: Path,
+    split: str,
+    collected: Collected,
+    names: list[str],
+    to_unit,
+    *,
+    temperature: float = 1.0,
+    extra: dict | None = None,
+    loggers=(),
+    step: int = 0,
+) -> dict:
+    """Write the report of one split into `folder/<split>/`; returns its metrics."""
+    logits = collected.logits / temperature
+    numbers = {"split": split, "temperature": temperature,
+               **evaluation.metrics(logits, collected.targets, names), **(extra or {})}  # fmt: skip
+    counts = evaluation.confusion(logits, collected.targets).numpy()
+    final, tmp = folder / split, folder / f".{split}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        _write_files(tmp, numbers, counts, collected, names, to_unit, split, loggers, step)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # the previous report, if any, stays whole
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return numbers
+
+
+def _write_files(tmp, numbers, counts, collected, names, to_unit, split, loggers, step) -> None:
+    (tmp / "metrics.json").write_text(json.dumps(numbers, indent=2))
+    with open(tmp / "per_class.csv", "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["class", "support", "precision", "recall", "f1"])
+        for name, row in numbers["per_class"].items():
+            scores = (f"{row[k]:.6f}" for k in ("precision", "recall", "f1"))
+            out.writerow([name, row["support"], *scores])
+    with open(tmp / "confusion_matrix.csv", "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["true \\ predicted", *names])
+        out.writerows([name, *map(int, row)] for name, row in zip(names, counts, strict=True))
+    logits = collected.logits / numbers["temperature"]
+    bins = evaluation.reliability(logits, collected.targets)
+    figures = {
+        "confusion_matrix": eval_figures.confusion_figure(counts, names),
+        "reliability": eval_figures.reliability_figure(bins, numbers["ece"], f"{split} "),
+    }
+    try:
+        for name, fig in figures.items():
+            fig.savefig(tmp / f"{name}.png", dpi=eval_figures.dpi(len(names)), bbox_inches="tight")
+        mistakes = eval_figures.mistakes_grid(collected.mistakes, to_unit, names)
+        if mistakes is not None:
+            Image.fromarray(mistakes).save(tmp / "mistakes.png")
+        for board in (lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)):
+            for name, fig in figures.items():
+                board.add_figure(f"eval_{split}/{name}", fig, step, close=False)
+            if mistakes is not None:
+                board.add_image(f"eval_{split}/mistakes", mistakes, step, dataformats="HWC")
+            board.add_text(f"eval_{split}/metrics", _summary_table(numbers), step)
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
+
+
+def _summary_table(numbers: dict) -> str:
+    keys = ("top1", "top5", "balanced_accuracy", "macro_f1", "nll", "ece", "temperature")
+    return "| metric | value |\n|---|---|\n" + "\n".join(
+        f"| {k} | {numbers[k]:.4f} |" for k in keys if k in numbers
+    )

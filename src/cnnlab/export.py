@@ -1,0 +1,150 @@
+"""Export a checkpoint for deployment:
+`make export ARGS="ckpt_path=outputs/.../best.ckpt format=onnx|torchscript|exported_program"`.
+
+The file takes normalised float images (N, C, S, S) with any batch size and returns logits
+(calibrated when `eval calibrate=true` stored a temperature); class names, mean, std, sizes and
+channels are inside it and in a JSON sidecar. Every export is checked: the file is loaded back and
+run on a batch of real images (the run's test split, or `images=`), and the export fails if any
+logit differs from PyTorch's by more than `tolerance`. Nothing is left behind when it fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+import cnnlab
+from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
+from cnnlab.cli.configs import command
+from cnnlab.cli.runner import run_cli
+from cnnlab.errors import UserError
+from cnnlab.inference import exporters, failures, images
+from cnnlab.loading import LoadedModel, load
+from cnnlab.training import build
+
+log = logging.getLogger(__name__)
+for _chatty in ("onnx_ir", "onnxscript"):  # a dozen INFO lines per export about graph passes
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
+NEEDS = {"onnx": ("onnx", "onnxruntime", "onnxscript")}
+
+
+def check(cfg: DictConfig) -> None:
+    fmt = cfg.format
+    if fmt not in exporters.FORMATS:
+        raise UserError(
+            f"format={fmt!r} is not supported; choose one of: {', '.join(exporters.FORMATS)}"
+        )
+    missing = [m for m in NEEDS.get(fmt, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(
+            f"format={fmt} needs {', '.join(missing)}: pip install 'cnnlab[export]' "
+            f"(make install has every extra)"
+        )
+
+
+def real_images(cfg: DictConfig, model: LoadedModel) -> torch.Tensor:
+    """uint8 images for the parity check: `images=`, else the first of the run's test split."""
+    count = int(cfg.parity_images)
+    if cfg.images:
+        found = images.find(cfg.images).images[:count]
+        size = int(model.config["data"]["image_size"])
+        loaded = [images.ImageFiles(found, model.in_channels, size)[i] for i in range(len(found))]
+        bad = [err for image, _, err in loaded if image is None]
+        if bad:
+            raise UserError(bad[0])
+        return torch.stack([image for image, _, _ in loaded])
+    _, _, dm, _ = build.restore(model.config)
+    try:
+        dm.setup("test")
+    except UserError as err:
+        raise UserError(f"{err} (give the parity check other images: images=DIR)") from None
+    return next(iter(dm.test_dataloader()))[0][:count]
+
+
+def metadata(model: LoadedModel, ckpt_path: str) -> dict:
+    data = model.config["data"]
+    return {
+        "class_names": model.class_names,
+        "mean": list(model.preprocessing.mean),
+        "std": list(model.preprocessing.std),
+        "input_size": model.preprocessing.input_size,
+        "image_size": int(data["image_size"]),
+        "channels": model.in_channels,
+        "temperature": model.temperature,
+        "input": "images: float32 (N, channels, input_size, input_size): pixels / 255, "
+        "then (x - mean) / std per channel",
+        "output": "logits (N, classes); softmax gives the probabilities",
+        "model": model_name(model.config["model"]),
+        "checkpoint": str(ckpt_path),
+        "cnnlab_version": cnnlab.__version__,
+    }
+
+
+def model_name(model_cfg: dict) -> str:
+    """resnet18 for torchvision's networks, convnet for cnnlab's ConvNet."""
+    net = model_cfg.get("net") or {}
+    return str(net.get("name") or str(net.get("_target_", "model")).rsplit(".", 1)[-1]).lower()
+
+
+def export(cfg: DictConfig) -> dict:
+    check(cfg)
+    model = load(cfg.ckpt_path)
+    x = model.preprocess(real_images(cfg, model)).float()
+    # The example batch is 2 images (the parity batch has more): torch.export would fix a batch of
+    # 1 as a constant, and a different size at check time proves the batch dimension is dynamic.
+    example = x[:2] if len(x) >= 2 else x.repeat(2, 1, 1, 1)
+    deploy = exporters.Deployable(model.net, model.temperature).eval()
+    meta = metadata(model, cfg.ckpt_path)
+    out_dir = Path(cfg.out_dir or cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = meta["model"]
+    final = out_dir / f"{name}{exporters.FORMATS[cfg.format]}"
+    tmp = final.with_name(f".part-{final.name}")  # torch.export.load wants the .pt2 ending
+    save = exporters.SAVERS[cfg.format]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation, exporter chatter
+            try:
+                save(deploy, example, tmp, meta)
+            except Exception as err:  # noqa: BLE001 - the exporters raise many types
+                why = failures.describe(deploy, example, save, err)
+                raise UserError(f"{name} cannot be exported to {cfg.format}: {why}") from None
+            with torch.no_grad():
+                eager = deploy(x).numpy()
+            got = exporters.runner(cfg.format, tmp)(x.numpy())
+        delta = float(np.abs(got - eager).max())
+        line = (
+            f"parity: max |Δ logit| = {delta:.2e} on {len(x)} real images (limit {cfg.tolerance:g})"
+        )
+        print(line)
+        if not delta <= cfg.tolerance:  # NaN fails too
+            raise UserError(f"{cfg.format} export of {name} is not faithful: {line}")
+        tmp.replace(final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    sidecar = {**meta, "format": cfg.format, "file": final.name,
+               "parity": {"max_abs_logit_delta": delta, "images": len(x)}}  # fmt: skip
+    final.with_name(f"{final.name}.json").write_text(json.dumps(sidecar, indent=2))
+    return {**sidecar, "path": final}
+
+
+@command("export")
+def _main(cfg: DictConfig) -> None:
+    out = export(cfg)
+    path = out["path"]
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {path.name}.json")
+
+
+def main() -> None:
+    run_cli(_main)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Using a trained checkpoint: images from disk, test-time augmentation, export."""
