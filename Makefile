@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval sweep summary augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint format clean
+.PHONY: help install train eval sweep summary zoo augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,9 @@ clean: ## Remove run outputs and caches (keeps .venv and data/)
 
 summary: $(STAMP) ## Layer table: shapes, params, memory, FLOPs: make summary ARGS="model=vgg16 data=imagenet"
 	$(PY) -m cnnlab.summary $(ARGS)
+
+zoo: $(STAMP) ## Every torchvision weight's published figures: make zoo ARGS="--sort top1 --models resnet50,vit_b_16"
+	$(PY) -m cnnlab.zoo_table $(ARGS)
 
 augment-preview: $(STAMP) ## Augmented training images to a PNG: make augment-preview ARGS="augment=mnist"
 	$(PY) -m cnnlab.augment_preview hydra.job.name=preview $(ARGS)

@@ -104,3 +104,33 @@ def test_summary_renders_markdown_and_csv(compose):
 
     with pytest.raises(UserError, match="format='html' is not valid"):
         render(report, "html", 1)
+
+
+@pytest.mark.parametrize("terminal, width", [(True, 80), (True, 60), (False, 80)])
+def test_the_terminal_table_never_cuts_a_number(compose, terminal, width):
+    """An 80- or 60-column window, and a pipe or file: every figure whole, names folded."""
+    import io
+
+    from rich.console import Console
+
+    from cnnlab.analysis import summary_format
+
+    report = report_for(compose("model=vit_b_16", "data=imagenet", config_name="summary"))
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=terminal, color_system=None)
+    summary_format.terminal(report, 1, console=console)
+    text = out.getvalue()
+    assert "…" not in text
+    for row in summary_format.rows(report):
+        for figure in row[3:]:
+            assert figure in text
+    assert "17.56 GMACs" in text and "86,567,656" in text
+    if terminal and width == 80:  # narrower: the figures alone need more, the window wraps
+        assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_summary_says_what_it_leaves_out_of_inception(compose):
+    report = report_for(compose("model=inception_v3", "data=imagenet", config_name="summary"))
+    md = render(report, "markdown", 1)
+    assert "| parameters | 23,834,568 |" in md
+    assert "built without its auxiliary classifier (AuxLogits: 3,326,696 parameters" in md

@@ -12,20 +12,27 @@ import sys
 from omegaconf import DictConfig
 
 from cnnlab.analysis import summary_format as fmt
-from cnnlab.analysis.arithmetic import Report, analyze
+from cnnlab.analysis.arithmetic import Report, analyze, on_meta
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
 from cnnlab.errors import UserError
+from cnnlab.models.zoo import aux_note
 from cnnlab.training import build
 
 FORMATS = ("table", "markdown", "csv")
 
 
 def report_for(cfg: DictConfig) -> Report:
-    prep = build.preprocessing(cfg)
-    net = build.network(cfg.model, prep)
-    return analyze(net, (cfg.data.in_channels, prep.input_size, prep.input_size))
+    """Counted on the meta device: shapes only, no weights downloaded or initialised."""
+    prep = build.preprocessing(cfg)  # a weights name still decides the crop size
+    cfg = cfg.copy()
+    cfg.model.weights = None
+    net = on_meta(lambda: build.network(cfg.model, prep))
+    report = analyze(net, (cfg.data.in_channels, prep.input_size, prep.input_size))
+    note = aux_note(cfg.model.net.get("name", "")) if "name" in cfg.model.net else None
+    report.notes += [note] if note else []
+    return report
 
 
 def render(report: Report, form: str, batch_size: int) -> str | None:

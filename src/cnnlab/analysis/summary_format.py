@@ -43,8 +43,17 @@ def rows(report: Report) -> list[list[str]]:
 
 
 def totals(report: Report, batch_size: int) -> list[tuple[str, str]]:
-    lines = [
-        ("parameters", f"{report.params:,}"),
+    lines = [("parameters", f"{report.params:,}")]
+    if report.unused:
+        lines.append(
+            (
+                "of which in layers the forward pass does not run (e.g. a training-only "
+                "auxiliary classifier)",
+                ", ".join(f"{name} {params:,}" for name, params in report.unused),
+            )
+        )
+    lines += [(f"note {i + 1}", note) for i, note in enumerate(report.notes)]
+    lines += [
         ("activations per image", f"{report.activations:,} values"),
         ("FLOPs per image (torch counter, 2 per multiply-add)", human(report.flops, "FLOPs")),
         (
@@ -76,16 +85,37 @@ def to_csv(report: Report, batch_size: int) -> str:
     return buf.getvalue()
 
 
-def terminal(report: Report, batch_size: int) -> None:
+NAME_MIN = 8  # characters: layer names and types fold onto more lines below this
+
+
+def terminal(report: Report, batch_size: int, console=None) -> None:
+    """A Rich table that never cuts a number: figures keep their full width and layer names
+    and types fold instead. A pipe or a file gets the width the table needs, unfolded."""
     from rich.console import Console
     from rich.table import Table
 
+    body = rows(report)
+    widths = [max(len(col), *(len(r[i]) for r in body)) for i, col in enumerate(COLUMNS)]
+    console = console or Console()
+    needed = sum(widths) + 3 * len(COLUMNS) + 1  # "│ " … " │" borders and padding
+    smallest = needed - widths[0] - widths[1] + 2 * NAME_MIN
+    console.width = max(console.width, smallest) if console.is_terminal else max(needed, 80)
     table = Table(title=f"input {'×'.join(map(str, report.input_shape))}")
     for i, col in enumerate(COLUMNS):
-        table.add_column(col, no_wrap=True, justify="right" if i >= 3 else "left")
-    for r in rows(report):
+        if i < 2:  # layer, type: fold when the window is narrow
+            table.add_column(col, overflow="fold", min_width=min(NAME_MIN, widths[i]))
+        else:
+            table.add_column(col, no_wrap=True, min_width=widths[i], justify="right")
+    for r in body:
         table.add_row(*r)
-    console = Console(width=max(Console().width, 110))
     console.print(table)
-    for k, v in totals(report, batch_size):
-        console.print(f"{k}: [bold]{v}[/bold]")
+    figures = [(k, v) for k, v in totals(report, batch_size) if len(v) <= 20]
+    lines = Table.grid(padding=(0, 1))  # the totals: wording wraps, figures stay whole
+    lines.add_column(overflow="fold", ratio=1)
+    lines.add_column(no_wrap=True, style="bold", min_width=max(len(v) for _, v in figures))
+    for k, v in figures:
+        lines.add_row(f"{k}:", v)
+    console.print(lines)
+    for k, v in totals(report, batch_size):  # sentences: the unused layers, notes
+        if (k, v) not in figures:
+            console.print(f"{k}: {v}")

@@ -57,6 +57,26 @@ def use_cifar_stem(net: nn.Module) -> None:
     net.maxpool = nn.Identity()
 
 
+AUX_HEADS = {"googlenet": ("aux1", "aux2"), "inception_v3": ("AuxLogits",)}
+
+
+def aux_note(name: str) -> str | None:
+    """What cnnlab's build of `name` leaves out: torchvision's training-only auxiliary
+    classifiers (cnnlab trains with one output), counted on the meta device."""
+    if name not in AUX_HEADS:
+        return None
+    with torch.device("meta"):
+        full = torchvision.models.get_model(name, weights=None, aux_logits=True, init_weights=False)
+    heads = AUX_HEADS[name]
+    params = sum(p.numel() for h in heads for p in getattr(full, h).parameters())
+    return (
+        f"{name} is built without its auxiliary classifier{'s' if len(heads) > 1 else ''} "
+        f"({', '.join(heads)}: {params:,} parameters, used in training only; cnnlab trains on "
+        f"the main output): torchvision's table counts them for inception_v3's weights, "
+        f"not for googlenet's"
+    )
+
+
 def _offline_weights(name: str, weights: str, err: Exception) -> str:
     """Where to put a weights file that could not be downloaded."""
     url = torchvision.models.get_model_weights(name)[weights].url
