@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval sweep summary zoo augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint format clean
+.PHONY: help install train eval lr-find sweep summary zoo augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,9 @@ train: $(STAMP) ## Train the default experiment (ConvNet on 5,000 real MNIST dig
 
 eval: $(STAMP) ## Evaluate a checkpoint: make eval ARGS="ckpt_path=outputs/.../best.ckpt"
 	$(PY) -m cnnlab.eval $(ARGS)
+
+lr-find: $(STAMP) ## Learning-rate range test: make lr-find ARGS="model=resnet_cifar" (plot + suggestion)
+	$(PY) -m cnnlab.lr_find $(ARGS)
 
 sweep: $(STAMP) ## Multirun sweep: make sweep ARGS="optimizer=sgd,adam"
 	$(PY) -m cnnlab.train --multirun $(ARGS)

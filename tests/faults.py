@@ -11,12 +11,18 @@ import lightning as L
 
 class SignalAt(L.Callback):
     """Send `signal_name` to this process when training reaches `step` (a global step); with
-    `job`, only in that job of a multirun."""
+    `job`, only in that job of a multirun; with `once` (a file path), only the first time, so
+    the very same command can be run again to resume."""
 
     def __init__(
-        self, step: int, signal_name: str = "SIGKILL", job: int | None = None, rank: int = 0
+        self,
+        step: int,
+        signal_name: str = "SIGKILL",
+        job: int | None = None,
+        rank: int = 0,
+        once: str | None = None,
     ):
-        self.step, self.job, self.rank = step, job, rank
+        self.step, self.job, self.rank, self.once = step, job, rank, once
         self.signal = getattr(signal, signal_name)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -28,6 +34,10 @@ class SignalAt(L.Callback):
             if HydraConfig.get().job.num != self.job:
                 return
         if trainer.global_step == self.step:
+            if self.once is not None:
+                if os.path.exists(self.once):
+                    return
+                open(self.once, "w").close()
             os.kill(os.getpid(), self.signal)
 
 

@@ -78,3 +78,28 @@ def test_a_sweep_stopped_by_sigterm_reports_every_job(cli, tmp_path):
     assert [r["optimizer.lr"] for r in rows] == ["0.003", "0.001", "0.0003"]  # still columns
     report = (sweep / "report.md").read_text()
     assert "3 jobs, 1 finished, 0 failed, 1 interrupted, 1 not started" in report
+
+
+@pytest.mark.slow
+def test_the_same_sweep_command_skips_finished_jobs_and_resumes_the_interrupted_one(cli, tmp_path):
+    """A 4-job sweep with a pinned id, stopped by SIGTERM during job 3, then run again as is."""
+    command = [
+        "train", "-m", "debug=test", "data=fake", "data.source.num_samples=256",
+        "optimizer.lr=0.003,0.002,0.001,0.0005", "run_id=again",
+        "+callbacks.fault._target_=tests.faults.SignalAt", "+callbacks.fault.signal_name=SIGTERM",
+        "+callbacks.fault.step=2", "+callbacks.fault.job=2",
+        f"+callbacks.fault.once={tmp_path / 'fired'}",
+    ]  # fmt: skip
+    sweep = tmp_path / "outputs" / "train" / "multirun" / "runs" / "again"
+    first = cli(*command)
+    assert first.returncode == 143, first.stderr[-3000:]
+    assert [r["status"] for r in _rows(sweep)] == ["ok", "ok", "interrupted", "not started"]
+    finished = {j: (sweep / j / "checkpoints" / "best.ckpt").stat().st_mtime_ns for j in "01"}
+    again = cli(*command)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [r["status"] for r in _rows(sweep)] == ["ok"] * 4
+    for job, mtime in finished.items():  # not trained again
+        assert "already finished" in (sweep / job / "train.log").read_text()
+        assert (sweep / job / "checkpoints" / "best.ckpt").stat().st_mtime_ns == mtime
+    assert "resuming from" in (sweep / "2" / "train.log").read_text()
+    assert "4 jobs, 4 finished" in (sweep / "report.md").read_text()

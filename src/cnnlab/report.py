@@ -28,6 +28,9 @@ from cnnlab.errors import CTRL_C, SIGTERM_SAVED
 METRICS = ["params", "val/acc_best", "test/acc", "best_epoch", "wall_s", "val/pointing_game"]
 SELECT_BY = "val/acc_best"  # choose by validation, report test: the test set never picks
 STATUSES = ("ok", "failed", "interrupted", "not started")
+# A sweep over one of these repeats each configuration: the report adds mean ± std over it.
+REPEAT_KEYS = ("data.fold", "seed")
+SUMMARISED = ["val/acc_best", "test/acc", "test/balanced_acc", "test/macro_f1"]
 
 
 def _overrides(job: Path) -> list[str]:
@@ -59,7 +62,7 @@ def job_row(job: Path, planned: list[str] | None = None) -> dict[str, Any]:
     metrics_file = job / "metrics.json"
     if metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
-        row.update(status="ok", **{k: metrics.get(k, "") for k in METRICS})
+        row.update(status="ok", **{k: metrics.get(k, "") for k in [*METRICS, *SUMMARISED]})
         return row
     error = _last_error(job)
     if error.startswith(INTERRUPTED):
@@ -162,6 +165,8 @@ def markdown(rows: list[dict[str, Any]], group_by: str | None = None) -> str:
     extra = "".join(f", {counts[s]} {s}" for s in STATUSES[2:] if counts[s])
     lines += [f"{len(rows)} jobs, {counts['ok']} finished, {counts['failed']} failed{extra}", ""]
     lines += _table(rows, _columns(rows))
+    for key in (k for k in REPEAT_KEYS if k in swept_keys(rows)):
+        lines += ["", *over_repeats(rows, key)]
     if group_by:
         best = best_per(rows, group_by)
         cols = [c for c in _columns(best) if c not in ("status", "error")] if best else []
@@ -169,6 +174,35 @@ def markdown(rows: list[dict[str, Any]], group_by: str | None = None) -> str:
         lines += ["", f"Best job per `{group_by}` (chosen by {SELECT_BY}):", ""]
         lines += _table(best, cols)
     return "\n".join(lines)
+
+
+def over_repeats(rows: list[dict[str, Any]], key: str) -> list[str]:
+    """Mean ± sample standard deviation of the finished jobs, per configuration (the other swept
+    keys), over the values of `key` (folds or seeds)."""
+    others = [k for k in swept_keys(rows) if k not in REPEAT_KEYS]
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            groups.setdefault(tuple(r["set"].get(k) for k in others), []).append(r)
+    metrics = [m for m in SUMMARISED if any(isinstance(r.get(m), (int, float)) for r in rows)]
+    lines = [f"Mean ± std over `{key}` (finished jobs):", ""]
+    lines += ["| " + " | ".join([*others, "jobs", *metrics]) + " |",
+              "|" + "---|" * (len(others) + 1 + len(metrics))]  # fmt: skip
+    for config, members in groups.items():
+        cells = [str(v) for v in config] + [str(len(members))]
+        for m in metrics:
+            values = [r[m] for r in members if isinstance(r.get(m), (int, float))]
+            cells.append(_mean_std(values))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return ""
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
+    return f"{mean:.4f} ± {var**0.5:.4f}"
 
 
 def _atomic_write(path: Path, data: str | bytes) -> None:

@@ -38,6 +38,18 @@ def repeat(value: float, times: int) -> list[float]:
     return [value] * int(times)
 
 
+LOWER_IS_BETTER = ("loss", "nll", "ece", "error")
+
+
+def metric_mode(metric: str, mode: str = "auto") -> str:
+    """`min` for losses and errors, `max` for accuracies and scores, unless set (`min`/`max`)."""
+    if mode in ("min", "max"):
+        return mode
+    if mode != "auto":
+        raise ValueError(f"metric mode {mode!r} is not valid; choose one of: auto, min, max")
+    return "min" if any(word in str(metric) for word in LOWER_IS_BETTER) else "max"
+
+
 def register() -> None:
     # `cnnlab.cwd` instead of `hydra:runtime.cwd`: the sweep folder is resolved before Hydra's
     # runtime config exists, and Hydra does not change the working directory here (chdir: false).
@@ -45,6 +57,7 @@ def register() -> None:
         "cnnlab.run_subdir": run_subdir,
         "cnnlab.cpu_workers": cpu_workers,
         "cnnlab.repeat": repeat,
+        "cnnlab.metric_mode": metric_mode,
         "cnnlab.cwd": os.getcwd,
     }.items():
         if not OmegaConf.has_resolver(name):

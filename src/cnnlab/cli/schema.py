@@ -35,7 +35,7 @@ class TrainerSchema:
 
 @dataclass
 class OptimizerSchema:
-    lr: float = 1e-3
+    lr: Any = 1e-3  # a number, or "auto": the learning-rate range test picks it
     weight_decay: float = 0.0
 
 
@@ -152,7 +152,13 @@ RANGES = {
     "data.in_channels": (_whole(1), "a whole number ≥ 1"),
     "data.image_size": (_whole(1), "a whole number ≥ 1"),
     "data.input_size": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
-    "optimizer.lr": POSITIVE,
+    "data.imbalance": (_optional(_between(0, 1, low_open=True)), "in (0, 1], or null"),
+    "data.folds": (_optional(_whole(2)), "a whole number ≥ 2, or null"),
+    "data.fold": (_whole(0), "a whole number ≥ 0 (below data.folds)"),
+    "optimizer.lr": (
+        lambda v: v == "auto" or POSITIVE[0](v),
+        "a number > 0, or auto (the learning-rate range test)",
+    ),
     "optimizer.weight_decay": (_between(0, float("inf")), "a number ≥ 0"),
     "optimizer.momentum": (_between(0, 1, high_open=True), "in [0, 1)"),
     "module.label_smoothing": (_between(0, 1, high_open=True), "in [0, 1)"),

@@ -12,14 +12,16 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from cnnlab.data import sanity
+from cnnlab.data import sanity, splits
 from cnnlab.data.image_set import ImageSet, seeded_sample, seeded_split
 from cnnlab.data.sources import SourceData
 from cnnlab.data.tensor_dataset import collate_batched
 from cnnlab.errors import UserError
 from cnnlab.training.preprocessing import Preprocessing
+
+BALANCE = ("none", "sampler", "loss")
 
 
 class ClassificationDataModule(L.LightningDataModule):
@@ -42,10 +44,24 @@ class ClassificationDataModule(L.LightningDataModule):
         sanity_report: bool = True,
         augment: dict[str, Any] | None = None,
         on_bad_image: str = "fail",  # image folders: their source reads it (data.on_bad_image)
+        balance: str = "none",  # none | sampler | loss (the module reads class_weights)
+        imbalance: float | None = None,  # long-tailed training split: smallest/largest class
+        folds: int | None = None,  # k-fold: the train pool in `folds` stratified folds,
+        fold: int = 0,  # of which this one validates
     ):
         super().__init__()
         if not 0.0 < val_fraction < 1.0:
             raise UserError(f"data.val_fraction={val_fraction} must be between 0 and 1 (exclusive)")
+        if balance not in BALANCE:
+            raise UserError(
+                f"data.balance={balance!r} is not valid; choose one of: {', '.join(BALANCE)}"
+            )
+        if folds is not None and not (isinstance(folds, int) and folds >= 2 and 0 <= fold < folds):
+            raise UserError(
+                f"data.folds={folds} data.fold={fold} is not valid; folds is a whole number ≥ 2 "
+                f"and fold one of 0..folds-1"
+            )
+        self.balance, self.imbalance, self.folds, self.fold = balance, imbalance, folds, fold
         self.source = source
         self.name = name
         self.num_classes = num_classes
@@ -81,7 +97,12 @@ class ClassificationDataModule(L.LightningDataModule):
                 f"{len(data.class_names)} classes"
             )
         self.class_names = data.class_names
-        if data.val is not None:
+        if self.folds:  # the validation split is fold `fold` of the whole pool
+            pool = data.train if data.val is None else data.train.concat(data.val)
+            parts = splits.stratified_folds(pool.targets, self.folds, self.seed)
+            rest = torch.cat([p for i, p in enumerate(parts) if i != self.fold]).sort().values
+            self.train_set, self.val_set = pool.subset(rest), pool.subset(parts[self.fold])
+        elif data.val is not None:
             self.train_set, self.val_set = data.train, data.val
         else:
             self.train_set, self.val_set = self._split(data.train)
@@ -89,6 +110,9 @@ class ClassificationDataModule(L.LightningDataModule):
         if self.train_limit and self.train_limit < len(self.train_set):
             # seed + 1: the subset is not the validation split's permutation
             idx = seeded_sample(len(self.train_set), self.train_limit, self.seed + 1)
+            self.train_set = self.train_set.subset(idx)
+        if self.imbalance is not None:  # seed + 2: independent of the split and the limit
+            idx = splits.long_tail(self.train_set.targets, float(self.imbalance), self.seed + 2)
             self.train_set = self.train_set.subset(idx)
         if self.sanity_report:
             sanity.log_report(
@@ -102,13 +126,14 @@ class ClassificationDataModule(L.LightningDataModule):
         train_idx, val_idx = seeded_split(len(pool), self.val_fraction, self.seed)
         return pool.subset(train_idx), pool.subset(val_idx)
 
-    def _loader(self, ds: ImageSet, *, shuffle: bool, batch_size: int) -> DataLoader:
+    def _loader(self, ds: ImageSet, *, shuffle: bool, batch_size: int, sampler=None) -> DataLoader:
         in_memory = ds.in_memory
         workers = 0 if in_memory else self.num_workers  # indexing a tensor needs no worker
         return DataLoader(
             ds,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=workers,
             pin_memory=self.pin_memory,
             persistent_workers=workers > 0,
@@ -117,7 +142,20 @@ class ClassificationDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        if self.balance == "sampler":  # each class drawn about equally often, with replacement
+            weights = splits.balanced_weights(self.train_set.targets, self.num_classes)
+            sampler = WeightedRandomSampler(
+                weights[self.train_set.targets], num_samples=len(self.train_set), replacement=True
+            )
+            return self._loader(self.train_set, shuffle=False, batch_size=self.batch_size,
+                                sampler=sampler)  # fmt: skip
         return self._loader(self.train_set, shuffle=True, batch_size=self.batch_size)
+
+    def class_weights(self) -> torch.Tensor | None:
+        """Loss weights per class from the training split's counts (`data.balance=loss`)."""
+        if self.balance != "loss":
+            return None
+        return splits.balanced_weights(self.train_set.targets, self.num_classes)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False, batch_size=self.eval_batch_size)

@@ -113,6 +113,9 @@ class FolderImages(Dataset):
     def subset(self, indices: torch.Tensor) -> FolderImages:
         return self._with([self.samples[i] for i in indices.tolist()], self.transform)
 
+    def concat(self, other: FolderImages) -> FolderImages:
+        return self._with(self.samples + other.samples, self.transform)
+
     def for_training(self, sample, crop) -> FolderImages:
         """A random crop (or the eval resize + center crop) and the per-image policy."""
         resize = [crop] if crop is not None else eval_pipeline(self.image_size).transforms[1:]

@@ -24,6 +24,9 @@ class ImageSet(Protocol):
 
     def subset(self, indices: torch.Tensor) -> ImageSet: ...
 
+    def concat(self, other: ImageSet) -> ImageSet:
+        """These images, then `other`'s (k-fold pools a source's train and val splits)."""
+
     def for_training(self, sample, crop) -> ImageSet:
         """The same images through the training pipeline: `crop` (random resized crop; image
         folders only) and `sample`, a per-image uint8 → uint8 policy."""

@@ -53,6 +53,17 @@ class TensorImages(Dataset):
         out.boxes = self.boxes[indices] if self.boxes is not None else None
         return out
 
+    def concat(self, other: TensorImages) -> TensorImages:
+        out = TensorImages(
+            torch.cat([self.images, other.images]),
+            torch.cat([self.targets, other.targets]),
+            self.class_names,
+            self.transform,
+        )
+        if self.boxes is not None and other.boxes is not None:
+            out.boxes = torch.cat([self.boxes, other.boxes])
+        return out
+
     def for_training(self, sample, crop) -> TensorImages:
         # `crop` is for decoded files; in-memory images already have their size
         out = TensorImages(self.images, self.targets, self.class_names, transform=sample)

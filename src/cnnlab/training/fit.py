@@ -42,6 +42,8 @@ def effective_batch(cfg: DictConfig, trainer: L.Trainer) -> int:
 def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dict[str, Any]]:
     ckpt_path = resume.resume_path(cfg)
     stored = checkpoint.load(ckpt_path) if ckpt_path else None
+    if cfg.optimizer.get("lr") == "auto":
+        _choose_lr(cfg, stored)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     _, datamodule, net = build.data_and_network(cfg)
     strategy = build.freeze_strategy(cfg, net)
@@ -87,6 +89,23 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
             logger.close()
     _write_metrics(cfg, trainer, model, metrics, time.perf_counter() - started)
     return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule}
+
+
+def _choose_lr(cfg: DictConfig, stored: dict | None) -> None:
+    """optimizer.lr=auto: the range test's suggestion (a resumed run keeps the rate it chose)."""
+    from omegaconf import open_dict
+
+    from cnnlab.training import lr_search
+
+    before = (stored or {}).get("hyper_parameters", {}).get("config", {}).get("optimizer", {})
+    if before.get("lr") not in (None, "auto"):
+        chosen = float(before["lr"])
+    else:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        chosen = lr_search.search(cfg.copy(), Path(cfg.paths.output_dir))
+    with open_dict(cfg):
+        cfg.optimizer.lr = chosen
+    log.info("optimizer.lr=auto: %.3g (learning-rate range test, lr_find.png)", chosen)
 
 
 def _report(cfg: DictConfig, trainer: L.Trainer, model, datamodule, best: str) -> None:

@@ -12,7 +12,7 @@ import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from cnnlab.training.param_groups import GroupPlan
 
@@ -69,10 +69,15 @@ class ClassifierModule(L.LightningModule):
             setattr(
                 self, f"{stage}_acc5", MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
             )
+            # Balanced accuracy (the mean per-class recall) and macro F1: what imbalanced data
+            # needs; any of them can be the best checkpoint's monitor or the optimized metric.
+            setattr(self, f"{stage}_balanced_acc", MulticlassAccuracy(num_classes, average="macro"))
+            setattr(self, f"{stage}_macro_f1", MulticlassF1Score(num_classes, average="macro"))
         self.val_acc_best = MaxMetric()
         self.best_epoch: int | None = None  # epoch of the best val/acc (ModelCheckpoint: first max)
         self._best_acc = -1.0
         self._restored_best: tuple[float, int | None] | None = None  # from a resumed checkpoint
+        self._class_weights: torch.Tensor | None = None  # data.balance=loss, set at fit start
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.ndim == 4:
@@ -90,15 +95,15 @@ class ClassifierModule(L.LightningModule):
         loss = self.criterion(logits, targets)
         hard = self._hard(targets)
         getattr(self, f"{stage}_loss").update(loss.detach(), weight=images.shape[0])
-        getattr(self, f"{stage}_acc").update(logits.detach(), hard)
-        getattr(self, f"{stage}_acc5").update(logits.detach(), hard)
-        for name in ("loss", "acc", "acc5"):
+        for name in ("acc", "acc5", "balanced_acc", "macro_f1"):
+            getattr(self, f"{stage}_{name}").update(logits.detach(), hard)
+        for name in ("loss", "acc", "acc5", "balanced_acc", "macro_f1"):
             self.log(
                 f"{stage}/{name}",
                 getattr(self, f"{stage}_{name}"),
                 on_step=False,
                 on_epoch=True,
-                prog_bar=name != "acc5",
+                prog_bar=name in ("loss", "acc"),
                 metric_attribute=f"{stage}_{name}",
             )
         return loss
@@ -140,10 +145,27 @@ class ClassifierModule(L.LightningModule):
         self.log("train/acc", top1 / n, prog_bar=True, sync_dist=True)
         self.log("train/acc5", topk / n, sync_dist=True)
 
+    def on_fit_start(self) -> None:
+        # data.balance=loss: class weights from the training split's counts, kept out of the
+        # state dict (checkpoints of every balance setting hold the same keys).
+        dm = getattr(self.trainer, "datamodule", None)
+        weights = dm.class_weights() if hasattr(dm, "class_weights") else None
+        self._class_weights = None if weights is None else weights.to(self.device)
+
+    def _train_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self._class_weights is None:
+            return self.criterion(logits, targets)
+        return nn.functional.cross_entropy(
+            logits,
+            targets,
+            weight=self._class_weights,
+            label_smoothing=self.criterion.label_smoothing,
+        )
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         images, targets = batch
         logits = self(images)
-        loss = self.criterion(logits, targets)
+        loss = self._train_loss(logits, targets)
         self._count(loss, logits, targets)
         if self._logs_this_step():
             self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
