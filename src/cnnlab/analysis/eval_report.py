@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 from lightning.pytorch.loggers import TensorBoardLogger
 from PIL import Image
 
@@ -72,18 +73,19 @@ def _write_files(tmp, numbers, counts, collected, names, to_unit, split, loggers
     try:
         for name, fig in figures.items():
             fig.savefig(tmp / f"{name}.png", dpi=eval_figures.dpi(len(names)), bbox_inches="tight")
-        mistakes = eval_figures.mistakes_grid(collected.mistakes, to_unit, names)
-        if mistakes is not None:
-            Image.fromarray(mistakes).save(tmp / "mistakes.png")
-        for board in (lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)):
-            for name, fig in figures.items():
-                board.add_figure(f"eval_{split}/{name}", fig, step, close=False)
-            if mistakes is not None:
-                board.add_image(f"eval_{split}/mistakes", mistakes, step, dataformats="HWC")
-            board.add_text(f"eval_{split}/metrics", _summary_table(numbers), step)
     finally:
         for fig in figures.values():
             plt.close(fig)
+    mistakes = eval_figures.mistakes_grid(collected.mistakes, to_unit, names)
+    if mistakes is not None:
+        Image.fromarray(mistakes).save(tmp / "mistakes.png")
+    for board in (lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)):
+        for name in (*figures, "mistakes"):  # the PNGs just written: drawn once, not again
+            if (tmp / f"{name}.png").is_file():
+                with Image.open(tmp / f"{name}.png") as png:
+                    picture = np.asarray(png.convert("RGB"))
+                board.add_image(f"eval_{split}/{name}", picture, step, dataformats="HWC")
+        board.add_text(f"eval_{split}/metrics", _summary_table(numbers), step)
 
 
 def _summary_table(numbers: dict) -> str:
