@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig
 from PIL import Image
 
@@ -20,9 +19,10 @@ from cnnlab.analysis.render import grid
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
+from cnnlab.data.folder import check_bad_image_mode
 from cnnlab.errors import UserError
 from cnnlab.inference import images
-from cnnlab.training import build, checkpoint
+from cnnlab.loading import load
 
 SHEET_MAX = 100  # images on the contact sheet; every overlay is written as its own PNG
 SHEET_TILE = 128  # pixels per side of each sheet image
@@ -49,17 +49,14 @@ def target_classes(target: str, paths: list[Path], preds: list[int], names: list
 
 
 def explain(cfg: DictConfig) -> Path:
-    images.check_bad_image_mode(cfg.on_bad_image)
+    check_bad_image_mode(cfg.on_bad_image)
     ckpt_path = Path(cfg.ckpt_path)
-    ckpt = checkpoint.load(ckpt_path)
-    stored, _, dm, net = build.restore(checkpoint.run_config(ckpt, ckpt_path))
-    checkpoint.load_state(net, checkpoint.network_state(ckpt), ckpt_path)
-    net.eval()
-    temperature = checkpoint.temperature(ckpt)
-    names = ckpt.get("class_names") or [str(i) for i in range(stored.data.num_classes)]
+    model = load(ckpt_path)  # network in eval mode, class names, preprocessing, temperature
+    net, names, prep = model.net, model.class_names, model.preprocessing
+    default_layer = model.config["model"].get("cam_layer")
     found = images.find(cfg.images).images
-    dataset = images.ImageFiles(found[: cfg.limit] if cfg.limit else found, dm.in_channels,
-                                dm.image_size)  # fmt: skip
+    dataset = images.ImageFiles(found[: cfg.limit] if cfg.limit else found, model.in_channels,
+                                int(model.config["data"]["image_size"]))  # fmt: skip
     target = str(cfg.target).lower() if isinstance(cfg.target, bool) else str(cfg.target)
     out = (
         Path(cfg.out_dir)
@@ -75,14 +72,13 @@ def explain(cfg: DictConfig) -> Path:
         if batch is None:
             continue
         paths = [dataset.paths[i] for i in indices]
-        x = dm.preprocess(batch)
-        with torch.no_grad():
-            probs = torch.softmax(net(x) / temperature, dim=1)  # calibrated, as predict
+        x = prep(batch)
+        probs = model.predict(batch)  # calibrated, as predict
         preds = probs.argmax(1).tolist()
         classes = target_classes(target, paths, preds, names)
-        layer = layer or resolve_layer(net, cfg.layer or stored.model.get("cam_layer"), x[:1])
+        layer = layer or resolve_layer(net, cfg.layer or default_layer, x[:1])
         maps = cam_maps(net, layer, x, classes, cfg.method)
-        unit = dm.to_unit(batch).permute(0, 2, 3, 1).numpy()
+        unit = prep.to_unit(batch).permute(0, 2, 3, 1).numpy()
         out.mkdir(parents=True, exist_ok=True)
         for k, (i, path) in enumerate(zip(indices, paths, strict=True)):
             shown = overlay(unit[k], maps[k])

@@ -21,6 +21,7 @@ from rich.progress import Progress
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
+from cnnlab.data.folder import check_bad_image_mode
 from cnnlab.errors import UserError
 from cnnlab.inference import images, tta
 from cnnlab.inference.outputs import PredictionWriter
@@ -40,7 +41,7 @@ def device(choice: str) -> torch.device:
 
 def check(cfg: DictConfig) -> None:
     tta.check(cfg.tta)
-    images.check_bad_image_mode(cfg.on_bad_image)
+    check_bad_image_mode(cfg.on_bad_image)
     for key in ("topk", "batch_size"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
             raise UserError(f"{key}={cfg[key]!r} is not valid; give a whole number ≥ 1")
@@ -86,9 +87,8 @@ def _main(cfg: DictConfig) -> None:
     if out.skipped:
         line += f"; skipped {len(out.skipped)} unreadable (skipped.csv)"
     print(line)
-    ignored = (folder / "not_images.txt").read_text().splitlines()
-    if ignored:
-        print(f"{len(ignored)} file(s) are not images and were left out (not_images.txt)")
+    if out.not_images:
+        print(f"{len(out.not_images)} file(s) are not images and were left out (not_images.txt)")
     if out.accuracy is not None:
         print(
             f"accuracy {out.accuracy:.4f} on the {out.labelled} image(s) whose folder names "

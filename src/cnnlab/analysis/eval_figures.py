@@ -1,13 +1,11 @@
 """The evaluation report's figures, drawn with matplotlib (once per evaluation, not per epoch):
-the confusion matrix in counts and row-normalised, the reliability diagram, and the grid of the
-most confident mistakes (PIL, as the training diagnostics)."""
+the confusion matrix in counts and row-normalised, and the reliability diagram. The grid of the
+most confident mistakes is `render.mistakes_grid` (PIL), shared with the training diagnostics."""
 
 from __future__ import annotations
 
 import matplotlib
 import numpy as np
-
-from cnnlab.analysis.render import grid
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -68,15 +66,3 @@ def reliability_figure(bins: list[tuple[float, float, int]], ece: float, title: 
     bottom.set_ylabel("images")
     bottom.set_xlim(0, 1)
     return fig
-
-
-def mistakes_grid(mistakes, to_unit, names: list[str], count: int = 32) -> np.ndarray | None:
-    """The `count` most confident mistakes, each captioned true → predicted (confidence)."""
-    shown = mistakes[:count]
-    if not shown:
-        return None
-    import torch
-
-    unit = to_unit(torch.stack([m[1] for m in shown])).permute(0, 2, 3, 1).numpy()
-    captions = [f"{names[t][:12]}\n->{names[p][:9]} {c:.2f}" for c, _, t, p in shown]
-    return grid(list(unit), captions, columns=min(8, len(shown)))

@@ -17,6 +17,7 @@ from PIL import Image
 
 from cnnlab.analysis import eval_figures, evaluation
 from cnnlab.analysis.evaluation import Collected
+from cnnlab.analysis.render import mistakes_grid
 
 FILES = ("metrics.json", "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png",
          "reliability.png", "mistakes.png")  # fmt: skip
@@ -43,7 +44,7 @@ def write(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        _write_files(tmp, numbers, counts, collected, names, to_unit, split, loggers, step)
+        _write_files(tmp, numbers, counts, logits, collected, names, to_unit, split, loggers, step)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # the previous report, if any, stays whole
         raise
@@ -52,7 +53,9 @@ def write(
     return numbers
 
 
-def _write_files(tmp, numbers, counts, collected, names, to_unit, split, loggers, step) -> None:
+def _write_files(
+    tmp, numbers, counts, logits, collected, names, to_unit, split, loggers, step
+) -> None:
     (tmp / "metrics.json").write_text(json.dumps(numbers, indent=2))
     with open(tmp / "per_class.csv", "w", newline="") as fh:
         out = csv.writer(fh)
@@ -64,7 +67,6 @@ def _write_files(tmp, numbers, counts, collected, names, to_unit, split, loggers
         out = csv.writer(fh)
         out.writerow(["true \\ predicted", *names])
         out.writerows([name, *map(int, row)] for name, row in zip(names, counts, strict=True))
-    logits = collected.logits / numbers["temperature"]
     bins = evaluation.reliability(logits, collected.targets)
     figures = {
         "confusion_matrix": eval_figures.confusion_figure(counts, names),
@@ -76,7 +78,7 @@ def _write_files(tmp, numbers, counts, collected, names, to_unit, split, loggers
     finally:
         for fig in figures.values():
             plt.close(fig)
-    mistakes = eval_figures.mistakes_grid(collected.mistakes, to_unit, names)
+    mistakes = mistakes_grid(collected.mistakes, to_unit, names)
     if mistakes is not None:
         Image.fromarray(mistakes).save(tmp / "mistakes.png")
     for board in (lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)):

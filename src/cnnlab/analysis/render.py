@@ -38,6 +38,19 @@ def grid(
     return np.asarray(canvas)
 
 
+def mistakes_grid(mistakes, to_unit, names: list[str], count: int = 32) -> np.ndarray | None:
+    """The first `count` of `mistakes` — (confidence, uint8 image, true, predicted), most
+    confident first — each captioned true -> predicted (confidence); None when there are none."""
+    import torch
+
+    shown = mistakes[:count]
+    if not shown:
+        return None
+    unit = to_unit(torch.stack([m[1] for m in shown])).permute(0, 2, 3, 1).numpy()
+    captions = [f"{names[t][:12]}\n->{names[p][:9]} {c:.2f}" for c, _, t, p in shown]
+    return grid(list(unit), captions, columns=min(8, len(shown)))
+
+
 def confusion_image(counts: np.ndarray, names: list[str], cell: int = 28) -> np.ndarray:
     """A confusion matrix (rows: true class, columns: predicted) as (H, W, 3) uint8: each cell
     shaded by its share of the true class (white 0 → dark blue 1) and labelled with its count.

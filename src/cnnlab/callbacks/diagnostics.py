@@ -12,7 +12,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
-from cnnlab.analysis.render import confusion_image, grid
+from cnnlab.analysis.render import confusion_image, mistakes_grid
 
 MAX_IMAGES = 2000  # validation images scanned per call
 
@@ -93,18 +93,11 @@ class Diagnostics(L.Callback):
         }
 
     def worst_grid(self, dm, images, targets, probs):
-        preds = probs.argmax(1)
+        conf, preds = probs.max(1)
         wrong = torch.nonzero(preds != targets).flatten()
-        if len(wrong) == 0:
-            return None
-        order = wrong[probs[wrong, preds[wrong]].argsort(descending=True)][: self.worst]
-        unit = dm.to_unit(images[order]).permute(0, 2, 3, 1).numpy()
-        captions = [
-            f"{dm.class_names[targets[i]][:12]}\n->{dm.class_names[preds[i]][:9]} "
-            f"{probs[i, preds[i]]:.2f}"
-            for i in order.tolist()
-        ]
-        return grid(list(unit), captions, columns=8)
+        order = wrong[conf[wrong].argsort(descending=True)][: self.worst].tolist()
+        mistakes = [(float(conf[i]), images[i], int(targets[i]), int(preds[i])) for i in order]
+        return mistakes_grid(mistakes, dm.to_unit, dm.class_names, count=self.worst)
 
     @staticmethod
     def filters(net: nn.Module):

@@ -74,6 +74,11 @@ def drop_unreadable(samples: list[tuple[str, int]], folder: Path) -> list[tuple[
     return kept
 
 
+def check_bad_image_mode(mode: str, key: str = "on_bad_image") -> None:
+    if mode not in BAD_IMAGE_MODES:
+        raise UserError(f"{key}={mode!r} is not valid; choose one of: {', '.join(BAD_IMAGE_MODES)}")
+
+
 FILE_SAMPLE = 200  # files opened per split for the size/mode summary
 
 
@@ -149,11 +154,7 @@ def open_split(
     expect_classes: list[str] | None = None,
     on_bad_image: str = "fail",
 ) -> FolderImages:
-    if on_bad_image not in BAD_IMAGE_MODES:
-        raise UserError(
-            f"data.on_bad_image={on_bad_image!r} is not valid; choose one of: "
-            f"{', '.join(BAD_IMAGE_MODES)}"
-        )
+    check_bad_image_mode(on_bad_image, "data.on_bad_image")
     if not folder.is_dir():
         raise UserError(f"image folder {folder} does not exist; expected {folder}/<class>/<image>")
     try:

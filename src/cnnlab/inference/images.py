@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from cnnlab.data.folder import BAD_IMAGE_MODES, eval_pipeline, load_rgb
+from cnnlab.data.folder import eval_pipeline, load_rgb
 from cnnlab.errors import UserError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -52,13 +52,6 @@ def find(spec: str) -> Found:
             f"{', '.join(SUFFIXES)}"
         )
     return Found(images, [p for p in files if p.suffix.lower() not in SUFFIXES])
-
-
-def check_bad_image_mode(mode: str) -> None:
-    if mode not in BAD_IMAGE_MODES:
-        raise UserError(
-            f"on_bad_image={mode!r} is not valid; choose one of: {', '.join(BAD_IMAGE_MODES)}"
-        )
 
 
 def to_channels(img: Image.Image, channels: int) -> Image.Image:

@@ -24,6 +24,7 @@ class PredictionWriter:
         ranks = [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_prob")]
         self._csv.writerow(["path", "label", "pred", "prob", *ranks])
         self.skipped: list[tuple[str, str]] = []
+        self.not_images: list[Path] = []
         self.count = self.labelled = self.correct = 0
 
     def label_of(self, path: Path) -> str:
@@ -52,6 +53,7 @@ class PredictionWriter:
 
     def finish(self, not_images: list[Path]) -> None:
         self._close()
+        self.not_images = list(not_images)
         with open(self.parts["skipped.csv"], "w", newline="") as fh:
             csv.writer(fh).writerows([("path", "reason"), *self.skipped])
         self.parts["not_images.txt"].write_text("".join(f"{p}\n" for p in not_images))
