@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval lr-find sweep summary zoo augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint format clean
+.PHONY: help install train eval lr-find lecture mlflow sweep summary zoo augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,8 +29,14 @@ eval: $(STAMP) ## Evaluate a checkpoint: make eval ARGS="ckpt_path=outputs/.../b
 lr-find: $(STAMP) ## Learning-rate range test: make lr-find ARGS="model=resnet_cifar" (plot + suggestion)
 	$(PY) -m cnnlab.lr_find $(ARGS)
 
+lecture: $(STAMP) ## The lecture's claims measured, with verdicts (~20 min): make lecture [ONLY=residual,batchnorm]
+	$(PY) -m cnnlab.lecture $(if $(ONLY),--only $(ONLY)) $(ARGS)
+
 sweep: $(STAMP) ## Multirun sweep: make sweep ARGS="optimizer=sgd,adam"
 	$(PY) -m cnnlab.train --multirun $(ARGS)
+
+mlflow: $(STAMP) ## Serve the MLflow store of logger=mlflow runs (outputs/mlflow.db) on http://localhost:5000
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db --port 5000
 
 tensorboard: $(STAMP) ## Serve outputs/ on http://localhost:6006
 	$(VENV)/bin/tensorboard --logdir outputs --port 6006

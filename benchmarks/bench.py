@@ -114,6 +114,19 @@ def throughput(name: str, *overrides: str, project_epoch: int = 0) -> float:
     return statistics.median(r[1] for r in ours)
 
 
+def mlflow_cost() -> None:
+    """The ConvNet rows again with MLflow logging beside TensorBoard (every metric, the params and
+    the images into a throwaway SQLite store): compare its whole-fit ratio with the row above."""
+    with tempfile.TemporaryDirectory() as store:
+        throughput(
+            "ConvNet / MNIST sample, TensorBoard + MLflow",
+            "trainer.max_epochs=2",
+            "logger=many",
+            f"logger.mlflow.tracking_uri=sqlite:///{store}/mlflow.db",
+            f"logger.mlflow.artifact_location={store}/artifacts",
+        )
+
+
 def noise_floor(*overrides: str) -> None:
     """The plain loop against itself, timed as the rows above: what a ratio of identical code
     looks like on this machine."""
@@ -230,6 +243,7 @@ def main() -> None:
     import_costs()
     time_to_error_line()
     convnet = throughput("ConvNet / MNIST sample", "trainer.max_epochs=2")
+    mlflow_cost()
     noise_floor("trainer.max_epochs=2")
     resnet_overrides = (
         "model=resnet18",

@@ -112,8 +112,8 @@ def main() -> None:
     start = time.perf_counter()
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--batch-size", type=int, default=64)  # the default recipe's
+    parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--no-channels-last", action="store_true")
     parser.add_argument("--cnnlab", nargs="*", metavar="OVERRIDE", help="on cnnlab's data/net")

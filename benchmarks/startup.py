@@ -23,11 +23,14 @@ def pair_ratio(ours: list[float], theirs: list[float]) -> str:
 def end_to_end() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     ours, theirs, ours_first, theirs_first, accs, ours_rss, theirs_rss = [], [], [], [], [], [], []
-    epochs = int(compose().trainer.max_epochs)
+    cfg = compose()
+    epochs = int(cfg.trainer.max_epochs)
+    recipe = ["--epochs", str(epochs), "--batch-size", str(cfg.data.batch_size)]
+    recipe += ["--lr", str(cfg.optimizer.lr)]
     for rep in range(REPS):
         timer = "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer"
         cnnlab = [sys.executable, "-m", "cnnlab.train", f"seed={42 + rep}", timer]
-        plain = [sys.executable, "benchmarks/plain_loop.py", "--epochs", str(epochs)]
+        plain = [sys.executable, "benchmarks/plain_loop.py", *recipe]
         a, b = run_pair_taking_turns(rep, cnnlab, plain, env, REPO)
         ours.append(a.seconds)
         theirs.append(b.seconds)

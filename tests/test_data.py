@@ -51,7 +51,7 @@ def test_batches_are_normalized_floats(compose):
     _, dm, _ = build.data_and_network(compose())
     dm.setup("fit")
     images, targets = next(iter(dm.train_dataloader()))
-    assert images.dtype == torch.uint8 and images.shape == (128, 1, 28, 28)
+    assert images.dtype == torch.uint8 and images.shape == (64, 1, 28, 28)
     x, y = dm.on_after_batch_transfer((images, targets), 0)
     assert x.dtype == torch.float32
     assert abs(x.mean().item()) < 0.3 and 0.7 < x.std().item() < 1.3  # MNIST mean/std applied

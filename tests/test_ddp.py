@@ -36,8 +36,8 @@ def test_ddp_cpu_multirun_syncs_val_acc_and_writes_one_set_of_outputs_per_job(
         assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
         assert len(list(run.rglob("events.out.tfevents.*"))) == 1  # rank 0 only
         record = json.loads((run / "metrics.json").read_text())
-        assert record["effective_batch_size"] == 2 * 128
-        assert "effective batch 256 images per optimizer step" in (run / "train.log").read_text()
+        assert record["effective_batch_size"] == 2 * 64
+        assert "effective batch 128 images per optimizer step" in (run / "train.log").read_text()
 
     # mnist_sample's 400 validation digits split evenly over 2 ranks (no sampler padding): rank 1
     # alone would report its own half; one process over all 400 must agree exactly.

@@ -108,14 +108,16 @@ def test_a_failed_report_leaves_the_previous_one_whole(digits_run, tmp_path, mon
 
 
 @pytest.mark.slow
-def test_training_with_calibrate_stores_the_temperature_in_best_ckpt(quick):
+def test_training_with_calibrate_stores_the_temperature_in_the_tested_ckpt(quick):
     from cnnlab.train import train
 
     cfg = quick("test=true", "calibrate=true", "data.train_limit=600")
     train(cfg)
     run = Path(cfg.paths.output_dir)
     cal = json.loads((run / "eval" / "test" / "metrics.json").read_text())["calibration"]
-    assert cnnlab.load(run / "checkpoints" / "best.ckpt").temperature == pytest.approx(
+    tested = json.loads((run / "metrics.json").read_text())["tested_ckpt"]
+    assert tested == "last.ckpt"  # test_ckpt=last, the default
+    assert cnnlab.load(run / "checkpoints" / tested).temperature == pytest.approx(
         cal["temperature"]
     )
     assert cal["temperature"] != 1.0 and cal["after"]["nll"] <= cal["before"]["nll"]

@@ -70,6 +70,24 @@ def test_early_stopping_stops_and_still_tests_the_best_checkpoint(quick):
     )  # fmt: skip
     assert objects["trainer"].current_epoch < 30  # a rate that learns nothing stops early
     assert "test/acc" in metrics
+    # test_ckpt=last (the default) would test a patience epoch: early stopping tests the best.
+    run = Path(objects["trainer"].default_root_dir)
+    assert json.loads((run / "metrics.json").read_text())["tested_ckpt"] == "best.ckpt"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["last", "best"])
+def test_test_ckpt_picks_the_checkpoint_the_test_metrics_come_from(quick, which):
+    cfg = quick("trainer.max_epochs=3", "test=true", f"test_ckpt={which}",
+                "callbacks.model_checkpoint.monitor=val/loss")  # fmt: skip
+    metrics, objects = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert json.loads((run / "metrics.json").read_text())["tested_ckpt"] == f"{which}.ckpt"
+    tested = cnnlab.load(run / "checkpoints" / f"{which}.ckpt")
+    dm = objects["datamodule"]
+    images, targets = dm.test_set.images, dm.test_set.targets
+    acc = float((tested.predict(images).argmax(1) == targets).float().mean())
+    assert metrics["test/acc"] == pytest.approx(acc, abs=1e-6)
 
 
 @pytest.mark.slow
@@ -80,7 +98,7 @@ def test_lr_auto_runs_the_range_test_and_trains_with_its_suggestion(quick):
     assert (run / "lr_find.png").stat().st_size > 10_000
     chosen = _ckpt(run, "last.ckpt")["hyper_parameters"]["config"]["optimizer"]["lr"]
     assert isinstance(chosen, float) and chosen != 1e-3
-    assert metrics["lr-AdamW/head"] == pytest.approx(chosen)
+    assert metrics["lr-AdamW"] == pytest.approx(chosen)
 
 
 def test_any_logged_metric_can_be_the_monitor_with_its_mode_inferred(compose):

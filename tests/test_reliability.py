@@ -232,6 +232,15 @@ def test_nonfinite_gradient_stops_before_the_weights_change(compose):
         )
 
 
+def test_skip_mode_also_skips_a_nonfinite_gradient_with_a_finite_loss(compose, caplog):
+    cfg = compose(*BASE, "trainer.max_epochs=1", "nonfinite.policy=skip", "nonfinite.max_skips=1",
+                  *_with("NanGradAt", [2]))  # fmt: skip
+    with caplog.at_level("WARNING"):
+        _, objs = train(cfg)
+    assert "non-finite gradient at step 2: batch skipped (1 of 1 allowed)" in caplog.text
+    assert all(torch.isfinite(p).all() for p in objs["model"].parameters())
+
+
 def test_skip_mode_skips_up_to_k_nonfinite_batches_then_stops(compose, caplog):
     ok = compose(
         *BASE,

@@ -156,7 +156,7 @@ def test_resuming_with_other_settings_is_refused_naming_them(command, tmp_path):
     errors = _error_lines(changed)
     assert changed.returncode == 1 and len(errors) == 1, changed.stderr[-2000:]
     assert "cannot resume" in errors[0] and "data.batch_size 32 → 16" in errors[0]
-    assert "optimizer.lr 0.003 → 0.5" in errors[0]
+    assert "optimizer.lr 0.005 → 0.5" in errors[0]
     allowed = command(*args[:-2], "trainer.log_every_n_steps=1", "data.num_workers=0")
     assert allowed.returncode == 0, allowed.stderr[-2000:]
 

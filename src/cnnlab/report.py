@@ -260,7 +260,11 @@ class SweepReport(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if sweep_dir.is_dir():
             rows = write(sweep_dir, self.group_by, tensorboard=True)
-            print(f"\nSweep report ({sweep_dir / 'report.md'}):\n{markdown(rows, self.group_by)}")
+            text = markdown(rows, self.group_by)
+            from cnnlab.training.sweep_loggers import attach
+
+            attach(config, sweep_dir, text)  # MLflow parent run / W&B group run with the report
+            print(f"\nSweep report ({sweep_dir / 'report.md'}):\n{text}")
 
 
 def main(argv: list[str] | None = None) -> None:

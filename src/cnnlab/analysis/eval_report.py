@@ -12,12 +12,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from lightning.pytorch.loggers import TensorBoardLogger
 from PIL import Image
 
 from cnnlab.analysis import eval_figures, evaluation
 from cnnlab.analysis.evaluation import Collected
 from cnnlab.analysis.render import mistakes_grid
+from cnnlab.training.media import Media
 
 FILES = ("metrics.json", "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png",
          "reliability.png", "mistakes.png")  # fmt: skip
@@ -81,13 +81,14 @@ def _write_files(
     mistakes = mistakes_grid(collected.mistakes, to_unit, names)
     if mistakes is not None:
         Image.fromarray(mistakes).save(tmp / "mistakes.png")
-    for board in (lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)):
-        for name in (*figures, "mistakes"):  # the PNGs just written: drawn once, not again
-            if (tmp / f"{name}.png").is_file():
-                with Image.open(tmp / f"{name}.png") as png:
-                    picture = np.asarray(png.convert("RGB"))
-                board.add_image(f"eval_{split}/{name}", picture, step, dataformats="HWC")
-        board.add_text(f"eval_{split}/metrics", _summary_table(numbers), step)
+    media = Media(loggers)
+    if media.unavailable():
+        return
+    for name in (*figures, "mistakes"):  # the PNGs just written: drawn once, not again
+        if (tmp / f"{name}.png").is_file():
+            with Image.open(tmp / f"{name}.png") as png:
+                media.image(f"eval_{split}/{name}", np.asarray(png.convert("RGB")), step)
+    media.text(f"eval_{split}/metrics", _summary_table(numbers), step)
 
 
 def _summary_table(numbers: dict) -> str:

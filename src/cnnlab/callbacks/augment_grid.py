@@ -1,12 +1,13 @@
-"""Log a grid of augmented training images (mixed pairs too) to TensorBoard when training starts."""
+"""Log a grid of augmented training images (mixed pairs too) when training starts (every logger
+that shows images)."""
 
 from __future__ import annotations
 
 import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from cnnlab.data.preview import augmented_batch, picture
+from cnnlab.training.media import Media
 
 
 class AugmentationGrid(L.Callback):
@@ -15,8 +16,8 @@ class AugmentationGrid(L.Callback):
 
     @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if not loggers:
+        media = Media(trainer.loggers)
+        if media.unavailable():
             return
         import torch
 
@@ -24,5 +25,4 @@ class AugmentationGrid(L.Callback):
         images, targets = augmented_batch(trainer.datamodule, count=self.count)
         torch.set_rng_state(state)
         image = picture(trainer.datamodule, images.cpu(), targets.cpu())
-        for logger in loggers:
-            logger.experiment.add_image("data/augmented_train_batch", image, 0, dataformats="HWC")
+        media.image("data/augmented_train_batch", image, 0)

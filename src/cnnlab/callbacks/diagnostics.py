@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
 from cnnlab.analysis.render import confusion_image, mistakes_grid
+from cnnlab.training.media import Media
 
 MAX_IMAGES = 2000  # validation images scanned per call
 
@@ -45,8 +45,8 @@ class Diagnostics(L.Callback):
         due = self.every_n_epochs > 0 and trainer.current_epoch % self.every_n_epochs == 0
         if trainer.sanity_checking or trainer.global_rank != 0 or not (due or last):
             return
-        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if not writers:
+        media = Media(trainer.loggers)
+        if media.unavailable():
             return
         dm, net, step = trainer.datamodule, pl_module.net, trainer.current_epoch
         images, targets = _val_tensors(dm)
@@ -66,15 +66,12 @@ class Diagnostics(L.Callback):
             "diagnostics/feature_maps": self.maps(net, x[:1]),
         }
         net.train(was_training)
-        for w in writers:
-            for tag, img in pictures.items():
-                if img is not None:
-                    w.add_image(tag, img, step)
-            for tag, img in drawn.items():
-                if img is not None:
-                    w.add_image(tag, img, step, dataformats="HWC")
-            for name, acc in per_class.items():
-                w.add_scalar(f"val_per_class_acc/{name}", acc, step)
+        for tag, img in {**pictures, **drawn}.items():
+            if img is not None:
+                media.image(tag, img, step)
+        per_class = {f"val_per_class_acc/{name}": acc for name, acc in per_class.items()}
+        for lg in trainer.loggers:
+            lg.log_metrics(per_class, step=trainer.global_step)
 
     @staticmethod
     def confusion(probs, targets, names):

@@ -10,11 +10,11 @@ import logging
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 
 from cnnlab.analysis.cam import NoFeatureMaps, cam_maps, overlay, pointing_game, resolve_layer
 from cnnlab.analysis.render import grid
 from cnnlab.data.tensor_dataset import TensorImages
+from cnnlab.training.media import Media
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,7 @@ class GradCamGrid(L.Callback):
         true_maps = cam_maps(pl_module.net, layer, x, truths, self.method)
         unit = dm.to_unit(val.images[idx]).permute(0, 2, 3, 1).cpu().numpy()
         picture = grid_image(unit, pred_maps, true_maps, preds, truths, probs, dm.class_names)
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(
-                    f"gradcam/{self.method}", picture, trainer.current_epoch, dataformats="HWC"
-                )
+        Media(trainer.loggers).image(f"gradcam/{self.method}", picture, trainer.current_epoch)
 
 
 def grid_image(images: np.ndarray, pred_maps, true_maps, preds, truths, probs, names) -> np.ndarray:

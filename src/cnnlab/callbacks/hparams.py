@@ -1,8 +1,11 @@
-"""Log the run's hyperparameters once, tied to real metric names, for TensorBoard's HPARAMS tab.
+"""Log the run's hyperparameters once, the keys people compare first, to every logger's comparison
+view (TensorBoard HPARAMS, MLflow params, W&B config), tied to real metric names.
 
-Lightning's default logs a placeholder `hp_metric = -1`. The HPARAMS tab shows, for each metric
-registered here, the last value of the scalar with that tag in the same run, so registering
-`val/acc` and `test/acc` makes it show the run's real final accuracies.
+Lightning's default logs a placeholder `hp_metric = -1`. TensorBoard's HPARAMS tab shows, for each
+metric registered here, the last value of the scalar with that tag in the same run, so
+registering `val/acc` and `test/acc` makes it show the run's real final accuracies; MLflow and
+W&B keep the last value of every metric anyway. TensorBoard also gets a custom-scalars layout:
+train and validation loss on one chart, accuracy on another.
 """
 
 from __future__ import annotations
@@ -14,11 +17,26 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.tensorboard.summary import hparams
 
+INTERNAL = ("_target_", "_partial_", "_convert_", "_recursive_")
+# What a comparison of runs is about, first: the groups chosen, then these values.
+GROUPS = ("model", "data", "optimizer", "scheduler", "augment", "freeze", "transfer")
+FIRST = ("optimizer/lr", "data/batch_size", "trainer/max_epochs", "seed")
+LAYOUT = {
+    "learning curves": {
+        "loss (train, val)": ["Multiline", ["^train/loss$", "^val/loss$"]],
+        "accuracy (train, val)": ["Multiline", ["^train/acc$", "^val/acc$"]],
+        "learning rate": ["Multiline", ["^lr-"]],
+    }
+}
+
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"optimizer": {"lr": 0.1}} → {"optimizer/lr": 0.1}; lists become strings."""
+    """{"optimizer": {"lr": 0.1}} → {"optimizer/lr": 0.1}; lists become strings; Hydra's
+    `_target_`-style internals are left out."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
+        if key in INTERNAL:
+            continue
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(flatten(value, f"{name}/"))
@@ -29,22 +47,41 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _choices() -> dict[str, str]:
+    """The config group options this run was composed from (model=convnet, …); {} outside Hydra
+    (DDP's other ranks, tests composing by hand)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        choices = HydraConfig.get().runtime.choices
+    except (ImportError, ValueError):
+        return {}
+    return {g: str(choices[g]) for g in GROUPS if choices.get(g) not in (None, "null")}
+
+
+def ordered(config: dict[str, Any], params_count: int) -> dict[str, Any]:
+    """The compared keys first (group choices, lr, batch, epochs, seed, parameters), then the
+    rest alphabetically; paths, callbacks and logger settings left out."""
+    flat = flatten({k: v for k, v in config.items() if k not in ("paths", "callbacks", "logger")})
+    first = {**_choices(), **{k: flat[k] for k in FIRST if k in flat}}
+    first["model/params"] = params_count
+    return {**first, **{k: flat[k] for k in sorted(flat) if k not in first}}
+
+
 class HparamsWithMetrics(L.Callback):
     def __init__(self, metrics: list[str]):
         self.metrics = list(metrics)
 
     @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        config = pl_module.hparams.get("config", {})
-        params = flatten(
-            {k: v for k, v in config.items() if k not in ("paths", "callbacks", "logger")}
-        )
-        params["model/params"] = sum(p.numel() for p in pl_module.parameters())
+        count = sum(p.numel() for p in pl_module.parameters())
+        params = ordered(pl_module.hparams.get("config", {}), count)
         for logger in trainer.loggers:
-            logger.log_hyperparams(params)  # hparams.yaml / CSV; TensorBoard writes no summary here
+            logger.log_hyperparams(params)  # hparams.yaml, MLflow params, W&B config
             if isinstance(logger, TensorBoardLogger):
                 # The session summary only names the metrics; no placeholder scalar is written, so
                 # the HPARAMS tab reads the real values logged later under the same tags.
                 writer = logger.experiment._get_file_writer()
                 for summary in hparams(params, {m: 0.0 for m in self.metrics}):
                     writer.add_summary(summary)
+                logger.experiment.add_custom_scalars(LAYOUT)

@@ -34,15 +34,8 @@ class NonFiniteGuard(L.Callback):
         if torch.isfinite(loss):
             return
         step = trainer.global_step
-        if self.policy == "skip" and self.skipped < self.max_skips:
-            self.skipped += 1
+        if self._may_skip("loss", step):
             self._skip_this_step = True
-            log.warning(
-                "non-finite loss at step %d: batch skipped (%d of %d allowed)",
-                step,
-                self.skipped,
-                self.max_skips,
-            )
             return
         value = loss.detach().item()  # detached: no autograd warning before the error line
         raise NonFiniteError(
@@ -64,6 +57,10 @@ class NonFiniteGuard(L.Callback):
             torch.stack(torch._foreach_norm([p.grad for p in params])).sum()
         ):
             return
+        if self._may_skip("gradient", trainer.global_step):
+            for p in params:
+                p.grad = None
+            return
         bad = [
             n
             for n, p in pl_module.named_parameters()
@@ -73,6 +70,20 @@ class NonFiniteGuard(L.Callback):
             f"non-finite gradient at step {trainer.global_step} in {bad[0]} "
             f"(and {len(bad) - 1} more); the weights were not updated"
         )
+
+    def _may_skip(self, what: str, step: int) -> bool:
+        """policy=skip with skips left: count this one and say so."""
+        if self.policy != "skip" or self.skipped >= self.max_skips:
+            return False
+        self.skipped += 1
+        log.warning(
+            "non-finite %s at step %d: batch skipped (%d of %d allowed)",
+            what,
+            step,
+            self.skipped,
+            self.max_skips,
+        )
+        return True
 
     def state_dict(self) -> dict:
         return {"skipped": self.skipped}

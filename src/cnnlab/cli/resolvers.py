@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import datetime
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -38,6 +39,20 @@ def repeat(value: float, times: int) -> list[float]:
     return [value] * int(times)
 
 
+def run_name(output_dir: str) -> str:
+    """A run's name in MLflow / W&B: its folder's id (`17-16-27_c19aab`), or `<sweep>/<job>` for
+    a job of a multirun (`17-16-27_c19aab/3`)."""
+    path = Path(str(output_dir))
+    return f"{path.parent.name}/{path.name}" if path.name.isdigit() else path.name
+
+
+def sweep_name(output_dir: str) -> str | None:
+    """The sweep a multirun job belongs to (its folder's parent), None for a single run: MLflow's
+    `sweep` tag and W&B's group."""
+    path = Path(str(output_dir))
+    return path.parent.name if path.name.isdigit() else None
+
+
 LOWER_IS_BETTER = ("loss", "nll", "ece", "error")
 
 
@@ -58,6 +73,8 @@ def register() -> None:
         "cnnlab.cpu_workers": cpu_workers,
         "cnnlab.repeat": repeat,
         "cnnlab.metric_mode": metric_mode,
+        "cnnlab.run_name": run_name,
+        "cnnlab.sweep_name": sweep_name,
         "cnnlab.cwd": os.getcwd,
     }.items():
         if not OmegaConf.has_resolver(name):

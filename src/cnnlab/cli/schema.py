@@ -69,6 +69,7 @@ class RootSchema:
     ckpt_path: str | None = None
     run_id: str | None = None
     test: bool = True
+    test_ckpt: str = "best"
     eval_report: bool = True
     calibrate: bool = False
     decay_norm_and_bias: bool = False
@@ -140,6 +141,7 @@ POSITIVE = (_between(0, float("inf"), low_open=True), "a number > 0")
 # key → (check, what is valid): every numeric key users set, answered before anything runs.
 RANGES = {
     "seed": (_whole(0), "a whole number ≥ 0"),
+    "test_ckpt": (lambda v: v in ("best", "last"), "best or last"),
     "data.batch_size": (_whole(1), "a whole number ≥ 1"),
     "data.eval_batch_size": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
     "data.num_workers": (_whole(0), "a whole number ≥ 0"),

@@ -19,6 +19,7 @@ from cnnlab.models import weights as weights_file
 from cnnlab.models.anatomy import find_head
 from cnnlab.training import precision
 from cnnlab.training.checkpoint_io import AtomicCheckpointIO
+from cnnlab.training.loggers import missing_package
 from cnnlab.training.module import ClassifierModule
 from cnnlab.training.param_groups import GroupPlan
 from cnnlab.training.preprocessing import Preprocessing, decide
@@ -148,7 +149,25 @@ def callbacks(cfg: DictConfig) -> list[L.Callback]:
 
 def loggers(cfg: DictConfig) -> list:
     group = cfg.get("logger") or {}
-    return [_instantiate(c, f"logger.{k}") for k, c in group.items() if c and "_target_" in c]
+    built = []
+    for name, node in group.items():
+        if not node or "_target_" not in node:
+            continue
+        node = OmegaConf.create(plain(node))
+        if "tags" in node:  # MLflow: a single run has no sweep tag (a null tag is an error)
+            node.tags = {k: str(v) for k, v in node.tags.items() if v is not None}
+        try:
+            built.append(instantiate(node))
+        except (ImportError, ModuleNotFoundError) as err:
+            raise UserError(missing_package(name, err) or f"logger.{name}: {err}") from None
+        except Exception as err:  # noqa: BLE001 - Lightning raises its own for a missing package
+            line = missing_package(name, err.__cause__ or err)
+            if line is None:
+                raise UserError(
+                    f"could not build logger.{name}: {type(err).__name__}: {err}"
+                ) from err
+            raise UserError(line) from None
+    return built
 
 
 def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Trainer:

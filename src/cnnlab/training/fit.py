@@ -1,6 +1,6 @@
-"""One training run, once its config is valid: build, fit (resuming when asked), test the best
-checkpoint, write metrics.json. Imports torch and Lightning; `cnnlab.train` reaches it only
-after the config has been checked, so a typo is answered without that start-up."""
+"""One training run, once its config is valid: build, fit (resuming when asked), test the last or
+best checkpoint (`test_ckpt`), write metrics.json. Imports torch and Lightning; `cnnlab.train`
+reaches it only after the config has been checked, so a typo is answered without that start-up."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
@@ -73,22 +74,37 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
         raise
     if trainer.interrupted:  # Lightning versions that return instead of exiting
         raise RunInterrupted(CTRL_C, 130)
-    metrics = _metrics(trainer)
+    metrics, tested = _metrics(trainer), None
     if cfg.get("test"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if not best or not Path(best).is_file():  # none saved, or deleted during training
-            log.warning("no best checkpoint %s; testing the weights at the end of training", best)
-            best = ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        tested = tested_checkpoint(cfg, trainer)
+        trainer.test(model, datamodule=datamodule, ckpt_path=tested or None, weights_only=True)
         metrics.update(_metrics(trainer))
         if cfg.get("eval_report", True) and trainer.global_rank == 0:
-            _report(cfg, trainer, model, datamodule, best)
+            _report(cfg, trainer, model, datamodule, tested)
     for logger in trainer.loggers:
         logger.finalize("success")
         if hasattr(logger, "close"):  # RunTensorBoardLogger: one events file for fit and test
             logger.close()
-    _write_metrics(cfg, trainer, model, metrics, time.perf_counter() - started)
+    _write_metrics(cfg, trainer, model, metrics, time.perf_counter() - started, tested)
     return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule}
+
+
+def tested_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str:
+    """The checkpoint `test` evaluates: `test_ckpt=best` (the monitored metric's best epoch) or
+    `last` (the weights training ended with; best when early stopping ended it, since the
+    epochs after the best are the patience). "" tests the weights in memory."""
+    callback = trainer.checkpoint_callback
+    stopped_early = any(
+        isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks
+    )
+    which = "best" if stopped_early else cfg.get("test_ckpt", "best")
+    path = ""
+    if callback is not None:
+        path = callback.best_model_path if which == "best" else callback.last_model_path
+    if not path or not Path(path).is_file():  # none saved, or deleted during training
+        log.warning("no %s checkpoint %s; testing the weights at the end of training", which, path)
+        return ""
+    return path
 
 
 def _choose_lr(cfg: DictConfig, stored: dict | None) -> None:
@@ -108,16 +124,16 @@ def _choose_lr(cfg: DictConfig, stored: dict | None) -> None:
     log.info("optimizer.lr=auto: %.3g (learning-rate range test, lr_find.png)", chosen)
 
 
-def _report(cfg: DictConfig, trainer: L.Trainer, model, datamodule, best: str) -> None:
+def _report(cfg: DictConfig, trainer: L.Trainer, model, datamodule, tested: str) -> None:
     """The tested checkpoint's evaluation report; with `calibrate`, its temperature is fitted on
-    the validation split and stored in best.ckpt (what predict and export read)."""
-    calibrate = bool(cfg.get("calibrate")) and bool(best)
+    the validation split and stored in that checkpoint (what predict and export read)."""
+    calibrate = bool(cfg.get("calibrate")) and bool(tested)
     report = eval_pass.report(
         model.net, datamodule, "test", Path(cfg.paths.output_dir) / "eval",
         calibrate=calibrate, loggers=trainer.loggers, step=trainer.global_step,
     )  # fmt: skip
     if calibrate:
-        calibration.store(Path(best), report["temperature"], fitted_on="val")
+        calibration.store(Path(tested), report["temperature"], fitted_on="val")
 
 
 def _log_effective_batch(cfg: DictConfig, trainer: L.Trainer) -> None:
@@ -137,7 +153,12 @@ def _log_effective_batch(cfg: DictConfig, trainer: L.Trainer) -> None:
         )
 
 
-def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float) -> None:
+def _train_images(trainer: L.Trainer) -> int | None:
+    train_set = getattr(trainer.datamodule, "train_set", None)
+    return len(train_set) if hasattr(train_set, "__len__") else None
+
+
+def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float, tested) -> None:
     """metrics.json in the run folder: what sweep reports read (absent = the run failed)."""
     if trainer.global_rank != 0 or not cfg.paths.get("output_dir"):
         return
@@ -147,7 +168,10 @@ def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float
         "best_epoch": model.best_epoch,
         "epochs": trainer.current_epoch,
         "effective_batch_size": effective_batch(cfg, trainer),
+        "train_images": _train_images(trainer),
         "wall_s": round(wall_s, 1),
+        # The checkpoint the test/ metrics come from ("" the weights in memory; None: no test).
+        "tested_ckpt": Path(tested).name if tested else tested,
     }
     out = Path(cfg.paths.output_dir) / "metrics.json"
     out.parent.mkdir(parents=True, exist_ok=True)

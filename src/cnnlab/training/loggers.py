@@ -1,16 +1,26 @@
-"""TensorBoard logging into one events file per run.
+"""The loggers cnnlab configures (conf/logger/).
 
-Lightning closes the writer when `fit` ends, so the `test` that follows opens a second events file
-in the same folder; this logger only flushes between stages and closes once, at the end of the run.
+TensorBoard: one events file per run. Lightning closes the writer when `fit` ends, so the `test`
+that follows opens a second events file in the same folder; this logger only flushes between
+stages and closes once, at the end of the run. It also leaves out Lightning's `epoch` scalar,
+which would otherwise be the first chart of the Scalars tab (the step axis already counts).
+W&B: the run is finished when cnnlab's run ends.
 """
 
 from __future__ import annotations
 
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
+
+# The package each logger needs, and the extra that installs it.
+EXTRAS = {"mlflow": "mlflow", "wandb": "wandb"}
 
 
 class RunTensorBoardLogger(TensorBoardLogger):
+    @rank_zero_only
+    def log_metrics(self, metrics, step=None) -> None:
+        super().log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step)
+
     @rank_zero_only
     def finalize(self, status: str) -> None:
         if self._experiment is not None:
@@ -22,3 +32,26 @@ class RunTensorBoardLogger(TensorBoardLogger):
     def close(self) -> None:
         if self._experiment is not None:
             self._experiment.close()
+
+
+class RunWandbLogger(WandbLogger):
+    """Finishes its W&B run when cnnlab's run ends (Lightning leaves it open until the process
+    exits: the jobs of a sweep in one process would share it, and an offline run's summary would
+    not be written)."""
+
+    @rank_zero_only
+    def close(self) -> None:
+        if self._experiment is not None:
+            self._experiment.finish()
+
+
+def missing_package(name: str, err: BaseException) -> str | None:
+    """One line naming the install when logger `name` cannot import its package, else None."""
+    text = str(err).lower()
+    for key, package in EXTRAS.items():
+        if key in name.lower() and (package in text or isinstance(err, ModuleNotFoundError)):
+            return (
+                f"logger.{name} needs the {package} package, which is not installed: "
+                f"pip install 'cnnlab[{key}]' (or pip install {package})"
+            )
+    return None

@@ -11,12 +11,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from lightning.pytorch.tuner import Tuner  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from cnnlab.errors import UserError  # noqa: E402
 from cnnlab.training import build  # noqa: E402
+from cnnlab.training.media import Media  # noqa: E402
 
 log = logging.getLogger(__name__)
 PLACEHOLDER_LR = 1e-3  # builds the optimizer before the search replaces every group's rate
@@ -24,7 +27,7 @@ PLACEHOLDER_LR = 1e-3  # builds the optimizer before the search replaces every g
 
 def search(cfg: DictConfig, out_dir: Path, *, steps: int = 100) -> float:
     """Run the range test on the configured run; write `lr_find.png` (and the figure to
-    TensorBoard); return the suggested rate."""
+    every logger that shows images); return the suggested rate."""
     with open_dict(cfg):
         cfg.optimizer.lr = PLACEHOLDER_LR
     _, datamodule, net = build.data_and_network(cfg)
@@ -46,9 +49,11 @@ def search(cfg: DictConfig, out_dir: Path, *, steps: int = 100) -> float:
     fig.axes[0].set_title(f"learning-rate range test: suggestion {suggestion:.3g}")
     out_dir.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_dir / "lr_find.png", dpi=100, bbox_inches="tight")
-    for board in (lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)):
-        board.add_figure("lr_find/loss_vs_lr", fig, 0, close=False)
-        board.add_scalar("lr_find/suggestion", suggestion, 0)
-        board.flush()
     plt.close(fig)
+    with Image.open(out_dir / "lr_find.png") as png:  # the PNG just written, to every logger
+        Media(loggers).image("lr_find/loss_vs_lr", np.asarray(png.convert("RGB")), 0)
+    for lg in loggers:
+        lg.log_metrics({"lr_find/suggestion": float(suggestion)}, step=0)
+        if isinstance(lg, TensorBoardLogger):
+            lg.experiment.flush()
     return float(suggestion)

@@ -29,6 +29,7 @@ MAY_CHANGE = (
     "ckpt_path",
     "seed",  # the RNG state comes back from the checkpoint (data.seed, the split, may not change)
     "test",
+    "test_ckpt",
     "eval_report",  # after training: the report and calibration of the tested checkpoint
     "calibrate",
     "optimized_metric",

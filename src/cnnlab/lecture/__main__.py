@@ -1,0 +1,3 @@
+from cnnlab.lecture.run import main
+
+main()

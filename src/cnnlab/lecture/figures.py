@@ -1,0 +1,42 @@
+"""One small figure per claim (matplotlib, PNG bytes), from the `plot` a claim's verdict made."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def png(title: str, plot: dict) -> bytes | None:
+    if not plot:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
+    kind = plot["kind"]
+    if kind == "bars":
+        names, groups = list(plot["series"]), plot["groups"]
+        width = 0.8 / len(names)
+        for i, name in enumerate(names):
+            xs = [g + (i - (len(names) - 1) / 2) * width for g in range(len(groups))]
+            bars = ax.bar(xs, plot["series"][name], width, label=name)
+            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        ax.set_xticks(range(len(groups)), groups)
+        low = min(min(v) for v in plot["series"].values())
+        ax.set_ylim(max(0, low - 10), 100)
+    elif kind in ("lines", "curves"):
+        for name, ys in plot["series"].items():
+            xs = plot["x"] if kind == "lines" else list(range(1, len(ys) + 1))
+            ax.plot(xs, ys, marker="o", label=name)
+        if plot.get("logx"):
+            ax.set_xscale("log")
+        ax.set_xlabel(plot["xlabel"])
+    ax.set_ylabel(plot["ylabel"])
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=100)
+    plt.close(fig)
+    return out.getvalue()

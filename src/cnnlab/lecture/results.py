@@ -1,0 +1,85 @@
+"""Reading a finished lecture sweep: every job's overrides, metrics.json and learning curves, and
+mean ± std over the seeds of each configuration."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnlab import report
+
+CURVES = ("train/loss", "val/acc")  # per epoch, read from TensorBoard
+
+
+@dataclass
+class Job:
+    folder: Path
+    set: dict[str, str]  # the overrides this job was given (seed included)
+    metrics: dict[str, Any]  # metrics.json; empty when the job did not finish
+    extra: dict[str, float] = field(default_factory=dict)  # measured by the runner afterwards
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # tag → (step, value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.extra.get(key, self.metrics.get(key, default))
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.metrics)
+
+
+def jobs(sweep_dir: Path) -> list[Job]:
+    out = []
+    for row in report.collect(sweep_dir):
+        folder = sweep_dir / row["job"]
+        record = folder / "metrics.json"
+        metrics = json.loads(record.read_text()) if record.is_file() else {}
+        job = Job(folder, dict(row["set"]), metrics)
+        if job.ok:
+            job.curves = {tag: curve(job, tag) for tag in CURVES}
+        out.append(job)
+    return out
+
+
+def by(jobs_: list[Job], *keys: str) -> dict[tuple, list[Job]]:
+    """Finished jobs grouped by the values of `keys` (in sweep order)."""
+    groups: dict[tuple, list[Job]] = {}
+    for job in jobs_:
+        if job.ok:
+            groups.setdefault(tuple(job.set.get(k) for k in keys), []).append(job)
+    return groups
+
+
+def mean(members: list[Job], metric: str) -> float:
+    values = [float(j.get(metric)) for j in members if j.get(metric) is not None]
+    return statistics.fmean(values) if values else float("nan")
+
+
+def std(members: list[Job], metric: str) -> float:
+    values = [float(j.get(metric)) for j in members if j.get(metric) is not None]
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def mean_std(members: list[Job], metric: str, scale: float = 1.0, digits: int = 2) -> str:
+    m, s = mean(members, metric) * scale, std(members, metric) * scale
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def curve(job: Job, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of one scalar from the job's TensorBoard events (the learning curves)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    points: list[tuple[int, float]] = []
+    for events in sorted((job.folder / "tb").glob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        if tag in acc.Tags().get("scalars", []):
+            points += [(e.step, e.value) for e in acc.Scalars(tag)]
+    return sorted(points)
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)])

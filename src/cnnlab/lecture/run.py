@@ -1,0 +1,193 @@
+"""`make lecture [ONLY=claim,…] [ARGS="overrides"]`: every claim of the lecture as a small sweep
+on this machine, then outputs/lecture/<id>/report.md with the lecture's sentence, the measured
+table, a figure, a verdict computed from that table, and each claim's wall time; the same report
+and figures in TensorBoard (<id>/tb). ARGS are Hydra overrides given to every sweep (e.g. a
+smaller budget: "trainer.max_epochs=1 hydra.sweeper.params.seed=1")."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from cnnlab.errors import UserError
+from cnnlab.lecture import claims, results
+
+SHIFT_PX = 3  # the connectivity claim's shifted test digits: 3 pixels, one of 4 directions each
+
+
+def shifted(images, pixels: int = SHIFT_PX):
+    """Each image moved by `pixels` right, left, down or up (by index), zero-filled."""
+    import torch.nn.functional as F
+
+    p = pixels
+    padded = F.pad(images, (p, p, p, p))
+    h, w = images.shape[-2:]
+    out = images.clone()
+    for k, (dy, dx) in enumerate(((0, -p), (0, p), (-p, 0), (p, 0))):  # crop offsets
+        out[k::4] = padded[k::4, :, p + dy : p + dy + h, p + dx : p + dx + w]
+    return out
+
+
+def _train(args: list[str], log: Path) -> int:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    with open(log, "a") as fh:
+        cmd = [sys.executable, "-m", "cnnlab.train", *args]
+        fh.write("$ " + " ".join(cmd) + "\n")
+        fh.flush()
+        return subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
+
+
+def _sweep(claim: str, out: Path, overrides: list[str]) -> tuple[list[results.Job], str]:
+    """Run one claim's sweep; returns its jobs and an error line ("" when it finished)."""
+    log = out / f"{claim}.log"
+    extra = []
+    if claim == "transfer":  # the pretrained network first: digits 0–4
+        pre = out / "transfer_pretrain"
+        rc = _train(["experiment=digits_pretrain", f"hydra.run.dir={pre}", "eval_report=false",
+                     *overrides], log)  # fmt: skip
+        if rc != 0:
+            return [], f"pretraining on digits 0–4 failed (exit {rc}); see {log}"
+        extra = [f"pretrained={pre / 'checkpoints' / 'last.ckpt'}"]
+    sweep_dir = out / claim
+    rc = _train([f"experiment=lecture/{claim}", f"hydra.sweep.dir={sweep_dir}", *extra,
+                 *overrides], log)  # fmt: skip
+    jobs = results.jobs(sweep_dir) if sweep_dir.is_dir() else []
+    return jobs, "" if rc == 0 else f"the sweep failed (exit {rc}); see {log}"
+
+
+def _measure_shifted(jobs: list[results.Job], data_dir: Path) -> None:
+    """test/acc_shifted for each finished job: its tested checkpoint on shifted test digits."""
+    import cnnlab
+    from cnnlab.data.sources import mnist_sample
+
+    test = mnist_sample(str(data_dir)).test
+    moved = shifted(test.images)
+    for job in jobs:
+        if not job.ok:
+            continue
+        model = cnnlab.load(
+            job.folder / "checkpoints" / (job.metrics.get("tested_ckpt") or "last.ckpt")
+        )
+        preds = model.predict(moved).argmax(1)
+        job.extra["test/acc_shifted"] = float((preds == test.targets).float().mean())
+
+
+def _section(claim: claims.Claim, finding: claims.Finding | None, error: str, wall: float,
+             figure: bool) -> str:  # fmt: skip
+    lines = [f"## {claim.name}", "", f"> {claim.sentence}", ""]
+    if finding is not None:
+        lines += [finding.table, ""]
+        if figure:
+            lines += [f"![{claim.name}]({claim.name}.png)", ""]
+    verdict = finding.verdict if finding else "no verdict"
+    lines += [f"**Verdict**: {verdict}" + (f" ({error})" if error else ""), ""]
+    lines += [
+        f"Wall time: {wall:.0f} s. Jobs: `{claim.name}/` (report.md, one folder per job).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _to_tensorboard(out: Path, text: str, figures: dict[str, bytes]) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(out / "tb"))
+    writer.add_text("lecture/report", text)
+    for name, data in figures.items():
+        image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        writer.add_image(f"lecture/{name}", image, 0, dataformats="HWC")
+    writer.close()
+
+
+def run(only: list[str], overrides: list[str], out: Path, data_dir: Path) -> bool:
+    """Every claim in `only`; True when each sweep finished and got a verdict."""
+    from cnnlab.lecture import figures
+
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    sections, summary, pictures, complete = [], [], {}, True
+    for claim in (claims.BY_NAME[n] for n in only):
+        print(f"lecture: {claim.name} …", flush=True)
+        t0 = time.perf_counter()
+        jobs, error = _sweep(claim.name, out, overrides)
+        if claim.name == "connectivity":
+            _measure_shifted(jobs, data_dir)
+        finding = claim.judge(jobs) if any(j.ok for j in jobs) else None
+        wall = time.perf_counter() - t0
+        figure = figures.png(claim.name, finding.plot) if finding else None
+        if figure:
+            _atomic(out / f"{claim.name}.png", figure)
+            pictures[claim.name] = figure
+        sections.append(_section(claim, finding, error, wall, figure is not None))
+        verdict = finding.verdict if finding else "no verdict"
+        summary.append((claim.name, verdict + (f" ({error})" if error else ""), wall))
+        complete = complete and finding is not None and not error
+        print(f"lecture: {claim.name}: {verdict} [{wall:.0f} s]", flush=True)
+    total = time.perf_counter() - started
+    text = _report(summary, sections, overrides, total)
+    _atomic(out / "report.md", text.encode())
+    _to_tensorboard(out, text, pictures)
+    return complete
+
+
+def _report(summary, sections, overrides, total: float) -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    machine = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    command = "make lecture" + (f' ARGS="{" ".join(overrides)}"' if overrides else "")
+    head = ["# The lecture, measured", "",
+            f"`{command}` on {machine}, {datetime.now():%Y-%m-%d %H:%M}; "
+            f"{total / 60:.1f} min in all.",
+            "", "| claim | verdict | wall s |", "|---|---|---|"]  # fmt: skip
+    head += [f"| {name} | {verdict} | {wall:.0f} |" for name, verdict, wall in summary]
+    return "\n".join([*head, "", *sections])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="cnnlab-lecture", description=__doc__)
+    parser.add_argument("--only", default="", help="comma-separated claims (default: all)")
+    parser.add_argument("--out", type=Path, help="default: outputs/lecture/<date>_<time>")
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("CNNLAB_DATA", "data"))
+    )
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every sweep")
+    args = parser.parse_args(argv)
+    only = [n.strip() for n in args.only.split(",") if n.strip()] or list(claims.BY_NAME)
+    try:
+        unknown = [n for n in only if n not in claims.BY_NAME]
+        if unknown:
+            raise UserError(f"unknown claim {unknown[0]!r}; valid: {', '.join(claims.BY_NAME)}")
+        out = args.out or Path("outputs") / "lecture" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
+        if out.exists() and any(out.iterdir()):
+            raise UserError(f"{out} already holds a lecture run; choose another --out")
+        complete = run(only, args.overrides, out, args.data_dir)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        sys.exit(1)
+    print(f"wrote {out / 'report.md'} (and figures, tb/ for TensorBoard)")
+    if not complete:
+        sys.exit(1)  # a claim without a verdict: its sweep failed
+
+
+if __name__ == "__main__":
+    main()

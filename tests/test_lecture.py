@@ -1,0 +1,144 @@
+"""`make lecture`: each claim's verdict follows from its numbers, and one small claim runs end to
+end (its report's verdict is recomputed from the table it wrote)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnnlab.lecture import claims
+from cnnlab.lecture.results import Job
+from cnnlab.lecture.run import shifted
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def job(metrics: dict, curves: dict | None = None, **overrides) -> Job:
+    return Job(Path("."), {k.replace("__", "."): str(v) for k, v in overrides.items()},
+               {"params": 1000, **metrics}, curves=curves or {})  # fmt: skip
+
+
+def seeds(metrics: dict, **overrides) -> list[Job]:
+    return [job(metrics, seed=s, **overrides) for s in (1, 2, 3)]
+
+
+def test_connectivity_holds_only_when_the_convnet_wins_and_degrades_less():
+    mlp = seeds({"test/acc": 0.95, "test/acc_shifted": 0.60}, model="mlp")
+    conv = seeds({"test/acc": 0.98, "test/acc_shifted": 0.90}, model="convnet")
+    assert claims.connectivity(mlp + conv).verdict.startswith(
+        "holds: the ConvNet beats the MLP by 3.0"
+    )
+    worse = seeds({"test/acc": 0.98, "test/acc_shifted": 0.30}, model="convnet")
+    assert claims.connectivity(mlp + worse).verdict.startswith("does not hold at this budget")
+
+
+def test_batchnorm_needs_a_rate_only_the_bn_network_survives():
+    rows = []
+    for lr, plain, bn in ((0.01, 0.97, 0.98), (0.5, 0.11, 0.97)):
+        rows += seeds({"test/acc": plain}, model="convnet", optimizer__lr=lr)
+        rows += seeds({"test/acc": bn}, model="convnet_bn", optimizer__lr=lr)
+    assert claims.batchnorm(rows).verdict.startswith("holds: at lr 0.5 only the BatchNorm")
+    both = [j for j in rows if j.set["optimizer.lr"] == "0.01"]
+    assert claims.batchnorm(both).verdict.startswith("does not hold")
+
+
+def test_batchnorm_counts_epochs_to_the_level_from_the_curves():
+    fast = job({"test/acc": 0.98}, {"val/acc": [(10, 0.5), (20, 0.975)]})
+    never = job({"test/acc": 0.5}, {"val/acc": [(10, 0.5), (20, 0.6)]})
+    assert claims._epochs_to(fast, 0.97) == 2
+    assert claims._epochs_to(never, 0.97) == float("inf")
+
+
+def test_residual_reports_gain_and_degradation_from_the_table():
+    def net(res, depth, acc, loss):
+        return seeds({"test/acc": acc, "train/loss": loss}, model__net__residual=res,
+                     model__net__depth=depth)  # fmt: skip
+
+    rows = net("true", 20, 0.97, 0.2) + net("true", 56, 0.975, 0.18)
+    rows += net("false", 20, 0.96, 0.25) + net("false", 56, 0.90, 0.5)
+    verdict = claims.residual(rows).verdict
+    assert verdict.startswith("holds: residual-56 beats plain-56 by 7.5 points")
+    assert "plain-56 is 6.0 points below plain-20" in verdict
+    rows = net("true", 56, 0.89, 0.5) + net("false", 20, 0.96, 0.25) + net("false", 56, 0.90, 0.5)
+    assert claims.residual(rows).verdict.startswith("does not hold at this budget")
+
+
+def test_augmentation_gain_must_shrink_with_more_data():
+    rows = []
+    for size, none, aug in ((300, 0.85, 0.90), (3600, 0.97, 0.98)):
+        rows += seeds({"test/acc": none, "train_images": size}, augment="none",
+                      data__train_limit=size)  # fmt: skip
+        rows += seeds({"test/acc": aug, "train_images": size}, augment="mnist",
+                      data__train_limit=size)  # fmt: skip
+    assert claims.augmentation(rows).verdict.startswith("holds: augmentation adds 5.0 points")
+
+
+def test_transfer_picks_each_strategys_rate_by_validation_not_test():
+    rows = seeds({"val/acc_best": 0.6, "test/acc": 0.6}, transfer="scratch", optimizer__lr=0.01)
+    rows += seeds({"val/acc_best": 0.9, "test/acc": 0.85}, transfer="finetune", optimizer__lr=0.01)
+    # Higher test accuracy but lower validation: never chosen.
+    rows += seeds({"val/acc_best": 0.5, "test/acc": 0.99}, transfer="finetune", optimizer__lr=0.1)
+    finding = claims.transfer(rows)
+    assert "| finetune | 0.01 |" in finding.table
+    assert (
+        finding.verdict
+        == "holds: every pretrained start beats training from scratch, by 25.0–25.0 points"
+    )
+
+
+def test_gradcam_holds_when_the_shortcut_network_points_outside_the_digit():
+    rows = seeds({"val/pointing_game": 0.8, "test/acc": 0.95}, data__source__correlation=0.0)
+    rows += seeds({"val/pointing_game": 0.2, "test/acc": 0.3}, data__source__correlation=1.0)
+    assert claims.gradcam(rows).verdict.startswith("holds: Grad-CAM of the shortcut network")
+
+
+def test_shifted_moves_each_image_three_pixels_in_its_direction():
+    images = torch.zeros(4, 1, 10, 10, dtype=torch.uint8)
+    images[:, 0, 5, 5] = 255
+    out = shifted(images, 3)
+    where = [tuple(torch.nonzero(o[0])[0].tolist()) for o in out]
+    assert where == [(5, 8), (5, 2), (8, 5), (2, 5)]  # right, left, down, up
+
+
+def test_unknown_claim_is_one_line_and_exit_2(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "cnnlab.lecture", "--only", "pooling"],
+                         capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "error: unknown claim 'pooling'; valid: connectivity, batchnorm, residual, augmentation, "
+        "transfer, gradcam"
+    ]
+
+
+def _cells(table_row: str) -> list[str]:
+    return [c.strip() for c in table_row.strip().strip("|").split("|")]
+
+
+@pytest.mark.slow
+def test_one_small_claim_end_to_end_its_verdict_follows_from_its_table(tmp_path):
+    out = tmp_path / "lecture"
+    run = subprocess.run(
+        [sys.executable, "-m", "cnnlab.lecture", "--only", "connectivity", "--out", str(out),
+         "--data-dir", str(REPO / "data"), "trainer.max_epochs=1", "data.train_limit=300",
+         "hydra.sweeper.params.seed=1", "callbacks.progress_bar=null"],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    text = (out / "report.md").read_text()
+    rows = {c[0]: c for c in map(_cells, re.findall(r"^\| (?:mlp|convnet) \|.*$", text, re.M))}
+    acc = {m: float(rows[m][3].split(" ± ")[0]) for m in ("mlp", "convnet")}
+    moved = {m: float(rows[m][4].split(" ± ")[0]) for m in ("mlp", "convnet")}
+    holds = acc["convnet"] > acc["mlp"] and (
+        acc["convnet"] - moved["convnet"] < acc["mlp"] - moved["mlp"]
+    )
+    verdict = re.search(r"^\*\*Verdict\*\*: (.*)$", text, re.M).group(1)
+    assert verdict.startswith("holds" if holds else "does not hold at this budget"), text
+    assert re.search(r"^\| connectivity \| (holds|does not hold).* \| \d+ \|$", text, re.M)
+    assert (out / "connectivity.png").stat().st_size > 1000
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    assert len([p for p in (out / "connectivity").iterdir() if p.name.isdigit()]) == 2
