@@ -51,6 +51,8 @@ def test_tensorboard_and_mlflow_hold_the_same_scalars_images_and_params(quick, t
     keys = {a.path.split("+")[0] for a in client.list_artifacts(run.info.run_id, "images")}
     for key in ("gradcam_gradcam", "diagnostics_confusion_matrix", "eval_test_confusion_matrix"):
         assert f"images/{key}" in keys, keys
+    tables = {a.path for a in client.list_artifacts(run.info.run_id, "eval_test")}
+    assert "eval_test/per_class_step" in " ".join(tables), tables  # a table, MLflow's own form
     params = run.data.params
     assert params["model/net/hidden"] == "256" and params["optimizer/lr"] == "0.005"
     assert not any(k.endswith("_target_") for k in params)

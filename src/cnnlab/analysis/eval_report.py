@@ -89,6 +89,10 @@ def _write_files(
             with Image.open(tmp / f"{name}.png") as png:
                 media.image(f"eval_{split}/{name}", np.asarray(png.convert("RGB")), step)
     media.text(f"eval_{split}/metrics", _summary_table(numbers), step)
+    per_class = [[name, row["support"], *(round(row[k], 4) for k in ("precision", "recall", "f1"))]
+                 for name, row in numbers["per_class"].items()]  # fmt: skip
+    media.table(f"eval_{split}/per_class", ["class", "support", "precision", "recall", "f1"],
+                per_class, step)  # fmt: skip
 
 
 def _summary_table(numbers: dict) -> str:

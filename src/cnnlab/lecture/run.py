@@ -7,6 +7,7 @@ smaller budget: "trainer.max_epochs=1 hydra.sweeper.params.seed=1")."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -115,8 +116,27 @@ def _to_tensorboard(out: Path, text: str, figures: dict[str, bytes]) -> None:
     writer.close()
 
 
-def run(only: list[str], overrides: list[str], out: Path, data_dir: Path) -> bool:
-    """Every claim in `only`; True when each sweep finished and got a verdict."""
+def _swept(claim: str, out: Path, overrides: list[str], again: bool) -> tuple[list, str, float]:
+    """Run the claim's sweep (or, `again`, read the one already in `out`); its jobs, error line
+    and wall time, which `<claim>.json` keeps for a later --report-only."""
+    record = out / f"{claim}.json"
+    if again:
+        if not record.is_file():
+            raise UserError(f"{out} holds no finished {claim!r} sweep ({record.name} missing)")
+        saved = json.loads(record.read_text())
+        return results.jobs(out / claim), saved["error"], saved["wall_s"]
+    t0 = time.perf_counter()
+    jobs, error = _sweep(claim, out, overrides)
+    wall = time.perf_counter() - t0
+    record.write_text(json.dumps({"wall_s": wall, "error": error}))
+    return jobs, error, wall
+
+
+def run(
+    only: list[str], overrides: list[str], out: Path, data_dir: Path, again: bool = False
+) -> bool:
+    """Every claim in `only`; True when each sweep finished and got a verdict. `again`: no
+    training, the verdicts recomputed from the sweeps already in `out`."""
     from cnnlab.lecture import figures
 
     out.mkdir(parents=True, exist_ok=True)
@@ -124,12 +144,10 @@ def run(only: list[str], overrides: list[str], out: Path, data_dir: Path) -> boo
     sections, summary, pictures, complete = [], [], {}, True
     for claim in (claims.BY_NAME[n] for n in only):
         print(f"lecture: {claim.name} …", flush=True)
-        t0 = time.perf_counter()
-        jobs, error = _sweep(claim.name, out, overrides)
+        jobs, error, wall = _swept(claim.name, out, overrides, again)
         if claim.name == "connectivity":
             _measure_shifted(jobs, data_dir)
         finding = claim.judge(jobs) if any(j.ok for j in jobs) else None
-        wall = time.perf_counter() - t0
         figure = figures.png(claim.name, finding.plot) if finding else None
         if figure:
             _atomic(out / f"{claim.name}.png", figure)
@@ -139,7 +157,7 @@ def run(only: list[str], overrides: list[str], out: Path, data_dir: Path) -> boo
         summary.append((claim.name, verdict + (f" ({error})" if error else ""), wall))
         complete = complete and finding is not None and not error
         print(f"lecture: {claim.name}: {verdict} [{wall:.0f} s]", flush=True)
-    total = time.perf_counter() - started
+    total = sum(w for _, _, w in summary) if again else time.perf_counter() - started
     text = _report(summary, sections, overrides, total)
     _atomic(out / "report.md", text.encode())
     _to_tensorboard(out, text, pictures)
@@ -167,6 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=Path(os.environ.get("CNNLAB_DATA", "data"))
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: recompute the verdicts and report from the sweeps in --out",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every sweep")
     args = parser.parse_args(argv)
     only = [n.strip() for n in args.only.split(",") if n.strip()] or list(claims.BY_NAME)
@@ -175,9 +198,11 @@ def main(argv: list[str] | None = None) -> None:
         if unknown:
             raise UserError(f"unknown claim {unknown[0]!r}; valid: {', '.join(claims.BY_NAME)}")
         out = args.out or Path("outputs") / "lecture" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
-        if out.exists() and any(out.iterdir()):
+        if args.report_only and args.out is None:
+            raise UserError("--report-only needs --out: the lecture folder to report on")
+        if not args.report_only and out.exists() and any(out.iterdir()):
             raise UserError(f"{out} already holds a lecture run; choose another --out")
-        complete = run(only, args.overrides, out, args.data_dir)
+        complete = run(only, args.overrides, out, args.data_dir, again=args.report_only)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

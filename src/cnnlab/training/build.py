@@ -153,9 +153,6 @@ def loggers(cfg: DictConfig) -> list:
     for name, node in group.items():
         if not node or "_target_" not in node:
             continue
-        node = OmegaConf.create(plain(node))
-        if "tags" in node:  # MLflow: a single run has no sweep tag (a null tag is an error)
-            node.tags = {k: str(v) for k, v in node.tags.items() if v is not None}
         try:
             built.append(instantiate(node))
         except (ImportError, ModuleNotFoundError) as err:

@@ -4,12 +4,13 @@ TensorBoard: one events file per run. Lightning closes the writer when `fit` end
 that follows opens a second events file in the same folder; this logger only flushes between
 stages and closes once, at the end of the run. It also leaves out Lightning's `epoch` scalar,
 which would otherwise be the first chart of the Scalars tab (the step axis already counts).
-W&B: the run is finished when cnnlab's run ends.
+MLflow: null tags dropped, asynchronous logging flushed at each stage's end. W&B: the run is
+finished when cnnlab's run ends.
 """
 
 from __future__ import annotations
 
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 # The package each logger needs, and the extra that installs it.
@@ -32,6 +33,24 @@ class RunTensorBoardLogger(TensorBoardLogger):
     def close(self) -> None:
         if self._experiment is not None:
             self._experiment.close()
+
+
+class RunMLFlowLogger(MLFlowLogger):
+    """Tags without a value are left out (a single run has no `sweep`; MLflow rejects a null tag),
+    and with `synchronous: false` the queued metrics and images are flushed when a stage ends, so
+    what the run folder says is finished is also in the store."""
+
+    def __init__(self, *args, tags: dict | None = None, **kwargs) -> None:
+        tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
+        super().__init__(*args, tags=tags or None, **kwargs)
+        self.synchronous = kwargs.get("synchronous")  # images follow the metrics' setting
+
+    @rank_zero_only
+    def finalize(self, status: str = "success") -> None:
+        import mlflow
+
+        mlflow.flush_async_logging()
+        super().finalize(status)
 
 
 class RunWandbLogger(WandbLogger):

@@ -61,7 +61,13 @@ class Media:
             if isinstance(lg, TensorBoardLogger):
                 lg.experiment.add_image(tag, picture, step, dataformats="HWC")
             elif isinstance(lg, MLFlowLogger):
-                lg.experiment.log_image(lg.run_id, picture, key=_key(tag), step=step)
+                lg.experiment.log_image(
+                    lg.run_id,
+                    picture,
+                    key=_key(tag),
+                    step=step,
+                    synchronous=getattr(lg, "synchronous", None),
+                )
             elif isinstance(lg, WandbLogger):
                 lg.log_image(key=tag, images=[picture])
 
