@@ -151,19 +151,12 @@ def loggers(cfg: DictConfig) -> list:
     group = cfg.get("logger") or {}
     built = []
     for name, node in group.items():
-        if not node or "_target_" not in node:
-            continue
-        try:
-            built.append(instantiate(node))
-        except (ImportError, ModuleNotFoundError) as err:
-            raise UserError(missing_package(name, err) or f"logger.{name}: {err}") from None
-        except Exception as err:  # noqa: BLE001 - Lightning raises its own for a missing package
-            line = missing_package(name, err.__cause__ or err)
-            if line is None:
-                raise UserError(
-                    f"could not build logger.{name}: {type(err).__name__}: {err}"
-                ) from err
-            raise UserError(line) from None
+        if node and "_target_" in node:
+            try:
+                built.append(_instantiate(node, f"logger.{name}"))
+            except UserError as err:  # a missing package: the install, not a traceback
+                line = missing_package(name, err)
+                raise (UserError(line) if line else err) from None
     return built
 
 

@@ -64,13 +64,15 @@ class RunWandbLogger(WandbLogger):
             self._experiment.finish()
 
 
-def missing_package(name: str, err: BaseException) -> str | None:
-    """One line naming the install when logger `name` cannot import its package, else None."""
-    text = str(err).lower()
-    for key, package in EXTRAS.items():
-        if key in name.lower() and (package in text or isinstance(err, ModuleNotFoundError)):
+def missing_package(name: str, err: BaseException | None) -> str | None:
+    """One line naming the install when logger `name` failed because its package is missing
+    (an ImportError anywhere in the exception's chain), else None."""
+    extra, package = next(((k, p) for k, p in EXTRAS.items() if k in name.lower()), (None, None))
+    while package and err is not None:
+        if isinstance(err, ImportError) or "No module named" in str(err):
             return (
                 f"logger.{name} needs the {package} package, which is not installed: "
-                f"pip install 'cnnlab[{key}]' (or pip install {package})"
+                f"pip install 'cnnlab[{extra}]' (or pip install {package})"
             )
+        err = err.__cause__ or err.__context__
     return None
