@@ -32,6 +32,7 @@ def _checkpoints(root: Path) -> list[Path]:
         ("optimizer.lr=1e12", "non-finite loss (nan) at step"),
         ("augment=randaugment augment.sample.magnitude=50", "augment.sample.magnitude=50 is out"),
         ("scheduler=cosine scheduler.warmup_fraction=1.5", "scheduler.warmup_fraction=1.5 is out"),
+        ("test_ckpt=middle", "test_ckpt='middle' is out of range; valid: best or last"),
     ],
 )
 def test_bad_input_exits_1_with_one_line(command, tmp_path, override, expect):

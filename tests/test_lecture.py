@@ -118,6 +118,27 @@ def test_unknown_claim_is_one_line_and_exit_2(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["--report-only"], "error: --report-only needs --out: the lecture folder to report on"),
+        (["--out", "{used}"], "error: {used} already holds a lecture run; choose another --out"),
+        (["--out", "{empty}", "--report-only"], "error: {empty} holds no lecture run"),
+    ],
+)
+def test_lecture_folder_mistakes_are_one_line_and_touch_nothing(tmp_path, args, expect):
+    used, empty = tmp_path / "used", tmp_path / "empty"
+    used.mkdir()
+    (used / "report.md").write_text("kept")
+    fill = {"used": used, "empty": empty}
+    run = subprocess.run([sys.executable, "-m", "cnnlab.lecture", "--only", "connectivity",
+                          *(a.format(**fill) for a in args)],
+                         capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines()[0].startswith(expect.format(**fill)), run.stderr
+    assert (used / "report.md").read_text() == "kept" and not empty.exists()
+
+
 def _cells(table_row: str) -> list[str]:
     return [c.strip() for c in table_row.strip().strip("|").split("|")]
 

@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
         out = args.out or Path("outputs") / "lecture" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
         if args.report_only and args.out is None:
             raise UserError("--report-only needs --out: the lecture folder to report on")
+        if args.report_only and not out.is_dir():
+            raise UserError(f"{out} holds no lecture run (no such folder)")
         if not args.report_only and out.exists() and any(out.iterdir()):
             raise UserError(f"{out} already holds a lecture run; choose another --out")
         complete = run(only, args.overrides, out, args.data_dir, again=args.report_only)
