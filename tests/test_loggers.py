@@ -88,8 +88,11 @@ def _wandb_history(path: Path) -> dict[str, list]:
 
 @pytest.mark.slow
 def test_wandb_offline_run_holds_the_scalars_and_images(quick):
+    import wandb
+
     cfg = quick("logger=[tensorboard,wandb]", *SMALL)
     train(cfg)
+    wandb.teardown()  # waits for W&B's writer process: the .wandb file is then complete
     run_dir = Path(cfg.paths.output_dir)
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     history = _wandb_history(next(offline.glob("run-*.wandb")))
