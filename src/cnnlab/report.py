@@ -87,7 +87,7 @@ def plan(sweep_dir: Path, config) -> None:
     overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
     (jobs,) = BasicSweeper.split_arguments(overrides, None)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(sweep_dir / PLAN, yaml.safe_dump([list(j) for j in jobs]))
+    atomic_write(sweep_dir / PLAN, yaml.safe_dump([list(j) for j in jobs]))
 
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -205,7 +205,7 @@ def _mean_std(values: list[float]) -> str:
     return f"{mean:.4f} ± {var**0.5:.4f}"
 
 
-def _atomic_write(path: Path, data: str | bytes) -> None:
+def atomic_write(path: Path, data: str | bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # parallel jobs may write at once
     tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     os.replace(tmp, path)
@@ -227,14 +227,14 @@ def write(
     """report.md, report.csv and report.png in `sweep_dir`; returns the rows."""
     rows = collect(sweep_dir)
     text = markdown(rows, group_by)
-    _atomic_write(sweep_dir / "report.md", text + "\n")
-    _atomic_write(sweep_dir / "report.csv", _csv(rows))
+    atomic_write(sweep_dir / "report.md", text + "\n")
+    atomic_write(sweep_dir / "report.csv", _csv(rows))
     if plot or tensorboard:
         from cnnlab.analysis import report_plot
 
         if plot:
             png = report_plot.png(rows, swept_keys(rows), group_by)
-            _atomic_write(sweep_dir / "report.png", png)
+            atomic_write(sweep_dir / "report.png", png)
         if tensorboard:
             report_plot.to_tensorboard(sweep_dir, text)
     return rows

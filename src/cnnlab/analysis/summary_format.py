@@ -10,6 +10,12 @@ from cnnlab.analysis.arithmetic import Report, numel
 COLUMNS = ["layer", "type", "output (C×H×W)", "activations", "params", "MFLOPs"]
 
 
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table: header, separator, one line per row (cells as str)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)])
+
+
 def human(n: float, unit: str = "") -> str:
     for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
         if abs(n) >= scale:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab import report
+from cnnlab.analysis.summary_format import markdown_table as table  # noqa: F401 - claims use it
 
 CURVES = ("train/loss", "val/acc")  # per epoch, read from TensorBoard
 
@@ -78,8 +79,3 @@ def curve(job: Job, tag: str) -> list[tuple[int, float]]:
         if tag in acc.Tags().get("scalars", []):
             points += [(e.step, e.value) for e in acc.Scalars(tag)]
     return sorted(points)
-
-
-def table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join([*lines, *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)])

@@ -16,6 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from cnnlab import report
 from cnnlab.errors import UserError
 from cnnlab.lecture import claims, results
 
@@ -95,12 +96,6 @@ def _section(claim: claims.Claim, finding: claims.Finding | None, error: str, wa
     return "\n".join(lines)
 
 
-def _atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _to_tensorboard(out: Path, text: str, figures: dict[str, bytes]) -> None:
     import io
 
@@ -150,7 +145,7 @@ def run(
         finding = claim.judge(jobs) if any(j.ok for j in jobs) else None
         figure = figures.png(claim.name, finding.plot) if finding else None
         if figure:
-            _atomic(out / f"{claim.name}.png", figure)
+            report.atomic_write(out / f"{claim.name}.png", figure)
             pictures[claim.name] = figure
         sections.append(_section(claim, finding, error, wall, figure is not None))
         verdict = finding.verdict if finding else "no verdict"
@@ -159,7 +154,7 @@ def run(
         print(f"lecture: {claim.name}: {verdict} [{wall:.0f} s]", flush=True)
     total = sum(w for _, _, w in summary) if again else time.perf_counter() - started
     text = _report(summary, sections, overrides, total)
-    _atomic(out / "report.md", text.encode())
+    report.atomic_write(out / "report.md", text)
     _to_tensorboard(out, text, pictures)
     return complete
 

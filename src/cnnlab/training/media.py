@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
+from cnnlab.analysis.summary_format import markdown_table
+
 log = logging.getLogger(__name__)
 _said_no_images = False  # once per process: a sweep's jobs share it
 
@@ -88,9 +90,7 @@ class Media:
             return
         for lg in self.loggers:
             if isinstance(lg, TensorBoardLogger):
-                lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
-                lg.experiment.add_text(tag, "\n".join(lines), step)
+                lg.experiment.add_text(tag, markdown_table(header, rows), step)
             elif isinstance(lg, MLFlowLogger):
                 data = {h: [r[i] for r in rows] for i, h in enumerate(header)}
                 lg.experiment.log_table(lg.run_id, data, f"{tag}_step{step}.json")
