@@ -139,6 +139,17 @@ def test_lecture_folder_mistakes_are_one_line_and_touch_nothing(tmp_path, args, 
     assert (used / "report.md").read_text() == "kept" and not empty.exists()
 
 
+def test_a_failed_sweep_gives_no_verdict_and_exit_1(tmp_path):
+    out = tmp_path / "lecture"
+    run = subprocess.run([sys.executable, "-m", "cnnlab.lecture", "--only", "connectivity",
+                          "--out", str(out), "trainer.max_epochs=abc"],
+                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert run.returncode == 1, run.stderr[-2000:]
+    text = (out / "report.md").read_text()
+    assert "| connectivity | no verdict (the sweep failed (exit 1); see " in text
+    assert "trainer.max_epochs" in (out / "connectivity.log").read_text()
+
+
 def _cells(table_row: str) -> list[str]:
     return [c.strip() for c in table_row.strip().strip("|").split("|")]
 
