@@ -4,7 +4,8 @@ Rows: training images/s (ConvNet on the MNIST sample, ResNet-18 on CIFAR-shaped 
 full default callbacks; end-to-end wall time of the default `make train` recipe vs the plain
 loop script (start-up included) and time to the first step; data pipeline vs model consumption;
 model FLOP utilisation against the fp32 matmul peak measured here; peak memory; the effect of
-channels_last, bf16 autocast and torch.compile; inference images/s of the exported ONNX file in
+channels_last, bf16 autocast and torch.compile; per-core JPEG decoding for image folders and
+shards against a decode-only loop (benchmarks/decode.py); inference images/s of the exported ONNX file in
 onnxruntime vs PyTorch eager. `SAVE=1` writes benchmarks/results/<machine>.md.
 """
 
@@ -24,6 +25,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.bench_common import REPS, compose, rows, stats  # noqa: E402
+from benchmarks.decode import decode_rows  # noqa: E402
 from benchmarks.inference import inference_rows  # noqa: E402
 from benchmarks.sliced import run_pair_taking_turns  # noqa: E402
 from benchmarks.startup import (  # noqa: E402
@@ -266,6 +268,7 @@ def main() -> None:
         "data.source.num_samples=4096",
         "augment=cifar",
     )
+    decode_rows()
     peak = matmul_peak()
     for name, rate, overrides in (
         ("ConvNet", convnet, ()),

@@ -7,6 +7,7 @@ normalisation happen once per batch, on the device, in `on_after_batch_transfer`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
+from cnnlab.data import decode as decoding
 from cnnlab.data import sanity, splits
 from cnnlab.data.image_set import ImageSet, seeded_sample, seeded_split
 from cnnlab.data.sources import SourceData
@@ -21,6 +23,7 @@ from cnnlab.data.tensor_dataset import collate_batched
 from cnnlab.errors import UserError
 from cnnlab.training.preprocessing import Preprocessing
 
+log = logging.getLogger(__name__)
 BALANCE = ("none", "sampler", "loss")
 
 
@@ -44,6 +47,7 @@ class ClassificationDataModule(L.LightningDataModule):
         sanity_report: bool = True,
         augment: dict[str, Any] | None = None,
         on_bad_image: str = "fail",  # image folders: their source reads it (data.on_bad_image)
+        decode: str = "auto",  # training crops of files: cnnlab.data.decode.DECODERS
         balance: str = "none",  # none | sampler | loss (the module reads class_weights)
         imbalance: float | None = None,  # long-tailed training split: smallest/largest class
         folds: int | None = None,  # k-fold: the train pool in `folds` stratified folds,
@@ -62,6 +66,8 @@ class ClassificationDataModule(L.LightningDataModule):
                 f"and fold one of 0..folds-1"
             )
         self.balance, self.imbalance, self.folds, self.fold = balance, imbalance, folds, fold
+        decoding.check_decoder(decode)
+        self.decode = decode
         self.source = source
         self.name = name
         self.num_classes = num_classes
@@ -119,8 +125,13 @@ class ClassificationDataModule(L.LightningDataModule):
                 {"train": self.train_set, "val": self.val_set, "test": self.test_set},
                 self.class_names,
             )
-        if self.sample_augment is not None or self.train_crop is not None:
-            self.train_set = self.train_set.for_training(self.sample_augment, self.train_crop)
+        if self.decode == "gpu" and not torch.cuda.is_available():
+            log.warning("data.decode=gpu: no CUDA device here; decoding on the CPU (auto)")
+            self.decode = "auto"
+        if self.sample_augment is not None or self.train_crop is not None or self.decode != "auto":
+            self.train_set = self.train_set.for_training(
+                self.sample_augment, self.train_crop, self.decode
+            )
 
     def _split(self, pool: ImageSet) -> tuple[ImageSet, ImageSet]:
         train_idx, val_idx = seeded_split(len(pool), self.val_fraction, self.seed)
@@ -129,6 +140,15 @@ class ClassificationDataModule(L.LightningDataModule):
     def _loader(self, ds: ImageSet, *, shuffle: bool, batch_size: int, sampler=None) -> DataLoader:
         in_memory = ds.in_memory
         workers = 0 if in_memory else self.num_workers  # indexing a tensor needs no worker
+        gpu = ds is self.train_set and self.decode == "gpu"
+        if getattr(ds, "streaming", False):  # shards: LitData's loader
+            if sampler is not None:
+                raise UserError("data.balance=sampler needs an image folder or in-memory data; "
+                                "with data=shards use data.balance=loss")  # fmt: skip
+            world = self.trainer.world_size if self.trainer is not None else 1
+            return ds.loader(batch_size=batch_size, workers=workers, pin_memory=self.pin_memory,
+                             seed=self.seed, shuffle=shuffle, world=world,
+                             collate_fn=decoding.collate if gpu else None)  # fmt: skip
         return DataLoader(
             ds,
             batch_size=batch_size,
@@ -137,7 +157,7 @@ class ClassificationDataModule(L.LightningDataModule):
             num_workers=workers,
             pin_memory=self.pin_memory,
             persistent_workers=workers > 0,
-            collate_fn=collate_batched if in_memory else None,
+            collate_fn=collate_batched if in_memory else (decoding.collate if gpu else None),
             drop_last=False,
         )
 
@@ -191,6 +211,13 @@ class ClassificationDataModule(L.LightningDataModule):
         if self.mix is not None:
             x, targets = self.mix(x, targets)
         return x, targets
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        images, targets = batch
+        if isinstance(images, list):  # data.decode=gpu: nvJPEG reads bytes from the host
+            device = self.trainer.strategy.root_device
+            images = decoding.gpu_batch(images, self.image_size, self.sample_augment, device)
+        return images, targets
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, targets = batch

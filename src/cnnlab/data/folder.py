@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
+from cnnlab.data import decode
 from cnnlab.data.tensor_dataset import TensorImages
 from cnnlab.errors import UserError
 
@@ -21,11 +22,12 @@ BAD_IMAGE_MODES = ("fail", "skip")
 
 
 def load_rgb(path: str) -> Image.Image:
-    """Decode fully (truncation shows up here, not later) and convert modes explicitly."""
+    """Decode fully (truncation shows up here, not later), upright by the EXIF orientation, and
+    convert modes explicitly."""
+    from cnnlab.data.decode import open_upright
+
     try:
-        with Image.open(path) as img:
-            img.load()
-            return to_rgb(img)
+        return open_upright(path)
     except OSError as err:  # truncated, empty or not an image: name the file
         raise UserError(f"cannot read image {path}: {err}") from None
     except Image.DecompressionBombError as err:  # more than 2 × Image.MAX_IMAGE_PIXELS pixels
@@ -90,16 +92,22 @@ def eval_pipeline(image_size: int) -> v2.Compose:
 
 
 class FolderImages(Dataset):
-    """Image files decoded on demand (in DataLoader workers) to uint8 (C, S, S) tensors."""
+    """Image files decoded on demand (in DataLoader workers) to uint8 (C, S, S) tensors: the eval
+    crop, or the training crop and per-image policy through `cnnlab.data.decode`."""
 
     in_memory = False
     boxes = None
 
-    def __init__(self, samples, class_names: list[str], image_size: int, transform=None):
+    def __init__(
+        self, samples, class_names: list[str], image_size: int, crop=None, sample=None,
+        decoder: str = "auto", train: bool = False,
+    ):  # fmt: skip
         self.samples: list[tuple[str, int]] = list(samples)  # (path, class index)
         self.class_names = list(class_names)
         self.image_size = image_size
-        self.transform = transform or eval_pipeline(image_size)
+        self.crop, self.sample, self.decoder, self.train = crop, sample, decoder, train
+        self.read = decode.pipeline(image_size, crop, sample, decoder) if train else None
+        self.eval_transform = eval_pipeline(image_size)
 
     @property
     def targets(self) -> torch.Tensor:
@@ -110,22 +118,27 @@ class FolderImages(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path, target = self.samples[i]
-        return self.transform(load_rgb(path)), target
+        if self.read is None:  # eval: PIL, exactly as predict reads a file
+            return self.eval_transform(load_rgb(path)), target
+        try:
+            data = Path(path).read_bytes()
+        except OSError as err:
+            raise UserError(f"cannot read image {path}: {err}") from None
+        return self.read(data, path), target
 
-    def _with(self, samples, transform) -> FolderImages:
-        return FolderImages(samples, self.class_names, self.image_size, transform)
+    def _with(self, samples, **changes) -> FolderImages:
+        keep = dict(crop=self.crop, sample=self.sample, decoder=self.decoder, train=self.train)
+        return FolderImages(samples, self.class_names, self.image_size, **(keep | changes))
 
     def subset(self, indices: torch.Tensor) -> FolderImages:
-        return self._with([self.samples[i] for i in indices.tolist()], self.transform)
+        return self._with([self.samples[i] for i in indices.tolist()])
 
     def concat(self, other: FolderImages) -> FolderImages:
-        return self._with(self.samples + other.samples, self.transform)
+        return self._with(self.samples + other.samples)
 
-    def for_training(self, sample, crop) -> FolderImages:
-        """A random crop (or the eval resize + center crop) and the per-image policy."""
-        resize = [crop] if crop is not None else eval_pipeline(self.image_size).transforms[1:]
-        steps = [v2.PILToTensor(), *resize, *([sample] if sample else [])]
-        return self._with(self.samples, v2.Compose(steps))
+    def for_training(self, sample, crop, decoder: str = "auto") -> FolderImages:
+        """The random crop (or the eval resize + center crop) and the per-image policy."""
+        return self._with(self.samples, crop=crop, sample=sample, decoder=decoder, train=True)
 
     def as_tensors(self, limit: int) -> TensorImages:
         n = min(limit, len(self))

@@ -27,9 +27,10 @@ class ImageSet(Protocol):
     def concat(self, other: ImageSet) -> ImageSet:
         """These images, then `other`'s (k-fold pools a source's train and val splits)."""
 
-    def for_training(self, sample, crop) -> ImageSet:
-        """The same images through the training pipeline: `crop` (random resized crop; image
-        folders only) and `sample`, a per-image uint8 → uint8 policy."""
+    def for_training(self, sample, crop, decoder: str = "auto") -> ImageSet:
+        """The same images through the training pipeline: `crop` (random resized crop; files
+        only), `sample`, a per-image uint8 → uint8 policy, and `decoder` (files only:
+        `cnnlab.data.decode.DECODERS`)."""
 
     def as_tensors(self, limit: int) -> ImageSet:
         """The first `limit` images decoded into memory (callbacks that index many at once)."""

@@ -157,6 +157,35 @@ def image_folder(
     return SourceData(train=train, test=test, val=val, class_names=train.class_names)
 
 
+def shards(
+    root: str,
+    image_size: int,
+    train_dir: str = "train",
+    val_dir: str = "val",
+    test_dir: str | None = None,
+    classes: list[int] | None = None,
+    on_bad_image: str = "fail",  # noqa: ARG001 - shards hold only images checked at conversion
+) -> SourceData:
+    """`make shards` output: `root/train/`, `root/val/` (and optionally `root/test/`), each
+    LitData chunks + index.json; `root` is a folder or a URL LitData reads (s3://, gs://, …)."""
+    from cnnlab.data.shards import ShardImages
+
+    if classes:
+        raise UserError("data.source.classes applies to in-memory datasets; for shards, convert "
+                        "only the class folders you want")  # fmt: skip
+
+    def split(name: str) -> ShardImages:
+        return ShardImages(f"{str(root).rstrip('/')}/{name}", image_size)
+
+    train, val = split(train_dir), split(val_dir)
+    test = split(test_dir) if test_dir else val
+    for other in (val, test):
+        if other.class_names != train.class_names:
+            differ = sorted(set(other.class_names) ^ set(train.class_names))
+            raise UserError(f"classes in {other.path} differ from the training split's: {differ}")
+    return SourceData(train=train, test=test, val=val, class_names=train.class_names)
+
+
 def shapes(
     num_samples: int = 2000,
     num_test: int = 500,

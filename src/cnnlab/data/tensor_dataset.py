@@ -64,8 +64,8 @@ class TensorImages(Dataset):
             out.boxes = torch.cat([self.boxes, other.boxes])
         return out
 
-    def for_training(self, sample, crop) -> TensorImages:
-        # `crop` is for decoded files; in-memory images already have their size
+    def for_training(self, sample, crop, decoder: str = "auto") -> TensorImages:
+        # `crop` and `decoder` are for files; in-memory images are decoded and sized already
         out = TensorImages(self.images, self.targets, self.class_names, transform=sample)
         out.boxes = self.boxes
         return out

@@ -1,0 +1,222 @@
+"""Encoded image bytes → uint8 (3, S, S): decode, crop, resize in one step, upright, the fastest
+correct way measured on 2 cores here (`make bench`, README "Decoding at the limit"):
+
+- ImageNet-sized JPEGs (500×375): `torchvision.io.decode_jpeg` then a tensor crop-resize beats
+  PIL's decode + crop by ~5% per core; reduced-size decoding cannot help, since a 224 crop of a
+  375-pixel side is never reduced by 2 or more.
+- Phone photos (2016×1512): PIL's draft mode decodes at 1/2, 1/4 or 1/8 scale straight from the
+  DCT coefficients when the crop is at least twice the output side: 88 vs 61 images/s per core.
+
+So for the training crop `auto` (the default) reads the header, picks the box in upright
+coordinates, and uses draft decoding when the box is ≥ 2× the output side, `decode_jpeg`
+otherwise; other formats and files `decode_jpeg` refuses go through PIL. The eval crop (Resize +
+CenterCrop) always decodes with PIL, exactly as `predict` and `eval` read files, so a model scores
+the same whichever path read its images. EXIF orientation is applied on every path (phone photos
+are stored sideways with a rotation tag).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image, ImageOps
+from torchvision.io import ImageReadMode
+
+try:  # deprecated in torchvision 0.29 for TorchCodec; without it JPEGs go through PIL
+    from torchvision.io import decode_jpeg
+except ImportError:  # pragma: no cover - a future torchvision
+    decode_jpeg = None
+from torchvision.transforms import v2
+
+from cnnlab.errors import UserError
+
+DECODERS = ("auto", "pil", "torchvision", "gpu")
+EXIF_ORIENTATION = 0x0112  # tag; values 5–8 swap width and height
+DRAFT_MAX = 8  # libjpeg scales by 1/2, 1/4 or 1/8
+
+Box = tuple[int, int, int, int]  # top, left, height, width in upright pixels
+
+
+def check_decoder(name: str) -> None:
+    if name not in DECODERS:
+        raise UserError(f"data.decode={name!r} is not valid; choose one of: {', '.join(DECODERS)}")
+
+
+class CropBox:
+    """Where to cut: a random-resized crop (training) or the central square (eval: the same as
+    Resize(S) + CenterCrop(S)), always resized to S × S."""
+
+    def __init__(self, size: int, random_crop: v2.RandomResizedCrop | None = None):
+        self.size, self.random_crop = size, random_crop
+
+    @classmethod
+    def from_transform(cls, size: int, crop) -> CropBox:
+        if crop is None or isinstance(crop, v2.RandomResizedCrop):
+            return cls(size, crop)
+        raise UserError(
+            f"augment.train_crop={type(crop).__name__} is not supported for image files; use "
+            f"cnnlab.data.policies.train_crop (RandomResizedCrop) or null"
+        )
+
+    def __call__(self, height: int, width: int) -> Box:
+        if self.random_crop is not None:  # torch's global RNG: seeded per sample by the caller
+            p = self.random_crop.make_params([torch.empty((0, height, width), dtype=torch.uint8)])
+            return p["top"], p["left"], p["height"], p["width"]
+        side = min(height, width)
+        return (height - side) // 2, (width - side) // 2, side, side
+
+
+def decode(data: bytes, box: CropBox, decoder: str = "auto", name: str = "image") -> torch.Tensor:
+    """uint8 (3, S, S). `name` (a path) only labels errors."""
+    try:
+        return _decode(data, box, decoder)
+    except (OSError, RuntimeError, ValueError, SyntaxError) as err:
+        raise UserError(f"cannot read image {name}: {err}") from None
+    except Image.DecompressionBombError as err:
+        raise UserError(
+            f"cannot read image {name}: {err} Resize it, or raise PIL.Image.MAX_IMAGE_PIXELS if "
+            f"you trust the file"
+        ) from None
+
+
+def _decode(data: bytes, box: CropBox, decoder: str) -> torch.Tensor:
+    if box.random_crop is None:
+        return _eval(data, box.size)
+    if decoder == "pil" or decode_jpeg is None or data[:2] != b"\xff\xd8":  # not a JPEG
+        return _pil(data, box)
+    try:
+        return _auto_jpeg(data, box) if decoder == "auto" else _torchvision(data, box)
+    except (OSError, RuntimeError, ValueError):  # libjpeg-turbo refused: PIL reads it or says why
+        return _pil(data, box)
+
+
+def _torchvision(data: bytes, box: CropBox) -> torch.Tensor:
+    raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    img = decode_jpeg(raw, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+    return crop_resize(img, box(*img.shape[-2:]), box.size)
+
+
+def crop_resize(img: torch.Tensor, b: Box, size: int) -> torch.Tensor:
+    return TF.resized_crop(img, *b, [size, size], antialias=True)
+
+
+def _pil(data: bytes, box: CropBox) -> torch.Tensor:
+    img = open_upright(io.BytesIO(data))
+    return crop_resize(pil_to_tensor(img), box(img.height, img.width), box.size)
+
+
+def _eval(data: bytes, size: int) -> torch.Tensor:
+    from cnnlab.data.folder import eval_pipeline
+
+    return eval_pipeline(size)(open_upright(io.BytesIO(data)))
+
+
+def open_upright(fp) -> Image.Image:
+    """Decode fully (truncation shows up here, not later), turn by the EXIF orientation, and
+    convert to RGB (`folder.to_rgb`)."""
+    from cnnlab.data.folder import to_rgb
+
+    with Image.open(fp) as img:
+        img.load()
+        ImageOps.exif_transpose(img, in_place=True)
+        return to_rgb(img)
+
+
+def _auto_jpeg(data: bytes, box: CropBox) -> torch.Tensor:
+    with Image.open(io.BytesIO(data)) as img:  # reads the header only
+        w, h = img.size
+        swapped = img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+        uh, uw = (w, h) if swapped else (h, w)  # upright size
+        top, left, bh, bw = box(uh, uw)
+        factor = min(bh, bw) / box.size
+        if factor < 2 or img.mode not in ("RGB", "L"):
+            return crop_resize(_torchvision_full(data), (top, left, bh, bw), box.size)
+        scale = 2 ** int(math.log2(min(factor, DRAFT_MAX)))
+        img.draft("RGB", (math.ceil(w / scale), math.ceil(h / scale)))
+        img.load()
+        img = ImageOps.exif_transpose(img).convert("RGB")
+        s = uw / img.width  # the scale libjpeg chose
+        out = img.resize(
+            (box.size, box.size),
+            Image.Resampling.BILINEAR,
+            box=(left / s, top / s, (left + bw) / s, (top + bh) / s),
+        )
+    return pil_to_tensor(out)
+
+
+def _torchvision_full(data: bytes) -> torch.Tensor:
+    raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    return decode_jpeg(raw, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def pipeline(
+    size: int, crop=None, sample: Callable | None = None, decoder: str = "auto"
+) -> Callable[[bytes, str], torch.Tensor | Deferred]:
+    """bytes (and a name for errors) → the crop, then the per-image policy `sample`. With
+    `decoder="gpu"` a JPEG comes back `Deferred` (bytes and its crop box) for `gpu_batch`."""
+    box = CropBox.from_transform(size, crop)
+
+    def run(data: bytes, name: str = "image") -> torch.Tensor | Deferred:
+        if decoder == "gpu" and box.random_crop is not None:
+            deferred = defer(data, box)
+            if deferred is not None:
+                return deferred
+        img = decode(data, box, "auto" if decoder == "gpu" else decoder, name)
+        return sample(img) if sample is not None else img
+
+    return run
+
+
+class Deferred(NamedTuple):
+    """A JPEG left for the GPU: its bytes (1-D uint8) and its crop box (top, left, h, w)."""
+
+    data: torch.Tensor
+    box: torch.Tensor
+
+
+def defer(data: bytes, box: CropBox) -> Deferred | None:
+    """Bytes + box from the header alone; None for files nvJPEG cannot take as they are (not
+    JPEG, not RGB/grey, or turned by EXIF: CUDA decoding ignores the orientation tag)."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.mode not in ("RGB", "L") or img.getexif().get(EXIF_ORIENTATION, 1) != 1:
+                return None
+            b = box(img.height, img.width)
+    except (OSError, ValueError, SyntaxError):
+        return None  # decoded on the CPU, which names the file
+    raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    return Deferred(raw, torch.tensor(b, dtype=torch.int64))
+
+
+def collate(items):
+    """Default collate, except that `Deferred` images stay a list (their sizes differ)."""
+    images, targets = zip(*items, strict=True)
+    return list(images), torch.as_tensor(targets)
+
+
+def gpu_batch(images: list, size: int, sample: Callable | None, device) -> torch.Tensor:
+    """One batch of `Deferred` JPEGs (and images the workers already decoded) → uint8 (N, 3, S, S)
+    on `device`: nvJPEG decodes the whole list in one call, crops run on the GPU, then the
+    per-image policy."""
+    todo = [i for i, im in enumerate(images) if isinstance(im, Deferred)]
+    out: list[torch.Tensor | None] = [
+        None if isinstance(im, Deferred) else im.to(device, non_blocking=True) for im in images
+    ]
+    if todo:
+        decoded = decode_jpeg([images[i].data for i in todo], mode=ImageReadMode.RGB, device=device)
+        for i, img in zip(todo, decoded, strict=True):
+            cut = crop_resize(img, tuple(images[i].box.tolist()), size)
+            out[i] = sample(cut) if sample is not None else cut
+    return torch.stack(out)
