@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval lr-find lecture mlflow sweep summary zoo augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint format clean
+.PHONY: help install train eval lr-find lecture mlflow sweep summary zoo shards corpus augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +34,12 @@ lecture: $(STAMP) ## The lecture's claims measured, with verdicts (13 min here):
 
 sweep: $(STAMP) ## Multirun sweep: make sweep ARGS="optimizer=sgd,adam"
 	$(PY) -m cnnlab.train --multirun $(ARGS)
+
+shards: $(STAMP) ## Image folder → LitData shards: make shards ARGS="src=/data/photos out=/data/photos_shards"
+	$(PY) -m cnnlab.shards $(ARGS)
+
+corpus: $(STAMP) ## Photo-like JPEG folder from scikit-learn's photos (offline): make corpus ARGS="--out outputs/corpus"
+	$(PY) -m cnnlab.data.photo_corpus $(ARGS)
 
 mlflow: $(STAMP) ## Serve the MLflow store of logger=mlflow runs (outputs/mlflow.db) on http://localhost:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db --port 5000

@@ -5,8 +5,8 @@ full default callbacks; end-to-end wall time of the default `make train` recipe 
 loop script (start-up included) and time to the first step; data pipeline vs model consumption;
 model FLOP utilisation against the fp32 matmul peak measured here; peak memory; the effect of
 channels_last, bf16 autocast and torch.compile; per-core JPEG decoding for image folders and
-shards against a decode-only loop (benchmarks/decode.py); inference images/s of the exported ONNX file in
-onnxruntime vs PyTorch eager. `SAVE=1` writes benchmarks/results/<machine>.md.
+shards against a decode-only loop (benchmarks/decode.py); inference images/s of the exported
+ONNX file in onnxruntime vs PyTorch eager. `SAVE=1` writes benchmarks/results/<machine>.md.
 """
 
 from __future__ import annotations

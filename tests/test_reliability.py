@@ -285,3 +285,22 @@ def test_best_and_last_of_one_step_share_one_write(tmp_path):
     assert torch.equal(torch.load(tmp_path / "best.ckpt", weights_only=True)["w"], torch.ones(3))
     assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+def test_fp16_gradient_overflow_is_left_to_the_grad_scaler():
+    """16-mixed: the first steps' gradients routinely overflow at the initial loss scale; the
+    GradScaler skips those steps itself, so the guard must not stop the run (policy=stop)."""
+    from types import SimpleNamespace
+
+    from cnnlab.callbacks.nonfinite import NonFiniteGuard
+
+    net = torch.nn.Linear(2, 2)
+    net.weight.grad = torch.full_like(net.weight, float("inf"))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    guard = NonFiniteGuard(policy="stop")
+    plain = SimpleNamespace(global_step=0, precision_plugin=SimpleNamespace())
+    with pytest.raises(NonFiniteError, match="non-finite gradient at step 0"):
+        guard.on_before_optimizer_step(plain, net, opt)
+    scaled = SimpleNamespace(global_step=0, precision_plugin=SimpleNamespace(scaler=object()))
+    guard.on_before_optimizer_step(scaled, net, opt)  # no error: the scaler's job
+    assert torch.isinf(net.weight.grad).all()  # and the guard left the gradients to it

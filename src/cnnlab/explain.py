@@ -55,8 +55,7 @@ def explain(cfg: DictConfig) -> Path:
     net, names, prep = model.net, model.class_names, model.preprocessing
     default_layer = model.config["model"].get("cam_layer")
     found = images.find(cfg.images).images
-    dataset = images.ImageFiles(found[: cfg.limit] if cfg.limit else found, model.in_channels,
-                                int(model.config["data"]["image_size"]))  # fmt: skip
+    dataset = images.ImageFiles.for_model(found[: cfg.limit] if cfg.limit else found, model)
     target = str(cfg.target).lower() if isinstance(cfg.target, bool) else str(cfg.target)
     out = (
         Path(cfg.out_dir)

@@ -54,8 +54,8 @@ def real_images(cfg: DictConfig, model: LoadedModel) -> torch.Tensor:
     count = int(cfg.parity_images)
     if cfg.images:
         found = images.find(cfg.images).images[:count]
-        size = int(model.config["data"]["image_size"])
-        loaded = [images.ImageFiles(found, model.in_channels, size)[i] for i in range(len(found))]
+        files = images.ImageFiles.for_model(found, model)
+        loaded = [files[i] for i in range(len(found))]
         bad = [err for image, _, err in loaded if image is None]
         if bad:
             raise UserError(bad[0])

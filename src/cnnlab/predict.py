@@ -53,7 +53,11 @@ def predict(cfg: DictConfig) -> PredictionWriter:
     on = device(cfg.device)
     model = load(cfg.ckpt_path, map_location=on)
     size = int(model.config["data"]["image_size"])
-    dataset = images.ImageFiles(found.images, model.in_channels, tta.load_size(cfg.tta, size))
+    dataset = (
+        images.ImageFiles(found.images, model.in_channels, tta.load_size(cfg.tta, size))
+        if cfg.tta == "five_crop"  # five crops of the image loaded at image_size / 0.875
+        else images.ImageFiles.for_model(found.images, model)
+    )
     batches = images.loader(dataset, cfg.batch_size, cfg.num_workers, on.type == "cuda")
     writer = PredictionWriter(
         Path(cfg.paths.output_dir), model.class_names, min(cfg.topk, len(model.class_names))

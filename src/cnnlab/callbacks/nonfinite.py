@@ -50,6 +50,10 @@ class NonFiniteGuard(L.Callback):
             for p in params:  # no gradient: the optimizer leaves the parameter as it is
                 p.grad = None
             return
+        if getattr(trainer.precision_plugin, "scaler", None) is not None:
+            # 16-mixed: the GradScaler skips a step whose unscaled gradients overflow and lowers
+            # its scale (routine in the first steps); that is its job, not a failure.
+            return
         # One fused norm per tensor: 3.8 ms instead of 26 ms per ResNet-18 step here
         # (isfinite().all() per tensor); their sum is finite only if every norm is, and a sum
         # that overflows float32 flags the step too.

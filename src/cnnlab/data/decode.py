@@ -52,13 +52,15 @@ class CropBox:
     """Where to cut: a random-resized crop (training) or the central square (eval: the same as
     Resize(S) + CenterCrop(S)), always resized to S × S."""
 
-    def __init__(self, size: int, random_crop: v2.RandomResizedCrop | None = None):
-        self.size, self.random_crop = size, random_crop
+    def __init__(
+        self, size: int, random_crop: v2.RandomResizedCrop | None = None, resize: int | None = None
+    ):
+        self.size, self.random_crop, self.resize = size, random_crop, resize  # resize: eval only
 
     @classmethod
-    def from_transform(cls, size: int, crop) -> CropBox:
+    def from_transform(cls, size: int, crop, resize: int | None = None) -> CropBox:
         if crop is None or isinstance(crop, v2.RandomResizedCrop):
-            return cls(size, crop)
+            return cls(size, crop, resize)
         raise UserError(
             f"augment.train_crop={type(crop).__name__} is not supported for image files; use "
             f"cnnlab.data.policies.train_crop (RandomResizedCrop) or null"
@@ -87,7 +89,7 @@ def decode(data: bytes, box: CropBox, decoder: str = "auto", name: str = "image"
 
 def _decode(data: bytes, box: CropBox, decoder: str) -> torch.Tensor:
     if box.random_crop is None:
-        return _eval(data, box.size)
+        return _eval(data, box)
     if decoder == "pil" or decode_jpeg is None or data[:2] != b"\xff\xd8":  # not a JPEG
         return _pil(data, box)
     try:
@@ -111,10 +113,10 @@ def _pil(data: bytes, box: CropBox) -> torch.Tensor:
     return crop_resize(pil_to_tensor(img), box(img.height, img.width), box.size)
 
 
-def _eval(data: bytes, size: int) -> torch.Tensor:
+def _eval(data: bytes, box: CropBox) -> torch.Tensor:
     from cnnlab.data.folder import eval_pipeline
 
-    return eval_pipeline(size)(open_upright(io.BytesIO(data)))
+    return eval_pipeline(box.size, box.resize)(open_upright(io.BytesIO(data)))
 
 
 def open_upright(fp) -> Image.Image:
@@ -160,11 +162,15 @@ def pil_to_tensor(img: Image.Image) -> torch.Tensor:
 
 
 def pipeline(
-    size: int, crop=None, sample: Callable | None = None, decoder: str = "auto"
+    size: int,
+    crop=None,
+    sample: Callable | None = None,
+    decoder: str = "auto",
+    eval_resize: int | None = None,
 ) -> Callable[[bytes, str], torch.Tensor | Deferred]:
     """bytes (and a name for errors) → the crop, then the per-image policy `sample`. With
     `decoder="gpu"` a JPEG comes back `Deferred` (bytes and its crop box) for `gpu_batch`."""
-    box = CropBox.from_transform(size, crop)
+    box = CropBox.from_transform(size, crop, eval_resize)
 
     def run(data: bytes, name: str = "image") -> torch.Tensor | Deferred:
         if decoder == "gpu" and box.random_crop is not None:

@@ -84,10 +84,15 @@ def check_bad_image_mode(mode: str, key: str = "on_bad_image") -> None:
 FILE_SAMPLE = 200  # files opened per split for the size/mode summary
 
 
-def eval_pipeline(image_size: int) -> v2.Compose:
-    """Decoded PIL image → uint8 (C, S, S): shorter side resized to S, then the center crop."""
+def eval_pipeline(image_size: int, resize: int | None = None) -> v2.Compose:
+    """Decoded PIL image → uint8 (C, S, S): shorter side resized to `resize` (default S), then
+    the center S × S crop (ImageNet recipes: resize 256, crop 224)."""
     return v2.Compose(
-        [v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)]
+        [
+            v2.PILToTensor(),
+            v2.Resize(resize or image_size, antialias=True),
+            v2.CenterCrop(image_size),
+        ]
     )
 
 
@@ -100,14 +105,16 @@ class FolderImages(Dataset):
 
     def __init__(
         self, samples, class_names: list[str], image_size: int, crop=None, sample=None,
-        decoder: str = "auto", train: bool = False,
+        decoder: str = "auto", train: bool = False, eval_resize: int | None = None,
     ):  # fmt: skip
         self.samples: list[tuple[str, int]] = list(samples)  # (path, class index)
         self.class_names = list(class_names)
-        self.image_size = image_size
+        self.image_size, self.eval_resize = image_size, eval_resize
         self.crop, self.sample, self.decoder, self.train = crop, sample, decoder, train
-        self.read = decode.pipeline(image_size, crop, sample, decoder) if train else None
-        self.eval_transform = eval_pipeline(image_size)
+        self.read = (
+            decode.pipeline(image_size, crop, sample, decoder, eval_resize) if train else None
+        )
+        self.eval_transform = eval_pipeline(image_size, eval_resize)
 
     @property
     def targets(self) -> torch.Tensor:
@@ -127,7 +134,8 @@ class FolderImages(Dataset):
         return self.read(data, path), target
 
     def _with(self, samples, **changes) -> FolderImages:
-        keep = dict(crop=self.crop, sample=self.sample, decoder=self.decoder, train=self.train)
+        keep = dict(crop=self.crop, sample=self.sample, decoder=self.decoder, train=self.train,
+                    eval_resize=self.eval_resize)  # fmt: skip
         return FolderImages(samples, self.class_names, self.image_size, **(keep | changes))
 
     def subset(self, indices: torch.Tensor) -> FolderImages:
@@ -166,6 +174,7 @@ def open_split(
     image_size: int,
     expect_classes: list[str] | None = None,
     on_bad_image: str = "fail",
+    eval_resize: int | None = None,
 ) -> FolderImages:
     check_bad_image_mode(on_bad_image, "data.on_bad_image")
     if not folder.is_dir():
@@ -178,4 +187,4 @@ def open_split(
         differ = sorted(set(found.classes) ^ set(expect_classes))
         raise UserError(f"classes in {folder} differ from the training split's: {differ}")
     samples = drop_unreadable(found.samples, folder) if on_bad_image == "skip" else found.samples
-    return FolderImages(samples, found.classes, image_size)
+    return FolderImages(samples, found.classes, image_size, eval_resize=eval_resize)

@@ -84,7 +84,7 @@ def write_split(
 ) -> dict:
     """`folder/<class>/*` → `out/` (chunks + index.json), written beside `out` and moved in place
     at the end: a failed or interrupted conversion leaves no half-written split."""
-    from litdata.streaming.writer import BinaryWriter
+    BinaryWriter = litdata().streaming.writer.BinaryWriter
 
     check_bad_image_mode(on_bad_image)
     split = open_split(folder, 1, class_names)  # scans only; decoding happens in `encode`
@@ -143,9 +143,8 @@ def write_split(
 def read_meta(path: str) -> dict:
     """The "cnnlab" entry of a split's index.json (local path, or a URL LitData can read)."""
     if "://" in path:
-        from litdata import StreamingDataset
-
-        local = Path(StreamingDataset(path).input_dir.path)  # downloads index.json to its cache
+        # LitData downloads index.json into its cache when it opens the dataset
+        local = Path(litdata().StreamingDataset(path).input_dir.path)
     else:
         local = Path(path)
     index = local / INDEX
@@ -167,8 +166,20 @@ def _seed(*parts: int) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
+def litdata():
+    """The LitData module, or the one line that installs it."""
+    try:
+        import litdata
+        import litdata.streaming.writer  # noqa: F401 - BinaryWriter
+    except ImportError:
+        raise UserError(
+            "shards need LitData: pip install 'cnnlab[shards]' (make install has every extra)"
+        ) from None
+    return litdata
+
+
 def _stream_class():
-    from litdata import StreamingDataset
+    StreamingDataset = litdata().StreamingDataset  # noqa: N806 - a class
 
     class ShardStream(StreamingDataset):
         """LitData's dataset yielding (uint8 image, label), each sample's random crop and policy
@@ -207,22 +218,23 @@ class ShardImages:
     def __init__(
         self, path: str, image_size: int, *, meta: dict | None = None, crop=None, sample=None,
         decoder: str = "auto", train: bool = False, indices: list[int] | None = None,
+        eval_resize: int | None = None,
     ):  # fmt: skip
-        self.path, self.image_size = path, image_size
+        self.path, self.image_size, self.eval_resize = path, image_size, eval_resize
         self.meta = meta or read_meta(path)
         self.class_names = list(self.meta["classes"])
         self.crop, self.sample, self.decoder, self.train = crop, sample, decoder, train
         self.indices = indices
         self.read = (
-            decode.pipeline(image_size, crop, sample, decoder)
+            decode.pipeline(image_size, crop, sample, decoder, eval_resize)
             if train
-            else decode.pipeline(image_size)
+            else decode.pipeline(image_size, eval_resize=eval_resize)
         )
         self._random_access = None
 
     def _with(self, **changes) -> ShardImages:
         keep = dict(crop=self.crop, sample=self.sample, decoder=self.decoder, train=self.train,
-                    indices=self.indices)  # fmt: skip
+                    indices=self.indices, eval_resize=self.eval_resize)  # fmt: skip
         return ShardImages(self.path, self.image_size, meta=self.meta, **(keep | changes))
 
     def _positions(self) -> list[int]:
@@ -280,7 +292,7 @@ class ShardImages:
                shuffle: bool, world: int = 1, collate_fn=None):  # fmt: skip
         """LitData's loader, whose `state_dict` (samples yielded this epoch) Lightning saves in
         every checkpoint: a run killed mid-epoch resumes at that sample."""
-        from litdata import StreamingDataLoader
+        StreamingDataLoader = litdata().StreamingDataLoader  # noqa: N806 - a class
 
         if not shuffle:  # LitData gives a rank with less than one batch of the split no batch
             # at all, and Lightning stops on a zero-length loader: smaller batches then

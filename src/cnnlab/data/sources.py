@@ -136,9 +136,11 @@ def image_folder(
     test_dir: str | None = None,
     classes: list[int] | None = None,
     on_bad_image: str = "fail",
+    eval_resize: int | None = None,
 ) -> SourceData:
     """`root/train/<class>/*`, `root/val/<class>/*` (and optionally `root/test/...`).
-    `on_bad_image`: fail (stop, naming the file) or skip (drop unreadable files, counted)."""
+    `on_bad_image`: fail (stop, naming the file) or skip (drop unreadable files, counted).
+    `eval_resize`: evaluation resizes the shorter side to this, then crops `image_size`."""
     if classes:
         raise UserError(
             "data.source.classes applies to in-memory datasets; for an image folder, "
@@ -147,10 +149,12 @@ def image_folder(
     from cnnlab.data.folder import open_split
 
     root_path = Path(root)
-    train = open_split(root_path / train_dir, image_size, on_bad_image=on_bad_image)
+    train = open_split(root_path / train_dir, image_size, on_bad_image=on_bad_image,
+                       eval_resize=eval_resize)  # fmt: skip
 
     def other(name: str):
-        return open_split(root_path / name, image_size, train.class_names, on_bad_image)
+        return open_split(root_path / name, image_size, train.class_names, on_bad_image,
+                          eval_resize)  # fmt: skip
 
     val = other(val_dir)
     test = other(test_dir) if test_dir else val
@@ -165,6 +169,7 @@ def shards(
     test_dir: str | None = None,
     classes: list[int] | None = None,
     on_bad_image: str = "fail",  # noqa: ARG001 - shards hold only images checked at conversion
+    eval_resize: int | None = None,
 ) -> SourceData:
     """`make shards` output: `root/train/`, `root/val/` (and optionally `root/test/`), each
     LitData chunks + index.json; `root` is a folder or a URL LitData reads (s3://, gs://, …)."""
@@ -175,7 +180,7 @@ def shards(
                         "only the class folders you want")  # fmt: skip
 
     def split(name: str) -> ShardImages:
-        return ShardImages(f"{str(root).rstrip('/')}/{name}", image_size)
+        return ShardImages(f"{str(root).rstrip('/')}/{name}", image_size, eval_resize=eval_resize)
 
     train, val = split(train_dir), split(val_dir)
     test = split(test_dir) if test_dir else val

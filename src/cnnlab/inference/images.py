@@ -65,10 +65,19 @@ class ImageFiles(Dataset):
     so the main process decides (`on_bad_image`) and names it in one line: an exception raised in
     a worker would reach the user wrapped in a traceback."""
 
-    def __init__(self, paths: list[Path], channels: int, image_size: int):
+    def __init__(
+        self, paths: list[Path], channels: int, image_size: int, resize: int | None = None
+    ):
         self.paths = list(paths)
         self.channels = channels
-        self.transform = eval_pipeline(image_size)
+        self.transform = eval_pipeline(image_size, resize)
+
+    @classmethod
+    def for_model(cls, paths: list[Path], model) -> ImageFiles:
+        """Read as the model's run read its evaluation images: size and resize from its config."""
+        data = model.config["data"]
+        resize = (data.get("source") or {}).get("eval_resize")
+        return cls(paths, model.in_channels, int(data["image_size"]), resize)
 
     def __len__(self) -> int:
         return len(self.paths)
