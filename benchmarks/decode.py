@@ -24,23 +24,35 @@ GPU_RATE = 3000  # images/s one modern GPU trains ResNet-50 at with mixed precis
 SIZE = 224
 
 
-def _rate(fn, items) -> float:
-    start = time.perf_counter()
-    for item in items:
-        fn(item)
-    return len(items) / (time.perf_counter() - start)
+BLOCK = 40  # images per timed block; blocks of all functions alternate
 
 
 def _turns(fns: dict, items) -> dict[str, list[float]]:
-    """REPS passes of every function in turn (so drift hits all alike): name → images/s."""
+    """REPS passes over `items` for every function, alternating in blocks of BLOCK images (a
+    fraction of a second) so the shared machine's drift hits all alike: name → images/s."""
     out = {name: [] for name in fns}
     for fn in fns.values():  # warm-up: imports, first allocations
         for item in items[:8]:
             fn(item)
+    names = list(fns)
     for _ in range(REPS):
-        for name, fn in fns.items():
-            out[name].append(_rate(fn, items))
+        spent = dict.fromkeys(fns, 0.0)
+        for b, first in enumerate(range(0, len(items), BLOCK)):
+            block = items[first : first + BLOCK]
+            for name in names[b % len(names) :] + names[: b % len(names)]:  # rotate who starts
+                start = time.perf_counter()
+                for item in block:
+                    fns[name](item)
+                spent[name] += time.perf_counter() - start
+        for name in fns:
+            out[name].append(len(items) / spent[name])
     return out
+
+
+def _cycle(dataset):
+    """The dataset's own iteration (the training loader's path), epoch after epoch."""
+    while True:
+        yield from dataset
 
 
 def _cores(rate: float) -> str:
@@ -84,15 +96,17 @@ def _rows(train_images: int) -> None:
         with Image.open(path) as img:
             return img.convert("RGB")
 
-    streams = {name: s.stream(seed=0, shuffle=True) for name, s in (("s", shards),
-                                                                    ("m", small))}  # fmt: skip
+    streams = {name: _cycle(s.stream(seed=0, shuffle=True)) for name, s in (("s", shards),
+                                                                            ("m", small))}  # fmt: skip
+    twin = open_split(root / "train", SIZE).for_training(flip, crop)  # A/A: the noise floor
     idx = list(range(len(paths)))
     fns = {
         "plain": lambda i: plain(paths[i]),
         "folder": lambda i: folder[i],
-        "shards": lambda i: streams["s"][i],
+        "twin": lambda i: twin[i],
+        "shards": lambda i: next(streams["s"]),
         "reference": lambda i: reference[i],
-        "small": lambda i: streams["m"][i],
+        "small": lambda i: next(streams["m"]),
     }
     got = _turns(fns, idx)
     plain_rate = statistics.median(got["plain"])
@@ -104,8 +118,11 @@ def _rows(train_images: int) -> None:
         rate = statistics.median(got[name])
         rows.append((f"train pipeline images/s, {label}; {_cores(rate)}", stats(got[name]),
                      stats(got["plain"]), f"{rate / plain_rate:.2f}"))  # fmt: skip
-    ratio = statistics.median(got["shards"]) / statistics.median(got["folder"])
-    rows.append(("shards ÷ image folder, train pipeline images/s", "", "", f"{ratio:.2f}"))
+    for name, label in (("shards", "shards ÷ image folder"),
+                        ("twin", "noise floor: image folder ÷ the same image folder")):  # fmt: skip
+        ratios = [a / b for a, b in zip(got[name], got["folder"], strict=True)]
+        rows.append((f"{label}, train pipeline images/s (ratio per pass)", "",
+                     " ".join(f"{r:.3f}" for r in ratios), f"{statistics.median(ratios):.3f}"))  # fmt: skip
     small_rate = statistics.median(got["small"]) / statistics.median(got["shards"])
     rows.append((f"shards re-encoded to max_side=320 ({_mb(tmp / 'small'):.0f} MB) vs as stored "
                  f"({_mb(tmp / 'shards'):.0f} MB): train pipeline images/s, 1 core",

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from cnnlab.data import decode
+from cnnlab.data import decode, jpeg_header
 from cnnlab.data.folder import load_rgb, open_split
 from cnnlab.errors import UserError
 from cnnlab.inference.images import ImageFiles
@@ -22,17 +22,18 @@ from cnnlab.training import build
 UPRIGHT = (40, 60)  # w, h: a portrait picture, red on top, blue below
 
 
-def _upright() -> Image.Image:
-    img = Image.new("RGB", UPRIGHT, (0, 0, 255))
-    img.paste((255, 0, 0), (0, 0, UPRIGHT[0], UPRIGHT[1] // 2))
+def _upright(size=UPRIGHT) -> Image.Image:
+    img = Image.new("RGB", size, (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, size[0], size[1] // 2))
     return img
 
 
-def _sideways_jpeg(path) -> None:
+def _sideways_jpeg(path, size=UPRIGHT) -> None:
     """Stored turned 90° with EXIF orientation 6, as a phone writes a portrait photo."""
     exif = Image.Exif()
-    exif[decode.EXIF_ORIENTATION] = 6  # viewers turn it 90° clockwise (PIL: ROTATE_270)
-    _upright().transpose(Image.Transpose.ROTATE_90).save(path, exif=exif.tobytes(), quality=95)
+    exif[jpeg_header.ORIENTATION_TAG] = 6  # viewers turn it 90° clockwise (PIL: ROTATE_270)
+    rotated = _upright(size).transpose(Image.Transpose.ROTATE_90)
+    rotated.save(path, exif=exif.tobytes(), quality=95)
 
 
 def _red_on_top(img: torch.Tensor) -> bool:
@@ -43,13 +44,15 @@ def _red_on_top(img: torch.Tensor) -> bool:
 
 
 @pytest.mark.parametrize("decoder", ["auto", "pil", "torchvision"])
-def test_exif_rotated_jpegs_load_upright_on_every_path(tmp_path, decoder):
+@pytest.mark.parametrize("scale", [1, 10])  # 400×600 → 32 px: reduced-size decoding in auto
+def test_exif_rotated_jpegs_load_upright_on_every_path(tmp_path, decoder, scale):
+    size = (UPRIGHT[0] * scale, UPRIGHT[1] * scale)
     for cls in ("a", "b"):
         (tmp_path / "train" / cls).mkdir(parents=True)
-        _sideways_jpeg(tmp_path / "train" / cls / "phone.jpg")
+        _sideways_jpeg(tmp_path / "train" / cls / "phone.jpg", size)
     raw = Image.open(tmp_path / "train" / "a" / "phone.jpg")
-    assert raw.size == UPRIGHT[::-1]  # stored landscape: the bug this guards against
-    assert load_rgb(str(tmp_path / "train" / "a" / "phone.jpg")).size == UPRIGHT
+    assert raw.size == size[::-1]  # stored landscape: the bug this guards against
+    assert load_rgb(str(tmp_path / "train" / "a" / "phone.jpg")).size == size
     whole = v2.RandomResizedCrop(32, scale=(1.0, 1.0), ratio=(2 / 3, 2 / 3))  # the whole picture
     folder = open_split(tmp_path / "train", 32)
     trained = folder.for_training(None, whole, decoder)
@@ -57,7 +60,42 @@ def test_exif_rotated_jpegs_load_upright_on_every_path(tmp_path, decoder):
     photo = ImageFiles([tmp_path / "train" / "a" / "phone.jpg"], 3, 32)[0][0]  # predict/explain
     assert photo.shape == (3, 32, 32)
     rgb = load_rgb(str(tmp_path / "train" / "a" / "phone.jpg"))
-    assert np.asarray(rgb)[: UPRIGHT[1] // 4, :, 0].mean() > 200  # red on top, upright
+    assert np.asarray(rgb)[: size[1] // 4, :, 0].mean() > 200  # red on top, upright
+
+
+def test_the_header_scan_agrees_with_pil(tmp_path):
+    """Size, components and orientation from the markers, as PIL reads them, for baseline,
+    progressive, grey, CMYK and EXIF-tagged (both byte orders) JPEGs; None for non-JPEGs."""
+    from cnnlab.data import photo_corpus
+
+    photo = photo_corpus.photo("flower").resize((333, 222))
+    cases = {}
+    for name, img, kwargs in (
+        ("baseline", photo, {}),
+        ("progressive", photo, {"progressive": True}),
+        ("grey", photo.convert("L"), {}),
+        ("cmyk", photo.convert("CMYK"), {}),
+    ):
+        out = io.BytesIO()
+        img.save(out, "JPEG", quality=90, **kwargs)
+        cases[name] = out.getvalue()
+    _sideways_jpeg(tmp_path / "six.jpg")
+    cases["exif 6, little-endian"] = (tmp_path / "six.jpg").read_bytes()
+    big_endian = bytearray(cases["baseline"])  # an APP1 written by hand in Motorola order
+    # TIFF header, IFD0 at 8 with one entry (orientation, SHORT, 1 value: 8), no next IFD
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08" + b"\x00\x01"
+    tiff += b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x08\x00\x00" + b"\x00\x00\x00\x00"
+    app1 = b"\xff\xe1" + (2 + 6 + len(tiff)).to_bytes(2, "big") + b"Exif\x00\x00" + tiff
+    cases["exif 8, big-endian"] = bytes(big_endian[:2]) + app1 + bytes(big_endian[2:])
+    for name, data in cases.items():
+        head = jpeg_header.scan(data)
+        with Image.open(io.BytesIO(data)) as img:
+            orientation = img.getexif().get(jpeg_header.ORIENTATION_TAG, 1)
+            assert head == (img.width, img.height, len(img.getbands()), orientation), name
+    assert jpeg_header.scan(cases["exif 8, big-endian"]).orientation == 8
+    png = io.BytesIO()
+    photo.save(png, "PNG")
+    assert jpeg_header.scan(png.getvalue()) is None and jpeg_header.scan(b"\xff\xd8\x00") is None
 
 
 def test_reduced_size_decoding_gives_the_full_decodes_picture():

@@ -45,8 +45,10 @@ def test_conversion_round_trips_every_image_and_label(corpus, shards):
     folder = open_split(corpus / "train", 32)
     meta = json.loads((shards / "train" / "index.json").read_text())["cnnlab"]
     assert meta["classes"] == folder.class_names
-    stream = ShardImages(str(shards / "train"), 32)._with()
-    raw = stream.stream(seed=0, shuffle=False)
+    split = ShardImages(str(shards / "train"), 32)
+    raw = split.stream(seed=0, shuffle=False)
+    assert len(raw) == len(split) == TRAIN
+    paths = [p for p, _ in folder.samples]
     seen = {}
     for position in range(len(raw)):
         sample = super(type(raw), raw).__getitem__(position)  # LitData's raw sample
@@ -55,8 +57,12 @@ def test_conversion_round_trips_every_image_and_label(corpus, shards):
         assert sample["label"] == folder.class_names.index(source.parent.name)
         assert sample["index"] == position
         seen[meta["files"][position]] = sample["label"]
-    assert sorted(seen) == sorted(str(Path(p).relative_to(corpus / "train")) for p, _ in
-                                  folder.samples)  # fmt: skip
+        if position < 6:  # and the same evaluation image as the folder gives
+            image, label = split[position]
+            assert (
+                torch.equal(image, folder[paths.index(str(source))][0]) and label == sample["label"]
+            )
+    assert sorted(seen) == sorted(str(Path(p).relative_to(corpus / "train")) for p in paths)
     assert sorted(meta["labels"]) == sorted(folder.targets.tolist())
 
 
@@ -159,3 +165,20 @@ def test_two_rank_ddp_sees_each_sample_once_per_epoch(cli, shards, tmp_path):
         # No augmentation and distinct photos: one digest per image, so TRAIN distinct digests
         # in TRAIN draws means every sample exactly once.
         assert len(together) == TRAIN and len(set(together)) == TRAIN
+
+
+def test_what_shards_cannot_do_is_one_line(compose, shards):
+    from cnnlab.errors import UserError
+    from cnnlab.training import build
+
+    for override, says in (
+        ("data.train_limit=10", "data.train_limit"),
+        ("data.balance=sampler", "data.balance=loss"),
+        ("data.folds=3", "k-fold"),
+    ):
+        cfg = compose("data=shards", f"data.source.root={shards}", "data.num_classes=6",
+                      "data.image_size=32", override)  # fmt: skip
+        dm = build.datamodule(cfg.data, build.preprocessing(cfg))
+        with pytest.raises(UserError, match=says):
+            dm.setup("fit")
+            dm.train_dataloader()

@@ -1,18 +1,19 @@
 """Encoded image bytes → uint8 (3, S, S): decode, crop, resize in one step, upright, the fastest
-correct way measured on 2 cores here (`make bench`, README "Decoding at the limit"):
+correct way measured on one core here (`make bench`, README "ImageNet-scale data"):
 
-- ImageNet-sized JPEGs (500×375): `torchvision.io.decode_jpeg` then a tensor crop-resize beats
-  PIL's decode + crop by ~5% per core; reduced-size decoding cannot help, since a 224 crop of a
-  375-pixel side is never reduced by 2 or more.
+- ImageNet-sized JPEGs (500×375) → 224 crop: `torchvision.io.decode_jpeg` + a tensor crop-resize
+  432 images/s, PIL's decode + crop-resize 305; reduced-size decoding cannot help, since a 224
+  crop of a 375-pixel side is never reduced by 2 or more.
 - Phone photos (2016×1512): PIL's draft mode decodes at 1/2, 1/4 or 1/8 scale straight from the
-  DCT coefficients when the crop is at least twice the output side: 88 vs 61 images/s per core.
+  DCT coefficients when the crop is at least twice the output side: 90 images/s, against 63 for
+  `decode_jpeg` and 37 for PIL.
 
-So for the training crop `auto` (the default) reads the header, picks the box in upright
-coordinates, and uses draft decoding when the box is ≥ 2× the output side, `decode_jpeg`
-otherwise; other formats and files `decode_jpeg` refuses go through PIL. The eval crop (Resize +
-CenterCrop) always decodes with PIL, exactly as `predict` and `eval` read files, so a model scores
-the same whichever path read its images. EXIF orientation is applied on every path (phone photos
-are stored sideways with a rotation tag).
+So for the training crop `auto` (the default) reads the header (`jpeg_header`, a few µs),
+picks the box in upright coordinates, and uses draft decoding when the box is ≥ 2× the output
+side, `decode_jpeg` otherwise; other formats and files `decode_jpeg` refuses go through PIL.
+The eval crop (Resize + CenterCrop) always decodes with PIL, exactly as `predict` and `eval`
+read files, so a model scores the same whichever path read its images. EXIF orientation is
+applied on every path (phone photos are stored sideways with a rotation tag).
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ except ImportError:  # pragma: no cover - a future torchvision
     decode_jpeg = None
 from torchvision.transforms import v2
 
+from cnnlab.data import jpeg_header
 from cnnlab.errors import UserError
 
 DECODERS = ("auto", "pil", "torchvision", "gpu")
-EXIF_ORIENTATION = 0x0112  # tag; values 5–8 swap width and height
 DRAFT_MAX = 8  # libjpeg scales by 1/2, 1/4 or 1/8
 
 Box = tuple[int, int, int, int]  # top, left, height, width in upright pixels
@@ -110,7 +111,13 @@ def crop_resize(img: torch.Tensor, b: Box, size: int) -> torch.Tensor:
 
 def _pil(data: bytes, box: CropBox) -> torch.Tensor:
     img = open_upright(io.BytesIO(data))
-    return crop_resize(pil_to_tensor(img), box(img.height, img.width), box.size)
+    top, left, h, w = box(img.height, img.width)
+    return pil_to_tensor(_resize_box(img, (left, top, left + w, top + h), box.size))
+
+
+def _resize_box(img: Image.Image, xyxy, size: int) -> Image.Image:
+    """PIL's crop + resize in one pass (antialiased bilinear, like torchvision's)."""
+    return img.resize((size, size), Image.Resampling.BILINEAR, box=xyxy)
 
 
 def _eval(data: bytes, box: CropBox) -> torch.Tensor:
@@ -131,24 +138,22 @@ def open_upright(fp) -> Image.Image:
 
 
 def _auto_jpeg(data: bytes, box: CropBox) -> torch.Tensor:
-    with Image.open(io.BytesIO(data)) as img:  # reads the header only
-        w, h = img.size
-        swapped = img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-        uh, uw = (w, h) if swapped else (h, w)  # upright size
-        top, left, bh, bw = box(uh, uw)
-        factor = min(bh, bw) / box.size
-        if factor < 2 or img.mode not in ("RGB", "L"):
-            return crop_resize(_torchvision_full(data), (top, left, bh, bw), box.size)
-        scale = 2 ** int(math.log2(min(factor, DRAFT_MAX)))
-        img.draft("RGB", (math.ceil(w / scale), math.ceil(h / scale)))
+    head = jpeg_header.scan(data)  # a few µs; None: PIL reads or refuses it
+    if head is None or head.components not in (1, 3):  # odd markers, CMYK
+        return _pil(data, box)
+    swapped = head.orientation in (5, 6, 7, 8)
+    uh, uw = (head.width, head.height) if swapped else (head.height, head.width)  # upright
+    top, left, bh, bw = box(uh, uw)
+    factor = min(bh, bw) / box.size
+    if factor < 2:
+        return crop_resize(_torchvision_full(data), (top, left, bh, bw), box.size)
+    scale = 2 ** int(math.log2(min(factor, DRAFT_MAX)))
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft("RGB", (math.ceil(head.width / scale), math.ceil(head.height / scale)))
         img.load()
         img = ImageOps.exif_transpose(img).convert("RGB")
         s = uw / img.width  # the scale libjpeg chose
-        out = img.resize(
-            (box.size, box.size),
-            Image.Resampling.BILINEAR,
-            box=(left / s, top / s, (left + bw) / s, (top + bh) / s),
-        )
+        out = _resize_box(img, (left / s, top / s, (left + bw) / s, (top + bh) / s), box.size)
     return pil_to_tensor(out)
 
 
@@ -193,15 +198,10 @@ class Deferred(NamedTuple):
 def defer(data: bytes, box: CropBox) -> Deferred | None:
     """Bytes + box from the header alone; None for files nvJPEG cannot take as they are (not
     JPEG, not RGB/grey, or turned by EXIF: CUDA decoding ignores the orientation tag)."""
-    if data[:2] != b"\xff\xd8":
-        return None
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.mode not in ("RGB", "L") or img.getexif().get(EXIF_ORIENTATION, 1) != 1:
-                return None
-            b = box(img.height, img.width)
-    except (OSError, ValueError, SyntaxError):
-        return None  # decoded on the CPU, which names the file
+    head = jpeg_header.scan(data)
+    if head is None or head.components not in (1, 3) or head.orientation != 1:
+        return None  # decoded on the CPU, which turns it upright or names the file
+    b = box(head.height, head.width)
     raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
     return Deferred(raw, torch.tensor(b, dtype=torch.int64))
 
