@@ -58,19 +58,23 @@ def throughput_pairs(*overrides: str, aa: bool = False) -> tuple[list, list]:
     return ours, theirs
 
 
-def _run_throughput_pair(rep: int, run_dir: str, overrides, aa: bool, env: dict):
-    """One (cnnlab or plain, plain) pair for throughput_pairs; returns (ours, theirs)."""
-    common = [f"seed={rep}", *overrides]
-    plain = [sys.executable, "benchmarks/plain_loop.py", "--cnnlab", *common]
-    cnnlab = [
+def _cnnlab_cmd(run_dir: str, *overrides: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "cnnlab.train",
         "test=false",
         "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer",
         f"hydra.run.dir={run_dir}",
-        *common,
+        *overrides,
     ]
+
+
+def _run_throughput_pair(rep: int, run_dir: str, overrides, aa: bool, env: dict):
+    """One (cnnlab or plain, plain) pair for throughput_pairs; returns (ours, theirs)."""
+    common = [f"seed={rep}", *overrides]
+    plain = [sys.executable, "benchmarks/plain_loop.py", "--cnnlab", *common]
+    cnnlab = _cnnlab_cmd(run_dir, *common)
     if aa:
         epochs = next(o for o in overrides if o.startswith("trainer.max_epochs="))
         plain = [sys.executable, "benchmarks/plain_loop.py", "--epochs", epochs.split("=")[1]]
@@ -116,17 +120,40 @@ def throughput(name: str, *overrides: str, project_epoch: int = 0) -> float:
     return statistics.median(r[1] for r in ours)
 
 
-def mlflow_cost() -> None:
-    """The ConvNet rows again with MLflow logging beside TensorBoard (every metric, the params and
-    the images into a throwaway SQLite store): compare its whole-fit ratio with the row above."""
-    with tempfile.TemporaryDirectory() as store:
-        throughput(
-            "ConvNet / MNIST sample, TensorBoard + MLflow",
-            "trainer.max_epochs=2",
-            "logger=many",
-            f"logger.mlflow.tracking_uri=sqlite:///{store}/mlflow.db",
-            f"logger.mlflow.artifact_location={store}/artifacts",
+def mlflow_cost(*overrides: str) -> None:
+    """cnnlab with TensorBoard + MLflow against cnnlab with TensorBoard alone, as one pair of
+    processes in alternating slices per repetition (same seed, data and callbacks; MLflow into a
+    throwaway SQLite store): the whole-fit cost of adding MLflow, to read against the noise
+    floor row."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    both, alone = [], []
+    for rep in range(REPS):
+        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            mlflow = (
+                "logger=many",
+                f"logger.mlflow.tracking_uri=sqlite:///{a}/mlflow.db",
+                f"logger.mlflow.artifact_location={a}/artifacts",
+            )
+            pair = run_pair_taking_turns(
+                rep,
+                _cnnlab_cmd(f"{a}/run", f"seed={rep}", *overrides, *mlflow),
+                _cnnlab_cmd(f"{b}/run", f"seed={rep}", *overrides),
+                env,
+                REPO,
+            )
+        both.append(_rates(pair[0])[0])
+        alone.append(_rates(pair[1])[0])
+    ratios = [x / y for x, y in zip(both, alone, strict=True)]
+    rows.append(
+        (
+            "train images/s, ConvNet / MNIST sample, whole fit: TensorBoard + MLflow (cnnlab "
+            "column) vs TensorBoard alone (plain column: cnnlab too), ratio per pair "
+            + " ".join(f"{r:.3f}" for r in ratios),
+            stats(both),
+            stats(alone),
+            pair_ratio(both, alone),
         )
+    )
 
 
 def noise_floor(*overrides: str) -> None:
@@ -245,7 +272,7 @@ def main() -> None:
     import_costs()
     time_to_error_line()
     convnet = throughput("ConvNet / MNIST sample", "trainer.max_epochs=2")
-    mlflow_cost()
+    mlflow_cost("trainer.max_epochs=2")
     noise_floor("trainer.max_epochs=2")
     resnet_overrides = (
         "model=resnet18",
