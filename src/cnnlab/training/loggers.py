@@ -10,6 +10,8 @@ finished when cnnlab's run ends.
 
 from __future__ import annotations
 
+import os
+
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -35,6 +37,10 @@ class RunTensorBoardLogger(TensorBoardLogger):
             self._experiment.close()
 
 
+BUFFER_ENV = "MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS"
+BUFFER_S = 10  # seconds MLflow's queue gathers metrics before one write
+
+
 class RunMLFlowLogger(MLFlowLogger):
     """Tags without a value are left out (a single run has no `sweep`; MLflow rejects a null tag),
     and with `synchronous: false` the queued metrics and images are flushed when a stage ends, so
@@ -42,6 +48,12 @@ class RunMLFlowLogger(MLFlowLogger):
 
     def __init__(self, *args, tags: dict | None = None, **kwargs) -> None:
         tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
+        # MLflow's queue thread writes each queued log_batch in its own SQLite transaction
+        # (~10 ms of Python holding the GIL, every 10 steps), which slowed a 2-epoch ConvNet fit by
+        # ~17 % on 2 cores (make bench: 0.833 vs TensorBoard alone). Merging what arrives within
+        # BUFFER_S into one write: 0.995. Metrics reach the store up to BUFFER_S late; `finalize`
+        # flushes at once. A value the user set wins.
+        os.environ.setdefault(BUFFER_ENV, str(BUFFER_S))
         super().__init__(*args, tags=tags or None, **kwargs)
         self.synchronous = kwargs.get("synchronous")  # images follow the metrics' setting
 
