@@ -237,13 +237,13 @@ class ShardImages:
                     indices=self.indices, eval_resize=self.eval_resize)  # fmt: skip
         return ShardImages(self.path, self.image_size, meta=self.meta, **(keep | changes))
 
-    def _positions(self) -> list[int]:
-        return self.indices if self.indices is not None else list(range(len(self.meta["labels"])))
+    def _positions(self) -> list[int] | range:
+        return self.indices if self.indices is not None else range(len(self.meta["labels"]))
 
     @property
     def targets(self) -> torch.Tensor:
-        labels = self.meta["labels"]
-        return torch.tensor([labels[i] for i in self._positions()], dtype=torch.long)
+        labels = torch.tensor(self.meta["labels"], dtype=torch.long)
+        return labels if self.indices is None else labels[self.indices]
 
     def __len__(self) -> int:
         return len(self._positions())
