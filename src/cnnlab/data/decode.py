@@ -18,6 +18,7 @@ applied on every path (phone photos are stored sideways with a rotation tag).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Callable
@@ -121,9 +122,15 @@ def _resize_box(img: Image.Image, xyxy, size: int) -> Image.Image:
 
 
 def _eval(data: bytes, box: CropBox) -> torch.Tensor:
+    return _eval_transform(box.size, box.resize)(open_upright(io.BytesIO(data)))
+
+
+@functools.cache
+def _eval_transform(size: int, resize: int | None):
+    """One Resize + CenterCrop per size, built once (not per image)."""
     from cnnlab.data.folder import eval_pipeline
 
-    return eval_pipeline(box.size, box.resize)(open_upright(io.BytesIO(data)))
+    return eval_pipeline(size, resize)
 
 
 def open_upright(fp) -> Image.Image:
