@@ -182,3 +182,15 @@ def test_what_shards_cannot_do_is_one_line(compose, shards):
         with pytest.raises(UserError, match=says):
             dm.setup("fit")
             dm.train_dataloader()
+
+
+def test_the_corpus_command_refuses_bad_input_in_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for argv, says in (
+        (["--out", str(tmp_path / "c"), "--train", "0"], "--train 0 --val 200: give ≥ 1"),
+        (["--out", str(blocker / "c"), "--train", "6"], f"error: cannot write {blocker}"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            photo_corpus.main(argv)
+        assert stop.value.code == 1 and says in capsys.readouterr().err

@@ -76,7 +76,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val", type=int, default=200, help="validation images")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    root = write(args.out, {"train": args.train, "val": args.val}, args.seed)
+    if args.train < 1 or args.val < 0:
+        parser.exit(1, f"error: --train {args.train} --val {args.val}: give ≥ 1 and ≥ 0 images\n")
+    try:
+        root = write(args.out, {"train": args.train, "val": args.val}, args.seed)
+    except OSError as err:  # read-only, full or not a folder
+        parser.exit(1, f"error: cannot write {err.filename or args.out}: {err.strerror}\n")
     print(f"wrote {args.train} + {args.val} JPEGs in {len(CLASSES)} classes to {root}")
 
 
