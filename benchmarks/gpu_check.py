@@ -185,8 +185,9 @@ def main(argv: list[str] | None = None) -> str:
                 ("bf16-mixed", False),
             ]  # fmt: skip
         )
+        measured = {}  # (precision, channels_last) → cnnlab's images/s
         for precision, cl in precisions:
-            ours = _cnnlab(size, precision, cl, tmp=tmp)
+            ours = measured[precision, cl] = _cnnlab(size, precision, cl, tmp=tmp)
             theirs = _plain(size, precision, cl, device)
             layout = "channels_last" if cl else "contiguous"
             rows.append((f"ResNet-50 training images/s, {precision}, {layout}, batch "
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> str:
                      f"{gpu:,.0f}", f"{gpu / cpu:.2f}"))  # fmt: skip
         if gpus > 1:
             ddp = _cnnlab(size, "bf16-mixed", True, ("trainer=ddp",), tmp=tmp)
-            single = float(rows[2][1].replace(",", ""))
+            single = measured["bf16-mixed", True]
             rows.append((f"DDP over {gpus} GPUs, bf16-mixed, channels_last, batch {size.batch} "
                          f"per GPU", f"{ddp:,.0f}", f"{single:,.0f} (1 GPU)",
                          f"{ddp / single / gpus:.2f} of linear"))  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections import Counter
 from pathlib import Path
@@ -21,13 +22,13 @@ log = logging.getLogger(__name__)
 BAD_IMAGE_MODES = ("fail", "skip")
 
 
-def load_rgb(path: str) -> Image.Image:
+def load_rgb(path: str, data: bytes | None = None) -> Image.Image:
     """Decode fully (truncation shows up here, not later), upright by the EXIF orientation, and
-    convert modes explicitly."""
+    convert modes explicitly. `data`: the file's bytes when the caller has read them already."""
     from cnnlab.data.decode import open_upright
 
     try:
-        return open_upright(path)
+        return open_upright(io.BytesIO(data) if data is not None else path)
     except OSError as err:  # truncated, empty or not an image: name the file
         raise UserError(f"cannot read image {path}: {err}") from None
     except Image.DecompressionBombError as err:  # more than 2 × Image.MAX_IMAGE_PIXELS pixels

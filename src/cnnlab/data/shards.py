@@ -56,7 +56,7 @@ def encode(path: str, max_side: int | None, quality: int) -> Encoded:
     unreadable file is found now, not in epoch 37."""
     try:
         data = Path(path).read_bytes()
-        img = load_rgb(path)
+        img = load_rgb(path, data)  # from the bytes read, not a second read of the file
     except (OSError, UserError) as err:
         return Encoded(None, str(err))
     if max_side and max(img.size) > max_side:
