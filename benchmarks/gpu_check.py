@@ -34,7 +34,7 @@ class StepRate(L.Callback):
 
     def __init__(self, out: str, warmup: int = 10):
         self.out, self.warmup = out, warmup
-        self.start, self.images = 0.0, 0
+        self.start, self.images, self.elapsed = 0.0, 0, 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.warmup:
@@ -44,10 +44,12 @@ class StepRate(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step > self.warmup:
             self.images += len(batch[1])
+        if batch_idx == trainer.num_training_batches - 1:  # the clock stops before validation
+            _sync()  # and the epoch's checkpoint, which the plain loop does not do
+            self.elapsed = time.perf_counter() - self.start
 
     def on_train_end(self, trainer, pl_module) -> None:
-        _sync()
-        rate = self.images / (time.perf_counter() - self.start)
+        rate = self.images / self.elapsed
         with open(f"{self.out}.rank{trainer.global_rank}", "w") as f:
             f.write(f"{rate}\n")
 
@@ -60,7 +62,7 @@ def _sync() -> None:
 def _cnnlab(size: Sizes, precision: str, channels_last: bool, extra=(), tmp: Path = None) -> float:
     """One `python -m cnnlab.train` child (a fresh process, as a user runs it): images/s summed
     over its ranks."""
-    out = tmp / f"rate-{precision}-{channels_last}-{len(extra)}"
+    out = tmp / f"rate-{precision}-{channels_last}-{len(list(tmp.glob('rate-*')))}"
     steps = size.warmup + size.steps
     args = [
         "model=resnet50", "data=fake", f"data.image_size={size.image}", "data.in_channels=3",
@@ -75,7 +77,9 @@ def _cnnlab(size: Sizes, precision: str, channels_last: bool, extra=(), tmp: Pat
         "+callbacks.rate._target_=benchmarks.gpu_check.StepRate", f"+callbacks.rate.out={out}",
         f"+callbacks.rate.warmup={size.warmup}", *extra,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CNNLAB_DATA": str(tmp / "data")}
+    # the repo first, then the caller's path (where its packages may live)
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "CNNLAB_DATA": str(tmp / "data")}
     proc = subprocess.run([sys.executable, "-m", "cnnlab.train", *args], cwd=REPO, env=env,
                           capture_output=True, text=True)  # fmt: skip
     if proc.returncode != 0:
@@ -149,6 +153,14 @@ def _pipeline(size: Sizes, tmp: Path, decode: str, workers: int) -> float:
     return rates[-1]
 
 
+class _Rows(list):
+    """The table's rows, each printed as soon as it is measured (a run cut short keeps them)."""
+
+    def append(self, row: tuple) -> None:
+        super().append(row)
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
 class Sizes:
     def __init__(self, dry: bool):
         self.dry = dry
@@ -172,7 +184,7 @@ def main(argv: list[str] | None = None) -> str:
     card = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU (dry run)"
     gpus = torch.cuda.device_count() if device.type == "cuda" else 0
     started = time.perf_counter()
-    rows = []
+    rows = _Rows()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         precisions = (
@@ -186,13 +198,20 @@ def main(argv: list[str] | None = None) -> str:
             ]  # fmt: skip
         )
         measured = {}  # (precision, channels_last) → cnnlab's images/s
+        plain = {}  # the same for the plain loop
         for precision, cl in precisions:
             ours = measured[precision, cl] = _cnnlab(size, precision, cl, tmp=tmp)
-            theirs = _plain(size, precision, cl, device)
+            theirs = plain[precision, cl] = _plain(size, precision, cl, device)
             layout = "channels_last" if cl else "contiguous"
             rows.append((f"ResNet-50 training images/s, {precision}, {layout}, batch "
                          f"{size.batch} at {size.image} px", f"{ours:,.0f}", f"{theirs:,.0f}",
                          f"{ours / theirs:.2f}"))  # fmt: skip
+        # What the non-finite guard costs: it reads a flag back from the GPU twice per step
+        # (after the forward pass and before the optimizer step), which stalls the launch queue.
+        unguarded = _cnnlab(size, "bf16-mixed", True, ("nonfinite=null",), tmp=tmp)
+        rows.append(("the same, bf16-mixed, channels_last, nonfinite=null (no non-finite "
+                     "guard)", f"{unguarded:,.0f}", f"{plain['bf16-mixed', True]:,.0f}",
+                     f"{unguarded / plain['bf16-mixed', True]:.2f}"))  # fmt: skip
         from cnnlab.data import photo_corpus
         from cnnlab.data.shards import write_split
 

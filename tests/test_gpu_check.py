@@ -27,12 +27,13 @@ def test_gpu_check_dry_run_measures_every_row(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = out.read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
-    assert len(rows) == 1 + 2 + 1 + 1  # header, two precisions, the pipeline, DDP
-    for row in rows[1:4]:
+    assert len(rows) == 1 + 2 + 1 + 1 + 1  # header, two precisions, guard off, pipeline, DDP
+    for row in rows[1:5]:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 4 and float(cells[1].replace(",", "")) > 0
         assert float(cells[2].replace(",", "")) > 0 and float(cells[3]) > 0
     assert "bf16-mixed, channels_last" in table and "data.decode=gpu" in table
+    assert "nonfinite=null" in table
     if not torch.cuda.is_available():
         assert "data.decode=gpu: no CUDA device here; decoding on the CPU (auto)" in (
             proc.stdout + proc.stderr
