@@ -74,7 +74,9 @@ def _write_files(
     }
     try:
         for name, fig in figures.items():
-            fig.savefig(tmp / f"{name}.png", dpi=eval_figures.dpi(len(names)), bbox_inches="tight")
+            # constrained layout already fits the labels: bbox_inches="tight" only redrew
+            # every text once more to measure it (~0.3 s of the report's ~1.5 s here)
+            fig.savefig(tmp / f"{name}.png", dpi=eval_figures.dpi(len(names)))
     finally:
         for fig in figures.values():
             plt.close(fig)

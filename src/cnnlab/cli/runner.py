@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import gc
 import logging
 import os
 import shutil
@@ -111,6 +112,10 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         sys.path.insert(0, os.getcwd())
     try:
         hydra_main()
+        # The work is done and written. The interpreter's last garbage collection would walk
+        # every object torch, Lightning and matplotlib created (1.5 s of a 43 s `make train`
+        # here); frozen objects are skipped. Exit still runs atexit handlers and closes files.
+        gc.freeze()
     except RunInterrupted as stop:
         logging.getLogger("cnnlab").error("%s", stop)
         sys.exit(stop.exit_code)
