@@ -42,7 +42,7 @@ class Diagnostics(L.Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
-        due = self.every_n_epochs > 0 and trainer.current_epoch % self.every_n_epochs == 0
+        due = self.every_n_epochs > 0 and (trainer.current_epoch + 1) % self.every_n_epochs == 0
         if trainer.sanity_checking or trainer.global_rank != 0 or not (due or last):
             return
         media = Media(trainer.loggers)

@@ -64,7 +64,8 @@ class GradCamGrid(L.Callback):
             or trainer.sanity_checking
             or trainer.global_rank != 0
             or not (
-                trainer.current_epoch % self.every_n_epochs == 0
+                # after epochs N, 2N, … (Lightning's check_val_every_n_epoch counts the same)
+                (trainer.current_epoch + 1) % self.every_n_epochs == 0
                 or trainer.current_epoch + 1 >= (trainer.max_epochs or 0)  # the final network
             )
         ):
