@@ -14,6 +14,7 @@ Prints a Markdown table with the card's name and writes it to benchmarks/results
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import subprocess
 import sys
@@ -140,6 +141,10 @@ def _pipeline(size: Sizes, tmp: Path, decode: str, workers: int) -> float:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rates = []
     for _ in range(2):  # the first pass warms the workers and the page cache
+        # The last pass's loader iterator sits in a reference cycle: collected now, not in the
+        # next pass's forked workers, whose copy's __del__ fails LitData's "can only test a
+        # child process" assertion (seen on the H200: 4 tracebacks per run).
+        gc.collect()
         n, start = 0, None
         for images, _targets in dm.train_dataloader():
             if isinstance(images, list):
