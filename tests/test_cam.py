@@ -83,3 +83,35 @@ def test_pointing_game_trained_beats_random(compose, tmp_path):
     # every_n_epochs=4 of 8: after the 4th and the 8th (last) epoch, steps 3 and 7
     assert [e.step for e in events.Images("gradcam/gradcam")] == [3, 7]
     assert "val/pointing_game" in events.Tags()["scalars"]
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "layercam"])
+def test_training_grid_maps_both_classes_in_one_pass_equal_to_separate_passes(
+    compose, monkeypatch, method
+):
+    """GradCamGrid computes the predicted- and true-class maps in one CAM pass over the images
+    twice; each map equals the one a pass of its own gives."""
+    from types import SimpleNamespace
+
+    from cnnlab.callbacks import gradcam
+
+    cfg = compose("model=convnet", "data=fake")
+    torch.manual_seed(0)
+    net = build.network(cfg.model, build.preprocessing(cfg)).eval()
+    x, truths = torch.randn(4, 3, 32, 32), torch.tensor([1, 2, 3, 4])
+    calls, drawn = [], {}
+    monkeypatch.setattr(gradcam, "cam_maps", lambda *a, **k: calls.append(a) or cam_maps(*a, **k))
+    monkeypatch.setattr(gradcam, "grid_image", lambda *a: drawn.update(maps=a[1:3]) or a[0])
+    monkeypatch.setattr(gradcam, "Media", lambda loggers: SimpleNamespace(image=lambda *a: None))
+    dm = SimpleNamespace(to_unit=lambda t: t.float(), class_names=[str(i) for i in range(10)])
+    val = SimpleNamespace(images=x, targets=truths)
+    trainer = SimpleNamespace(loggers=[], current_epoch=0)
+    grid = gradcam.GradCamGrid(method=method)
+    grid._log_grid(trainer, SimpleNamespace(net=net), dm, val, [0, 1, 2, 3], x, "features.4")
+    preds = net(x).argmax(1).tolist()
+    assert len(calls) == 1
+    pred_maps, true_maps = drawn["maps"]
+    np.testing.assert_allclose(pred_maps, cam_maps(net, "features.4", x, preds, method), atol=1e-5)
+    np.testing.assert_allclose(
+        true_maps, cam_maps(net, "features.4", x, truths.tolist(), method), atol=1e-5
+    )

@@ -32,3 +32,22 @@ def test_many_classes_get_small_unlabelled_cells():
     counts = np.eye(100, dtype=int) * 3
     image = confusion_image(counts, [f"c{i}" for i in range(100)])
     assert image.shape[0] < 100 * 28 and image.shape[1] < 100 * 28
+
+
+def test_captions_use_the_bitmap_font_and_fall_back_for_text_it_cannot_encode():
+    """The bitmap font is ~10× cheaper per caption than Pillow's FreeType default; names beyond
+    Latin-1 (it cannot encode them) still draw, with the FreeType font."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from cnnlab.analysis.render import LINE, grid
+
+    tile = np.zeros((8, 8, 3), np.uint8)
+    drawn = grid([tile], ["pred seven"], columns=1, tile=64, pad=4)
+    expected = Image.new("RGB", (drawn.shape[1], drawn.shape[0]), (255, 255, 255))
+    ImageDraw.Draw(expected).multiline_text(
+        (4, 4), "pred seven", fill=(0, 0, 0), font=ImageFont.load_default_imagefont(), spacing=1
+    )
+    caption = slice(0, 4 + LINE)
+    assert np.array_equal(drawn[caption], np.asarray(expected)[caption])
+    other = grid([tile], ["кошка 猫"], columns=1, tile=64, pad=4)
+    assert (other[caption] < 128).any()  # drawn, not an encoding error

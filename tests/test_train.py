@@ -83,3 +83,52 @@ def test_tensorboard_gets_scalars_and_real_hparams(quick, compose):
 def test_no_test_when_disabled(quick, compose):
     metrics, _ = train(quick("data=fake"))
     assert "test/acc" not in metrics and "val/acc" in metrics
+
+
+def test_diagnostics_reuse_the_validation_pass_instead_of_predicting_again(quick, monkeypatch):
+    """The last epoch's diagnostics read the validation pass's probabilities: the split is not
+    loaded or predicted again, and the per-class accuracies agree with val/acc."""
+    from cnnlab.callbacks import diagnostics
+    from cnnlab.training import build
+
+    def predict_again(dm):
+        raise AssertionError("diagnostics predicted the validation split again")
+
+    monkeypatch.setattr(diagnostics, "_val_tensors", predict_again)
+    cfg = quick("data=fake")
+    metrics, _ = train(cfg)
+    acc = _events(Path(cfg.paths.output_dir))
+    assert "diagnostics/worst_misclassified" in acc.Tags()["images"]
+    per_class = {
+        int(tag.split("/")[1][:3]): acc.Scalars(tag)[-1].value
+        for tag in acc.Tags()["scalars"]
+        if tag.startswith("val_per_class_acc/")
+    }
+    dm = build.datamodule(cfg.data, build.preprocessing(cfg))
+    dm.setup("fit")
+    counts = torch.bincount(dm.val_set.targets, minlength=cfg.data.num_classes)
+    hits = sum(per_class[c] * int(counts[c]) for c in per_class)
+    assert hits / int(counts.sum()) == pytest.approx(metrics["val/acc"], abs=1e-6)
+
+
+def test_diagnostics_predict_again_when_the_validation_pass_is_not_the_whole_split():
+    """DDP ranks (a shard each) and passes whose targets disagree with the split's order fall
+    back to predicting the split."""
+    from types import SimpleNamespace
+
+    from cnnlab.callbacks.diagnostics import Diagnostics
+
+    targets = torch.tensor([0, 1, 2, 1])
+    dm = SimpleNamespace(val_set=type("Val", (), {"targets": targets, "__len__": lambda s: 4})())
+    trainer = SimpleNamespace(
+        sanity_checking=False, global_rank=0, current_epoch=0, max_epochs=1, world_size=1
+    )
+    diag, probs = Diagnostics(), torch.eye(3)[targets]
+    for seen, expected in ((targets, True), (targets.flip(0), False), (targets[:3], False)):
+        diag.on_validation_epoch_start(trainer, None)
+        diag.on_validation_batch_end(trainer, None, probs[: len(seen)], (None, seen), 0)
+        assert (diag._validation_pass(dm) is not None) is expected
+    trainer.world_size = 2
+    diag.on_validation_epoch_start(trainer, None)
+    diag.on_validation_batch_end(trainer, None, probs, (None, targets), 0)
+    assert diag._validation_pass(dm) is None

@@ -98,8 +98,10 @@ class GradCamGrid(L.Callback):
         pl_module.net.train(was_training)
         preds = probs.argmax(1).tolist()
         truths = val.targets[idx].tolist()
-        pred_maps = cam_maps(pl_module.net, layer, x, preds, self.method)
-        true_maps = cam_maps(pl_module.net, layer, x, truths, self.method)
+        # One CAM pass over the images twice (predicted classes, then true): each image's map
+        # depends on its own row only (eval mode), and one pass of 16 costs less than two of 8.
+        maps = cam_maps(pl_module.net, layer, torch.cat([x, x]), preds + truths, self.method)
+        pred_maps, true_maps = maps[: len(idx)], maps[len(idx) :]
         unit = dm.to_unit(val.images[idx]).permute(0, 2, 3, 1).cpu().numpy()
         picture = grid_image(unit, pred_maps, true_maps, preds, truths, probs, dm.class_names)
         Media(trainer.loggers).image(f"gradcam/{self.method}", picture, trainer.current_epoch)

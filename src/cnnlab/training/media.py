@@ -31,6 +31,34 @@ def _hwc_uint8(image) -> np.ndarray:
     return np.repeat(image, 3, axis=2) if image.ndim == 3 and image.shape[2] == 1 else image
 
 
+def _png_level_1(picture: np.ndarray) -> bytes:
+    """PNG bytes at zlib level 1: the same pixels as TensorBoard's own `add_image` (level 6) at
+    about half its CPU (the 304×980 Grad-CAM grid: 12.5 instead of 22 ms here), ~15 % larger."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(picture)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _tensorboard_image(writer, tag: str, picture: np.ndarray, step: int) -> None:
+    """`writer.add_image(tag, picture, step, dataformats="HWC")` with a cheaper PNG: the same
+    Summary proto, written through the writer's event file (as cnnlab's HPARAMS summary is)."""
+    file_writer = getattr(writer, "_get_file_writer", None)
+    if file_writer is None:  # a writer without it (tensorboardX): its own PNG
+        writer.add_image(tag, picture, step, dataformats="HWC")
+        return
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    height, width, channels = picture.shape
+    image = Summary.Image(
+        height=height, width=width, colorspace=channels, encoded_image_string=_png_level_1(picture)
+    )
+    file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+
 def _fast_png(picture: np.ndarray):
     """A PIL image that MLflow saves as PNG at zlib level 1 (Pillow reads `encoderinfo` as
     save() parameters). Of `log_image`'s ~20 ms of CPU per picture (range check of a numpy array,
@@ -73,7 +101,7 @@ class Media:
         picture = _hwc_uint8(image)
         for lg in self.loggers:
             if isinstance(lg, TensorBoardLogger):
-                lg.experiment.add_image(tag, picture, step, dataformats="HWC")
+                _tensorboard_image(lg.experiment, tag, picture, step)
             elif isinstance(lg, MLFlowLogger):
                 lg.experiment.log_image(
                     lg.run_id,

@@ -89,7 +89,9 @@ class ClassifierModule(L.LightningModule):
         return targets.argmax(dim=1) if targets.ndim == 2 else targets  # MixUp/CutMix soft targets
 
     def _step(self, batch, stage: str) -> torch.Tensor:
-        """Validation and test: loss and accuracies through torchmetrics, logged per epoch."""
+        """Validation and test: loss and accuracies through torchmetrics, logged per epoch.
+        Returns the detached logits, which callbacks read in `on_*_batch_end` (diagnostics
+        reuses the validation pass instead of predicting the split again)."""
         images, targets = batch
         logits = self(images)
         loss = self.criterion(logits, targets)
@@ -106,7 +108,7 @@ class ClassifierModule(L.LightningModule):
                 prog_bar=name in ("loss", "acc"),
                 metric_attribute=f"{stage}_{name}",
             )
-        return loss
+        return logits.detach()
 
     def _count(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
         with torch.no_grad():
@@ -171,11 +173,11 @@ class ClassifierModule(L.LightningModule):
             self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+    def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "val")
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test")
+    def test_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "test")
 
     def on_train_start(self) -> None:
         self.val_acc_best.reset()  # sanity-check batches must not count as a best epoch
