@@ -82,7 +82,9 @@ def test_soft_targets_work_in_loss_and_accuracy(compose):
     loss_sum, top1, top5, n = module._train_totals.tolist()
     assert torch.isfinite(loss) and n == len(x) and 0 <= top1 <= top5 <= n
     assert loss_sum / n == pytest.approx(float(loss))
-    assert module.validation_step((x, soft), 0) is None and 0 <= module.val_acc.compute() <= 1
+    logits = module.validation_step((x, soft), 0)  # returned for callbacks (diagnostics)
+    assert logits.shape == (len(x), cfg.data.num_classes) and not logits.requires_grad
+    assert 0 <= module.val_acc.compute() <= 1
 
 
 def test_preview_png_is_a_real_image(compose, tmp_path):
