@@ -3,28 +3,34 @@ callbacks that run during training (a figure costs ~0.5–1 s on 2 CPU cores).""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 LINE = 11  # pixels per caption line (PIL's default bitmap font)
 
 
-class _Fonts:
+@lru_cache(maxsize=1)
+def _bitmap_font():
     """PIL's bitmap font, ~10× cheaper per caption than the FreeType font `load_default()` gives
-    since Pillow 10.1 (0.04 vs 0.48 ms here: 24 Grad-CAM captions, 100 confusion counts); the
-    FreeType one only for text the bitmap font cannot encode (beyond Latin-1 class names)."""
+    since Pillow 10.1 (0.04 vs 0.48 ms here: 24 Grad-CAM captions, 100 confusion counts). Loaded
+    once per process (it is decoded from an embedded image)."""
+    return getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)()
 
-    def __init__(self) -> None:
-        bitmap = getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)
-        self.bitmap, self._freetype = bitmap(), None
 
-    def __call__(self, text: str):
-        try:
-            text.encode("latin-1")
-            return self.bitmap
-        except UnicodeEncodeError:
-            self._freetype = self._freetype or ImageFont.load_default()
-            return self._freetype
+@lru_cache(maxsize=1)
+def _freetype_font():
+    return ImageFont.load_default()
+
+
+def _font(text: str):
+    """The bitmap font, or FreeType for text it cannot encode (beyond Latin-1 class names)."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return _freetype_font()
+    return _bitmap_font()
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -46,11 +52,10 @@ def grid(
     rows = (len(tiles) + columns - 1) // columns
     canvas = Image.new("RGB", (columns * cell_w + pad, rows * cell_h + pad), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    font = _Fonts()
     for i, (img, caption) in enumerate(zip(tiles, captions, strict=True)):
         r, c = divmod(i, columns)
         x, y = pad + c * cell_w, pad + r * cell_h
-        draw.multiline_text((x, y), caption, fill=(0, 0, 0), font=font(caption), spacing=1)
+        draw.multiline_text((x, y), caption, fill=(0, 0, 0), font=_font(caption), spacing=1)
         pic = Image.fromarray(to_uint8(img)).resize((tile, tile), Image.NEAREST)
         canvas.paste(pic, (x, y + lines * LINE))
     return np.asarray(canvas)
@@ -82,17 +87,16 @@ def confusion_image(counts: np.ndarray, names: list[str], cell: int = 28) -> np.
     x0, y0 = 4 + label_w, 2 * LINE + 8  # title row, then the column labels
     canvas = Image.new("RGB", (x0 + n * cell + 4, y0 + n * cell + 4), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    font = _Fonts()
     black, white = (0, 0, 0), (255, 255, 255)
-    draw.text((x0, 2), "predicted", fill=black, font=font.bitmap)
-    draw.text((4, LINE + 4), "true", fill=black, font=font.bitmap)
+    draw.text((x0, 2), "predicted", fill=black, font=_bitmap_font())
+    draw.text((4, LINE + 4), "true", fill=black, font=_bitmap_font())
     share = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
     for i in range(n):
         if labelled:
             draw.text(
-                (4, y0 + i * cell + (cell - LINE) // 2), names[i], fill=black, font=font(names[i])
+                (4, y0 + i * cell + (cell - LINE) // 2), names[i], fill=black, font=_font(names[i])
             )
-            draw.text((x0 + i * cell + 2, LINE + 4), names[i][:4], fill=black, font=font(names[i]))
+            draw.text((x0 + i * cell + 2, LINE + 4), names[i][:4], fill=black, font=_font(names[i]))
         for j in range(n):
             s = float(share[i, j])
             # White → (8, 48, 107), the dark end of matplotlib's "Blues"; text turns white on dark.
@@ -103,6 +107,6 @@ def confusion_image(counts: np.ndarray, names: list[str], cell: int = 28) -> np.
                 ink = white if s > 0.5 else black
                 text = str(int(counts[i, j]))
                 draw.text(
-                    (box[0] + 2, box[1] + (cell - LINE) // 2), text, fill=ink, font=font.bitmap
+                    (box[0] + 2, box[1] + (cell - LINE) // 2), text, fill=ink, font=_bitmap_font()
                 )
     return np.asarray(canvas)

@@ -12,6 +12,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
 from cnnlab.analysis.render import confusion_image, mistakes_grid
+from cnnlab.callbacks.picture_epochs import draws_after_this_epoch
 from cnnlab.training.media import Media
 
 MAX_IMAGES = 2000  # validation images scanned per call
@@ -42,14 +43,13 @@ class Diagnostics(L.Callback):
         # (probabilities, targets) per validation batch of a due epoch, in the split's order
         self._seen: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
-    def _due(self, trainer: L.Trainer) -> bool:
-        last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
-        due = self.every_n_epochs > 0 and (trainer.current_epoch + 1) % self.every_n_epochs == 0
-        return not trainer.sanity_checking and trainer.global_rank == 0 and (due or last)
-
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # One process sees the whole split in order; DDP ranks see shards, so they predict again.
-        self._seen = [] if self._due(trainer) and trainer.world_size == 1 else None
+        self._seen = (
+            []
+            if draws_after_this_epoch(trainer, self.every_n_epochs) and trainer.world_size == 1
+            else None
+        )
 
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0
@@ -75,7 +75,7 @@ class Diagnostics(L.Callback):
         return probs[:n], targets[:n]
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self._due(trainer):
+        if not draws_after_this_epoch(trainer, self.every_n_epochs):
             return
         media = Media(trainer.loggers)
         if media.unavailable():

@@ -13,6 +13,7 @@ import torch
 
 from cnnlab.analysis.cam import NoFeatureMaps, cam_maps, overlay, pointing_game, resolve_layer
 from cnnlab.analysis.render import grid
+from cnnlab.callbacks.picture_epochs import draws_after_this_epoch
 from cnnlab.data.tensor_dataset import TensorImages
 from cnnlab.training.media import Media
 
@@ -59,16 +60,7 @@ class GradCamGrid(L.Callback):
             return None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if (
-            self._disabled
-            or trainer.sanity_checking
-            or trainer.global_rank != 0
-            or not (
-                # after epochs N, 2N, … (Lightning's check_val_every_n_epoch counts the same)
-                (trainer.current_epoch + 1) % self.every_n_epochs == 0
-                or trainer.current_epoch + 1 >= (trainer.max_epochs or 0)  # the final network
-            )
-        ):
+        if self._disabled or not draws_after_this_epoch(trainer, self.every_n_epochs):
             return
         dm = trainer.datamodule
         val = dm.val_set.as_tensors(256)  # image folders: the first 256, decoded once

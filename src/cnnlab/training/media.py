@@ -36,10 +36,8 @@ def _png_level_1(picture: np.ndarray) -> bytes:
     about half its CPU (the 304×980 Grad-CAM grid: 12.5 instead of 22 ms here), ~15 % larger."""
     import io
 
-    from PIL import Image
-
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(picture)).save(buffer, format="PNG", compress_level=1)
+    _fast_png(picture).save(buffer, format="PNG")  # the image carries compress_level=1
     return buffer.getvalue()
 
 
