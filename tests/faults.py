@@ -16,13 +16,14 @@ class SignalAt(L.Callback):
 
     def __init__(
         self,
-        step: int,
+        step: int | None = None,
         signal_name: str = "SIGKILL",
         job: int | None = None,
         rank: int = 0,
         once: str | None = None,
+        epoch: int | None = None,  # instead of `step`: at the first batch of this epoch
     ):
-        self.step, self.job, self.rank, self.once = step, job, rank, once
+        self.step, self.job, self.rank, self.once, self.epoch = step, job, rank, once, epoch
         self.signal = getattr(signal, signal_name)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -33,7 +34,8 @@ class SignalAt(L.Callback):
 
             if HydraConfig.get().job.num != self.job:
                 return
-        if trainer.global_step == self.step:
+        at_epoch = self.epoch is not None and (trainer.current_epoch, batch_idx) == (self.epoch, 0)
+        if trainer.global_step == self.step or at_epoch:
             if self.once is not None:
                 if os.path.exists(self.once):
                     return
@@ -101,3 +103,47 @@ class DeleteCheckpointsAt(L.Callback):
             import shutil
 
             shutil.rmtree(self.dirpath)
+
+
+class PauseAt(L.Callback):
+    """Stop at training `step` until told to go on: writes `step <n>` to the `reached` FIFO, then
+    waits for a line on the `proceed` FIFO (a test inspects or races the run meanwhile)."""
+
+    def __init__(self, step: int, reached: str, proceed: str):
+        self.step, self.reached, self.proceed = step, reached, proceed
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            handshake(self.reached, self.proceed, f"step {self.step}")
+
+
+def handshake(reached: str, proceed: str, where: str) -> None:
+    with open(reached, "w") as fifo:  # blocks until the test opens it to read
+        fifo.write(where + "\n")
+    with open(proceed) as fifo:
+        fifo.readline()
+
+
+# A command run with an import gate: the process stops just before its first `import torch`
+# (after Hydra has composed and taken or refused the run folder), tells the `reached` FIFO,
+# and goes on when the `proceed` FIFO gets a line. With GATE_REFUSE=1 instead, importing torch
+# fails: a command that must refuse before torch proves it never got there.
+IMPORT_GATE = """
+import importlib.abc, os, runpy, sys
+class Gate(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "torch":
+            return None
+        sys.meta_path.remove(self)
+        if os.environ.get("GATE_REFUSE"):
+            raise ImportError("the import gate: torch was imported")
+        with open(os.environ["GATE_REACHED"], "w") as fifo:
+            fifo.write("torch\\n")
+        with open(os.environ["GATE_PROCEED"]) as fifo:
+            fifo.readline()
+        return None
+sys.meta_path.insert(0, Gate())
+entry = sys.argv.pop(1)
+sys.argv[0] = entry
+runpy.run_module(entry, run_name="__main__", alter_sys=True)
+"""

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import REPO
+from tests.faults import IMPORT_GATE
 
 
 def _checkpoints(root: Path) -> list[Path]:
@@ -29,7 +35,25 @@ def _checkpoints(root: Path) -> list[Path]:
         ("trainer.max_epochs=0", "trainer.max_epochs=0 is out of range"),
         ("trainer.precision=17", "trainer.precision=17 is out of range; valid: 64-true, 32-true"),
         ("augment=mixup_cutmix augment.mix.prob=2", "augment.mix.prob=2 is out of range"),
-        ("optimizer.lr=1e12", "non-finite loss (nan) at step"),
+        (
+            "+callbacks.nan._target_=tests.faults.NanLossAt +callbacks.nan.steps=[1]",
+            "non-finite loss (nan) at step",
+        ),
+        ("optimizer.lr=20", "optimizer.lr=20 is out of range; valid: a number > 0 and ≤ 10"),
+        ("optimizer.lr=inf", "optimizer.lr=inf is out of range"),
+        ("optimizer.lr=nan", "optimizer.lr=nan is out of range"),
+        ("optimizer.lr=1e308", "optimizer.lr=1e+308 is out of range"),
+        ("optimizer.weight_decay=inf", "optimizer.weight_decay=inf is out of range; valid: a"),
+        ("trainer.accelerator=cpu trainer.devices=4096", "asks for 4096 CPU devices, but this"),
+        ("data.image_size=3", "data.image_size=3 is out of range; valid: a whole number of pix"),
+        ("data.image_size=100000", "data.image_size=100000 is out of range; valid: a whole"),
+        ("data.input_size=2", "data.input_size=2 is below this model's minimum input (4 px"),
+        (
+            "callbacks.model_checkpoint.monitor=val/typo",
+            "callbacks.model_checkpoint.monitor='val/typo' is not a metric cnnlab logs; valid: "
+            "val/loss, val/acc",
+        ),
+        ("scheduler=plateau scheduler.monitor=loss", "scheduler.monitor='loss' is not a metric"),
         ("augment=randaugment augment.sample.magnitude=50", "augment.sample.magnitude=50 is out"),
         ("scheduler=cosine scheduler.warmup_fraction=1.5", "scheduler.warmup_fraction=1.5 is out"),
         ("test_ckpt=middle", "test_ckpt='middle' is out of range; valid: best or last"),
@@ -47,6 +71,24 @@ def test_bad_input_exits_1_with_one_line(command, tmp_path, override, expect):
     runs = list((tmp_path / "outputs").rglob(".hydra")) if (tmp_path / "outputs").exists() else []
     assert not runs if refused else len(runs) == 1  # a refused config starts no run folder
     assert not (empty / "cifar10").exists()  # a failed download leaves no empty folder
+
+
+@pytest.mark.parametrize(
+    "override", ["data.image_size=100000", "optimizer.lr=inf", "trainer.devices=4096"]
+)
+def test_values_are_refused_before_torch_is_imported(tmp_path, override):
+    gated = subprocess.run(  # importing torch fails in this process: the refusal came first
+        [sys.executable, "-c", IMPORT_GATE, "cnnlab.train", "trainer.accelerator=cpu", override],
+        cwd=REPO,
+        env={**os.environ, "CNNLAB_ROOT": str(tmp_path), "GATE_REFUSE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = gated.stderr.strip().splitlines()
+    assert gated.returncode == 1 and len(lines) == 1, gated.stderr[-2000:]
+    assert lines[0].startswith(f"error: {override.split('=')[0]}=")
+    assert not (tmp_path / "outputs").exists()  # no run folder, no empty parents
 
 
 def test_launcher_slurm_without_slurm_is_one_line(command):

@@ -10,6 +10,12 @@ class UserError(Exception):
     trained = False  # set when training had taken a step: the run folder is then kept
 
 
+class RunFolderBusy(BaseException):
+    """Another process holds the run folder. A BaseException because Hydra turns an Exception
+    raised by its callbacks (where the lock is taken) into a warning and carries on; the command
+    line reports it as one line, exit 1."""
+
+
 def message(err: BaseException) -> str:
     """The error's own line, also when a DataLoader worker raised it: PyTorch re-raises it in the
     main process as "Caught UserError in DataLoader worker process 0. Original Traceback …"."""

@@ -49,7 +49,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     run_cfg, _, datamodule, net = build.restore(stored, cfg.get("data"))
     model = build.classifier(run_cfg, net)
     checkpoint.load_state(model, ckpt["state_dict"], ckpt_path)
-    trainer = build.trainer(cfg, callbacks=[], loggers=build.loggers(cfg))
+    trainer = build.trainer(cfg, callbacks=[], loggers=list(build.loggers(cfg).values()))
     run = trainer.test if cfg.split == "test" else trainer.validate
     results = run(model, datamodule=datamodule)
     metrics = {k: float(v) for k, v in results[0].items()}

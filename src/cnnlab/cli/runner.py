@@ -9,7 +9,6 @@ import functools
 import gc
 import logging
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,8 @@ from hydra.errors import (
 from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
-from cnnlab.errors import RunInterrupted, UserError, message
+from cnnlab.errors import RunFolderBusy, RunInterrupted, UserError, message
+from cnnlab.training import run_lock
 
 T = TypeVar("T")
 # Hydra plugins that ship as cnnlab extras: the config group their option lives in → the extra.
@@ -122,7 +122,7 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
     except RunInterrupted as stop:
         logging.getLogger("cnnlab").error("%s", stop)
         sys.exit(stop.exit_code)
-    except UserError as err:
+    except (UserError, RunFolderBusy) as err:
         _fail(message(err))
     except (
         MissingConfigException,
@@ -142,6 +142,8 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         if line is None:
             raise
         _fail(line)
+    finally:
+        run_lock.release_all()  # a process that goes on (tests, a notebook) must not keep them
 
 
 def in_job(task: Callable[..., T]) -> Callable[..., T]:
@@ -168,22 +170,19 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
             if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
                 raise
             if fresh is not None and not err.trained:
-                shutil.rmtree(fresh, ignore_errors=True)  # refused before training: no run folder
+                run_lock.remove_created(fresh)  # refused before training: no run folder
             _fail(message(err))
 
     return wrapper
 
 
 def _fresh_run_dir() -> Path | None:
-    """This run's folder, if it holds nothing yet but what Hydra wrote before the task started."""
+    """This run's folder, if this process made it (under its lock: `cli.run_guard`): the only
+    folder a refusal may remove. A pinned run_id's existing folder is never removed."""
     if not HydraConfig.initialized() or HydraConfig.get().mode == RunMode.MULTIRUN:
         return None
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    names = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
-    # Hydra's own .hydra/ must be there: a command that writes into the current folder
-    # (summary: hydra.run.dir=., no .hydra) never has its folder removed.
-    logs = {n for n in names if n.endswith(".log")}  # the job's own log (train.log, predict.log)
-    return run_dir if ".hydra" in names and names - logs <= {".hydra"} else None
+    return run_dir if run_lock.created_here(run_dir) else None
 
 
 def _log_to_files(err: str) -> None:

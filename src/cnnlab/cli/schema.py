@@ -7,13 +7,16 @@ key must have. Groups keep any further keys (each optimizer has its own).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from cnnlab.cli import machine
 from cnnlab.errors import UserError
+from cnnlab.training.metric_names import monitorable
 
 
 @dataclass
@@ -121,8 +124,10 @@ def _whole(low: int, *also: int):
 
 
 def _between(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    """low ≤ v ≤ high (or < where open), and never inf or nan, whatever the bounds."""
+
     def check(v) -> bool:
-        if not isinstance(v, int | float) or isinstance(v, bool):
+        if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
             return False
         above = v > low if low_open else v >= low
         below = v < high if high_open else v <= high
@@ -137,7 +142,13 @@ def _optional(check):
 
 PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "32",
               "16", "bf16", 64, 32, 16)  # fmt: skip
-POSITIVE = (_between(0, float("inf"), low_open=True), "a number > 0")
+POSITIVE = (_between(0, float("inf"), low_open=True), "a finite number > 0")
+NON_NEGATIVE = (_between(0, float("inf")), "a finite number ≥ 0")
+# Bounds past which a value is a typo, not an experiment: a learning rate or weight decay above
+# 10 diverges on every network here; images larger than 4096 px a side would need ≥ 200 MB per
+# float32 RGB image before the network sees it.
+MAX_LR = MAX_WEIGHT_DECAY = 10.0
+MIN_IMAGE, MAX_IMAGE = 8, 4096  # pixels per side; below 8 a picture holds too little (MNIST: 28)
 # key → (check, what is valid): every numeric key users set, answered before anything runs.
 RANGES = {
     "seed": (_whole(0), "a whole number ≥ 0"),
@@ -152,19 +163,28 @@ RANGES = {
     "data.train_limit": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
     "data.num_classes": (_whole(1), "a whole number ≥ 1"),
     "data.in_channels": (_whole(1), "a whole number ≥ 1"),
-    "data.image_size": (_whole(1), "a whole number ≥ 1"),
-    "data.input_size": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
+    "data.image_size": (
+        lambda v: _whole(MIN_IMAGE)(v) and v <= MAX_IMAGE,
+        f"a whole number of pixels from {MIN_IMAGE} to {MAX_IMAGE}",
+    ),
+    "data.input_size": (
+        _optional(lambda v: _whole(1)(v) and v <= MAX_IMAGE),
+        f"a whole number of pixels up to {MAX_IMAGE}, or null",
+    ),
     "data.imbalance": (_optional(_between(0, 1, low_open=True)), "in (0, 1], or null"),
     "data.folds": (_optional(_whole(2)), "a whole number ≥ 2, or null"),
     "data.fold": (_whole(0), "a whole number ≥ 0 (below data.folds)"),
     "optimizer.lr": (
-        lambda v: v == "auto" or POSITIVE[0](v),
-        "a number > 0, or auto (the learning-rate range test)",
+        lambda v: v == "auto" or _between(0, MAX_LR, low_open=True)(v),
+        f"a number > 0 and ≤ {MAX_LR:g}, or auto (the learning-rate range test)",
     ),
-    "optimizer.weight_decay": (_between(0, float("inf")), "a number ≥ 0"),
+    "optimizer.weight_decay": (
+        _between(0, MAX_WEIGHT_DECAY),
+        f"a number in [0, {MAX_WEIGHT_DECAY:g}]",
+    ),
     "optimizer.momentum": (_between(0, 1, high_open=True), "in [0, 1)"),
     "module.label_smoothing": (_between(0, 1, high_open=True), "in [0, 1)"),
-    "freeze.backbone_lr_ratio": (_between(0, float("inf")), "a number ≥ 0"),
+    "freeze.backbone_lr_ratio": NON_NEGATIVE,
     "trainer.max_epochs": (_optional(_whole(1, -1)), "a whole number ≥ 1, or -1 (no limit)"),
     "trainer.min_epochs": (_optional(_whole(0)), "a whole number ≥ 0, or null"),
     "trainer.max_steps": (_whole(1, -1), "a whole number ≥ 1, or -1 (no limit)"),
@@ -184,8 +204,8 @@ RANGES = {
     "augment.sample.random_erasing": (_between(0, 1), "a probability in [0, 1]"),
     "augment.batch.degrees": (_between(0, 180), "degrees in [0, 180]"),
     "augment.batch.padding": (_whole(0), "a whole number ≥ 0"),
-    "augment.mix.mixup_alpha": (_between(0, float("inf")), "a number ≥ 0"),
-    "augment.mix.cutmix_alpha": (_between(0, float("inf")), "a number ≥ 0"),
+    "augment.mix.mixup_alpha": NON_NEGATIVE,
+    "augment.mix.cutmix_alpha": NON_NEGATIVE,
     "augment.mix.prob": (_between(0, 1), "a probability in [0, 1]"),
     "augment.mix.switch_prob": (_between(0, 1), "a probability in [0, 1]"),
     "augment.batch.translate": (_between(0, 1), "a fraction in [0, 1]"),
@@ -214,8 +234,62 @@ RANGES = {
 def check_ranges(cfg: DictConfig) -> None:
     """Raise UserError naming the first key whose value is outside its valid range."""
     for key, (valid, what) in RANGES.items():
-        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
-        if value is None and OmegaConf.select(cfg, key, default="absent") == "absent":
+        value = _value(cfg, key)
+        if value is _ABSENT:
             continue  # this config has no such key
         if not valid(value):
             raise UserError(f"{key}={value!r} is out of range; valid: {what}")
+    _check_input_size(cfg)
+    _check_devices(cfg)
+    _check_monitors(cfg)
+
+
+_ABSENT = object()
+
+
+def _value(cfg: DictConfig, key: str) -> Any:
+    value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+    if value is None and OmegaConf.select(cfg, key, default="absent") == "absent":
+        return _ABSENT
+    return value
+
+
+def _check_input_size(cfg: DictConfig) -> None:
+    """What the network sees must be at least what it can take (its pooling would reach 0)."""
+    size, least = _value(cfg, "data.input_size"), _value(cfg, "model.min_input_size")
+    if isinstance(size, int) and isinstance(least, int) and size < least:
+        raise UserError(
+            f"data.input_size={size} is below this model's minimum input ({least} px, "
+            f"model.min_input_size); valid: {least} to {MAX_IMAGE}, or null (the larger of "
+            f"data.image_size and the minimum)"
+        )
+
+
+def _check_devices(cfg: DictConfig) -> None:
+    """trainer.devices against what this machine has: 99 CPU processes would only hang."""
+    devices = _value(cfg, "trainer.devices")
+    accelerator = str(_value(cfg, "trainer.accelerator"))
+    wanted = machine.device_count(devices)
+    if wanted is None:
+        return  # auto, -1 (all) or absent
+    have, kind = machine.available(accelerator)
+    if have is not None and wanted > have:
+        raise UserError(
+            f"trainer.devices={devices} asks for {wanted} {kind} devices, but this machine has "
+            f"{have}; valid: 1 to {have}, auto or -1 (all)"
+        )
+
+
+MONITOR_KEYS = ("callbacks.model_checkpoint.monitor", "callbacks.early_stopping.monitor",
+                "scheduler.monitor")  # fmt: skip
+
+
+def _check_monitors(cfg: DictConfig) -> None:
+    """A monitored metric cnnlab never logs would fail after the first epoch's validation."""
+    names = monitorable(gradcam=bool(_value(cfg, "callbacks.gradcam") not in (None, _ABSENT)))
+    for key in MONITOR_KEYS:
+        value = _value(cfg, key)
+        if value is not _ABSENT and value is not None and value not in names:
+            raise UserError(
+                f"{key}={value!r} is not a metric cnnlab logs; valid: {', '.join(names)}"
+            )

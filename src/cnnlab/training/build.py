@@ -19,7 +19,7 @@ from cnnlab.models import weights as weights_file
 from cnnlab.models.anatomy import find_head
 from cnnlab.training import precision
 from cnnlab.training.checkpoint_io import AtomicCheckpointIO
-from cnnlab.training.loggers import missing_package
+from cnnlab.training.loggers import continue_run, missing_package
 from cnnlab.training.module import ClassifierModule
 from cnnlab.training.param_groups import GroupPlan
 from cnnlab.training.preprocessing import Preprocessing, decide
@@ -147,13 +147,17 @@ def callbacks(cfg: DictConfig) -> list[L.Callback]:
     return [*built, _instantiate(guard, "nonfinite")] if guard else built
 
 
-def loggers(cfg: DictConfig) -> list:
+def loggers(cfg: DictConfig, resume: dict[str, str] | None = None) -> dict[str, Any]:
+    """The logger group's loggers by name. `resume`: the tracking runs a checkpoint was logged
+    to (logger name → run id, `loggers.TrackingRuns`); those loggers continue them."""
     group = cfg.get("logger") or {}
-    built = []
+    built = {}
     for name, node in group.items():
         if node and "_target_" in node:
+            run_id = (resume or {}).get(name)
+            extra = continue_run(node._target_, run_id) if run_id else {}
             try:
-                built.append(_instantiate(node, f"logger.{name}"))
+                built[name] = _instantiate(node, f"logger.{name}", **extra)
             except UserError as err:  # a missing package: the install, not a traceback
                 line = missing_package(name, err)
                 raise (UserError(line) if line else err) from None

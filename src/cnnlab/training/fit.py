@@ -17,7 +17,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from cnnlab.errors import CTRL_C, SIGTERM_SAVED, RunInterrupted, UserError
-from cnnlab.training import build, calibration, checkpoint, eval_pass, resume, run_lock
+from cnnlab.training import build, calibration, checkpoint, eval_pass, loggers, resume, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,9 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
     callbacks = build.callbacks(cfg)
     if strategy is not None:
         callbacks.append(strategy)
-    loggers = build.loggers(cfg)
-    trainer = build.trainer(cfg, callbacks, loggers)
+    named = build.loggers(cfg, resume=(stored or {}).get(loggers.TRACKING_KEY))
+    callbacks.append(loggers.TrackingRuns(named))
+    trainer = build.trainer(cfg, callbacks, list(named.values()))
     _log_effective_batch(cfg, trainer)
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)

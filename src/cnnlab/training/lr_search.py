@@ -33,7 +33,7 @@ def search(cfg: DictConfig, out_dir: Path, *, steps: int = 100) -> float:
     _, datamodule, net = build.data_and_network(cfg)
     strategy = build.freeze_strategy(cfg, net)
     model = build.classifier(cfg, net, strategy)
-    loggers = build.loggers(cfg)
+    loggers = list(build.loggers(cfg).values())
     trainer = build.trainer(cfg, [strategy] if strategy else [], loggers)
     finder = Tuner(trainer).lr_find(
         model, datamodule=datamodule, min_lr=1e-6, max_lr=1.0, num_training=steps,

@@ -14,6 +14,7 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from cnnlab.training.metric_names import EVAL_METRICS
 from cnnlab.training.param_groups import GroupPlan
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -97,9 +98,9 @@ class ClassifierModule(L.LightningModule):
         loss = self.criterion(logits, targets)
         hard = self._hard(targets)
         getattr(self, f"{stage}_loss").update(loss.detach(), weight=images.shape[0])
-        for name in ("acc", "acc5", "balanced_acc", "macro_f1"):
+        for name in EVAL_METRICS[1:]:  # after the loss
             getattr(self, f"{stage}_{name}").update(logits.detach(), hard)
-        for name in ("loss", "acc", "acc5", "balanced_acc", "macro_f1"):
+        for name in EVAL_METRICS:
             self.log(
                 f"{stage}/{name}",
                 getattr(self, f"{stage}_{name}"),
