@@ -75,10 +75,16 @@ class NanGradAt(L.Callback):
 
 
 class NanLossAt(L.Callback):
-    """Make the network's output, hence the loss, NaN at the given global steps."""
+    """Make the network's output, hence the loss, NaN at the given global steps (with `job`,
+    only in that job of a multirun)."""
 
-    def __init__(self, steps: list[int]):
+    def __init__(self, steps: list[int], job: int | None = None):
         self.steps, self.poison = set(steps), False
+        if job is not None:
+            from hydra.core.hydra_config import HydraConfig
+
+            if HydraConfig.get().job.num != job:
+                self.steps = set()
 
     def on_train_start(self, trainer, pl_module) -> None:
         pl_module.net.register_forward_hook(

@@ -108,3 +108,21 @@ def test_any_logged_metric_can_be_the_monitor_with_its_mode_inferred(compose):
                   "callbacks=[default,early_stopping]")  # fmt: skip
     assert cfg.callbacks.model_checkpoint.mode == "max"
     assert cfg.callbacks.early_stopping.mode == "min"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "averaging", [(EMA,), ("callbacks=[default,swa]", "callbacks.swa.swa_epoch_start=1")]
+)
+def test_the_printed_test_is_what_eval_of_the_tested_checkpoint_gives(
+    compose, command, tmp_path, averaging
+):
+    run = tmp_path / "avg"
+    metrics, _ = train(compose(*BASE, *averaging, "trainer.max_epochs=3", "test=true",
+                               "eval_report=false", f"paths.output_dir={run}"))  # fmt: skip
+    tested = run / "checkpoints" / json.loads((run / "metrics.json").read_text())["tested_ckpt"]
+    proc = command("eval", f"ckpt_path={tested}", "run_id=ev")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    evaluated = json.loads((tmp_path / "outputs/eval/runs/ev/metrics.json").read_text())
+    assert evaluated["test/acc"] == metrics["test/acc"]
+    assert evaluated["test/loss"] == pytest.approx(metrics["test/loss"], abs=1e-6)

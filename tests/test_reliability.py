@@ -84,7 +84,8 @@ def test_ctrl_c_exits_130(cli):
 
 
 def test_nonfinite_loss_stops_naming_the_step_and_writes_no_checkpoint(compose, tmp_path):
-    cfg = compose(*BASE, "optimizer.lr=1e9", "trainer.max_epochs=2")
+    cfg = compose(*BASE, "trainer.max_epochs=2", "+callbacks.nan._target_=tests.faults.NanLossAt",
+                  "+callbacks.nan.steps=[2]")  # fmt: skip
     with pytest.raises(NonFiniteError, match=r"non-finite loss .* at step \d+"):
         train(cfg)
     assert not list(Path(cfg.paths.output_dir).rglob("*.ckpt"))

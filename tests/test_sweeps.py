@@ -42,7 +42,10 @@ def test_submitit_local_sweep_reports_a_failing_job_as_failed(cli, tmp_path, cap
         "train",
         "-m",
         "launcher=submitit_local",
-        "optimizer.lr=0.003,1e9",  # the second job's loss overflows: it must fail, visibly
+        "optimizer.lr=0.003,0.002",
+        "+callbacks.nan._target_=tests.faults.NanLossAt",  # the second job's loss turns NaN:
+        "+callbacks.nan.steps=[1]",  # it must fail, visibly
+        "+callbacks.nan.job=1",
         *SMALL,
         f"hydra.sweep.dir={sweep}",
     )
@@ -54,7 +57,7 @@ def test_submitit_local_sweep_reports_a_failing_job_as_failed(cli, tmp_path, cap
     assert list((sweep / "tb").glob("events.out.tfevents.*"))  # written although a job failed
     report_main([str(sweep)])  # `make report DIR=…` rebuilds the same table from the folders
     out = capsys.readouterr().out
-    assert "2 jobs, 1 finished, 1 failed" in out and "| 1 | 1e+09 | failed |" in out
+    assert "2 jobs, 1 finished, 1 failed" in out and "| 1 | 0.002 | failed |" in out
 
 
 def test_a_sweep_stopped_by_sigterm_reports_every_job(cli, tmp_path):

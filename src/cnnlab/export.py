@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig
 
 import cnnlab
+from cnnlab import files
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
@@ -95,6 +96,8 @@ def model_name(model_cfg: dict) -> str:
 
 def export(cfg: DictConfig) -> dict:
     check(cfg)
+    out_dir = Path(cfg.out_dir or cfg.paths.output_dir)
+    files.check_writable(out_dir)  # before the checkpoint and the test data are loaded
     model = load(cfg.ckpt_path)
     x = model.preprocess(real_images(cfg, model)).float()
     # The example batch is 2 images (the parity batch has more): torch.export would fix a batch of
@@ -102,8 +105,6 @@ def export(cfg: DictConfig) -> dict:
     example = x[:2] if len(x) >= 2 else x.repeat(2, 1, 1, 1)
     deploy = exporters.Deployable(model.net, model.temperature).eval()
     meta = metadata(model, cfg.ckpt_path)
-    out_dir = Path(cfg.out_dir or cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     name = meta["model"]
     final = out_dir / f"{name}{exporters.FORMATS[cfg.format]}"
     tmp = final.with_name(f".part-{final.name}")  # torch.export.load wants the .pt2 ending

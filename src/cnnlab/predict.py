@@ -63,6 +63,8 @@ def predict(cfg: DictConfig) -> PredictionWriter:
         Path(cfg.paths.output_dir), model.class_names, min(cfg.topk, len(model.class_names))
     )
     try:
+        for path, why in found.unreachable:  # listed whatever on_bad_image says: not an image
+            writer.skip(path, why)
         with Progress(transient=True) as bar:
             task = bar.add_task("predict", total=len(dataset))
             for batch, indices, bad in batches:

@@ -172,6 +172,17 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
             if fresh is not None and not err.trained:
                 run_lock.remove_created(fresh)  # refused before training: no run folder
             _fail(message(err))
+        except OSError as err:  # the machine's: a full disk, a read-only folder
+            line = machine_failure(err)
+            if line is None or (
+                HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+            ):
+                raise
+            if fresh is not None:  # a folder holding only what its start wrote goes
+                run_lock.remove_created(fresh, keep_results=True)
+            if fresh is None or fresh.is_dir():
+                _log_to_files(line)
+            _fail(line)
 
     return wrapper
 
@@ -187,10 +198,16 @@ def _fresh_run_dir() -> Path | None:
 
 def _log_to_files(err: str) -> None:
     # The run folder's log records why the run stopped; the console gets the one `error:` line.
+    # A log file that cannot be written (the full disk that stopped the run) is passed over
+    # quietly instead of printing logging's own traceback.
     record = logging.LogRecord("cnnlab", logging.ERROR, __file__, 0, "%s", (err,), None)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
+    quiet, logging.raiseExceptions = logging.raiseExceptions, False
+    try:
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.handle(record)
+    finally:
+        logging.raiseExceptions = quiet
 
 
 def _fail(message: str) -> None:

@@ -4,8 +4,10 @@ is during training (`cnnlab.data.folder.eval_pipeline`), converted to the networ
 
 from __future__ import annotations
 
+import errno
 import glob
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,36 +24,56 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 class Found:
     images: list[Path]  # sorted, image suffixes only
     not_images: list[Path]  # other files met on the way: listed, never fatal
+    # Entries that cannot be followed (a symbolic link loop, a link to nothing) → why.
+    unreachable: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _unreachable(path: Path) -> str | None:
+    """Why a link cannot be read (loop, dangling target), or None for anything else."""
+    if not path.is_symlink():
+        return None
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return f"link to {os.readlink(path)}, which cannot be read ({err.strerror})"
+    return None
 
 
 def find(spec: str) -> Found:
-    """`images=DIR|FILE|GLOB` → the image files, sorted; a folder is read recursively."""
+    """`images=DIR|FILE|GLOB` → the image files, sorted; a folder is read recursively. Links
+    that lead nowhere are reported in `unreachable`, not dropped."""
     spec = str(spec)
     path = Path(spec).expanduser()
     if any(c in spec for c in "*?["):
-        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
-        if not files:
+        met = sorted(Path(p) for p in glob.glob(spec, recursive=True))
+        if not met:
             raise UserError(f"images={spec} matches no files")
     elif path.is_file():
-        files = [path]
+        met = [path]
     elif path.is_dir():
-        files = sorted(
+        met = sorted(
             p
             for p in path.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            if not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
+    elif _unreachable(path):
+        raise UserError(f"images={spec} cannot be read: {_unreachable(path)}")
     else:
         raise UserError(
             f"images={spec} does not exist; give an image file, a folder (read recursively) or "
             f"a glob such as 'photos/**/*.jpg'"
         )
+    files = [p for p in met if p.is_file()]
+    unreachable = [(p, why) for p in met if (why := _unreachable(p))]
     images = [p for p in files if p.suffix.lower() in SUFFIXES]
     if not images:
         raise UserError(
             f"images={spec} holds no images ({len(files)} other file(s)); image files end in "
             f"{', '.join(SUFFIXES)}"
         )
-    return Found(images, [p for p in files if p.suffix.lower() not in SUFFIXES])
+    return Found(images, [p for p in files if p.suffix.lower() not in SUFFIXES], unreachable)
 
 
 def to_channels(img: Image.Image, channels: int) -> Image.Image:

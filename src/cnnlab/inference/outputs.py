@@ -1,6 +1,10 @@
 """predict's files: `predictions.csv` and `predictions.jsonl` (one row per image), and the files it
 did not label (`skipped.csv`: unreadable images; `not_images.txt`). Rows stream to `*.part` files
-renamed into place at the end, so a run that fails leaves no half-written predictions."""
+renamed into place at the end, so a run that fails leaves no half-written predictions.
+
+File names are written as the OS gave them, whatever their bytes: the text files keep a name that
+is not UTF-8 byte for byte (read them back with `errors="surrogateescape"`), the JSON lines escape
+it (`json.loads` then `os.fsencode` gives the bytes back). A full disk names the file it hit."""
 
 from __future__ import annotations
 
@@ -10,6 +14,11 @@ from pathlib import Path
 
 import torch
 
+from cnnlab.files import naming
+
+# Undecodable bytes in file names (surrogate-escaped by Python) are written back as those bytes.
+NAME_ERRORS = "surrogateescape"
+
 NAMES = ("predictions.csv", "predictions.jsonl", "skipped.csv", "not_images.txt")
 
 
@@ -18,11 +27,18 @@ class PredictionWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.class_names, self.k = folder, class_names, k
         self.parts = {name: folder / f"{name}.part" for name in NAMES}
-        self._csv_file = open(self.parts["predictions.csv"], "w", newline="")
-        self._jsonl = open(self.parts["predictions.jsonl"], "w")
-        self._csv = csv.writer(self._csv_file)
-        ranks = [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_prob")]
-        self._csv.writerow(["path", "label", "pred", "prob", *ranks])
+        self._csv_file = self._jsonl = None
+        try:
+            with naming(self.parts["predictions.csv"]):
+                self._csv_file = self._open("predictions.csv", newline="")
+            with naming(self.parts["predictions.jsonl"]):
+                self._jsonl = self._open("predictions.jsonl")
+            self._csv = csv.writer(self._csv_file)
+            ranks = [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_prob")]
+            self._csv.writerow(["path", "label", "pred", "prob", *ranks])
+        except BaseException:
+            self.abandon()
+            raise
         self.skipped: list[tuple[str, str]] = []
         self.not_images: list[Path] = []
         self.count = self.labelled = self.correct = 0
@@ -42,11 +58,13 @@ class PredictionWriter:
                 self.labelled += 1
                 self.correct += names[0] == label
             ranked = [v for n, p in zip(names, values, strict=True) for v in (n, f"{p:.6f}")]
-            self._csv.writerow([str(path), label, names[0], f"{values[0]:.6f}", *ranked])
+            with naming(self.parts["predictions.csv"]):
+                self._csv.writerow([str(path), label, names[0], f"{values[0]:.6f}", *ranked])
             topk = [{"class": n, "prob": round(p, 6)} for n, p in zip(names, values, strict=True)]
             record = {"path": str(path), "label": label or None, "pred": names[0],
                       "prob": round(values[0], 6), "topk": topk}  # fmt: skip
-            self._jsonl.write(json.dumps(record) + "\n")
+            with naming(self.parts["predictions.jsonl"]):
+                self._jsonl.write(json.dumps(record) + "\n")
 
     def skip(self, path: Path, reason: str) -> None:
         self.skipped.append((str(path), reason))
@@ -54,20 +72,36 @@ class PredictionWriter:
     def finish(self, not_images: list[Path]) -> None:
         self._close()
         self.not_images = list(not_images)
-        with open(self.parts["skipped.csv"], "w", newline="") as fh:
+        with naming(self.parts["skipped.csv"]), self._open("skipped.csv", newline="") as fh:
             csv.writer(fh).writerows([("path", "reason"), *self.skipped])
-        self.parts["not_images.txt"].write_text("".join(f"{p}\n" for p in not_images))
+        with naming(self.parts["not_images.txt"]), self._open("not_images.txt") as fh:
+            fh.write("".join(f"{p}\n" for p in not_images))
         for name, part in self.parts.items():
             part.replace(self.folder / name)
 
     def abandon(self) -> None:
-        self._close()
+        try:
+            self._close()
+        except OSError:
+            pass  # a full disk: the buffered rows are going away with their file
         for part in self.parts.values():
             part.unlink(missing_ok=True)
 
+    def _open(self, name: str, **kwargs):
+        return open(self.parts[name], "w", encoding="utf-8", errors=NAME_ERRORS, **kwargs)
+
     def _close(self) -> None:
-        self._csv_file.close()
-        self._jsonl.close()
+        """Close both row files (each is closed even when its last write fails: a full disk)."""
+        failed = None
+        for name, fh in (("predictions.csv", self._csv_file), ("predictions.jsonl", self._jsonl)):
+            if fh is not None and not fh.closed:
+                try:
+                    with naming(self.parts[name]):
+                        fh.close()
+                except OSError as err:
+                    failed = failed or err
+        if failed is not None:
+            raise failed
 
     @property
     def accuracy(self) -> float | None:

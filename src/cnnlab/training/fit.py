@@ -78,7 +78,12 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
     metrics, tested = _metrics(trainer), None
     if cfg.get("test"):
         tested = tested_checkpoint(cfg, trainer)
-        trainer.test(model, datamodule=datamodule, ckpt_path=tested or None, weights_only=True)
+        if tested:
+            # Exactly the weights `eval` reads from that checkpoint. Through ckpt_path, Lightning's
+            # weight-averaging callbacks would put the raw weights back (EMA keeps the average in
+            # state_dict and the raw ones beside it), and the printed test would not be eval's.
+            checkpoint.load_state(model, checkpoint.load(tested)["state_dict"], tested)
+        trainer.test(model, datamodule=datamodule)
         metrics.update(_metrics(trainer))
         if cfg.get("eval_report", True) and trainer.global_rank == 0:
             _report(cfg, trainer, model, datamodule, tested)

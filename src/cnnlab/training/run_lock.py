@@ -82,12 +82,22 @@ def created_here(run_dir: Path) -> bool:
     return _key(run_dir) in _CREATED
 
 
-def remove_created(run_dir: Path) -> None:
+BOOKKEEPING = (".hydra", LOCK)  # and the job's log files (*.log): what every start writes
+
+
+def holds_results(run_dir: Path) -> bool:
+    """The folder holds more than what any start writes (checkpoints, events, predictions)."""
+    names = {p.name for p in Path(run_dir).iterdir()} if Path(run_dir).is_dir() else set()
+    return any(n not in BOOKKEEPING and not n.endswith(".log") for n in names)
+
+
+def remove_created(run_dir: Path, *, keep_results: bool = False) -> None:
     """Remove a folder this process made, and the empty parents it made for it (a refused start
-    leaves no `outputs/train/<date>/`); anything another process put there stays."""
+    leaves no `outputs/train/<date>/`); anything another process put there stays. With
+    `keep_results`, a folder that holds results is kept."""
     key = _key(run_dir)
     highest = _CREATED.get(key)
-    if highest is None:
+    if highest is None or (keep_results and holds_results(key)):
         return
     shutil.rmtree(key, ignore_errors=True)
     for parent in key.parents:
