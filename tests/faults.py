@@ -153,3 +153,10 @@ entry = sys.argv.pop(1)
 sys.argv[0] = entry
 runpy.run_module(entry, run_name="__main__", alter_sys=True)
 """
+
+
+class ReadEveryStep(L.Callback):
+    """A host read of a value in every training step (what the host-read counter must catch)."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        next(pl_module.parameters()).sum().item()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlab.callbacks.nonfinite import NonFiniteError
+from cnnlab.callbacks.nonfinite import NonFiniteError, NonFiniteGuard
 from cnnlab.errors import UserError
 from cnnlab.train import train
 
@@ -305,3 +305,23 @@ def test_fp16_gradient_overflow_is_left_to_the_grad_scaler():
     scaled = SimpleNamespace(global_step=0, precision_plugin=SimpleNamespace(scaler=object()))
     guard.on_before_optimizer_step(scaled, net, opt)  # no error: the scaler's job
     assert torch.isinf(net.weight.grad).all()  # and the guard left the gradients to it
+
+
+def test_a_bad_step_changes_no_weight_and_no_optimizer_state_on_the_fused_path(compose, caplog):
+    """The default AdamW is fused: the guard hands it the bad-step flag as `found_inf` and the
+    step leaves weights, moments and step counts as they were, without a host read."""
+    from tests.probes import StateAround
+
+    cfg = compose(*BASE, "trainer.max_epochs=1", "nonfinite.policy=skip", "nonfinite.max_skips=1",
+                  *_with("NanGradAt", [2]), "+callbacks.probe._target_=tests.probes.StateAround",
+                  "+callbacks.probe.step=2")  # fmt: skip
+    with caplog.at_level("WARNING"):
+        _, objs = train(cfg)
+    guard = next(c for c in objs["trainer"].callbacks if isinstance(c, NonFiniteGuard))
+    assert guard.on_device and guard.skipped == 1
+    assert "non-finite gradient at step 2: batch skipped (1 of 1 allowed)" in caplog.text
+    probe = next(c for c in objs["trainer"].callbacks if isinstance(c, StateAround))
+    assert probe.before.keys() == probe.after.keys()
+    assert any(k.startswith("opt.") and k.endswith(".step") for k in probe.before)
+    unchanged = [k for k in probe.before if torch.equal(probe.before[k], probe.after[k])]
+    assert sorted(unchanged) == sorted(probe.before), set(probe.before) - set(unchanged)

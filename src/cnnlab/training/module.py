@@ -171,7 +171,10 @@ class ClassifierModule(L.LightningModule):
         loss = self._train_loss(logits, targets)
         self._count(loss, logits, targets)
         if self._logs_this_step():
-            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+            # Not on the progress bar: Lightning would read a bar value back on every batch once
+            # it is cached (a host sync per step on a GPU; Lightning issue #21232). The bar shows
+            # the epoch's train/loss; the loggers get this one on logging steps.
+            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
