@@ -3,7 +3,9 @@
 Rows: training images/s (ConvNet on the MNIST sample, ResNet-18 on CIFAR-shaped data) with the
 full default callbacks; end-to-end wall time of the default `make train` recipe vs the plain
 loop script (start-up included) and time to the first step; data pipeline vs model consumption;
-model FLOP utilisation against the fp32 matmul peak measured here; peak memory; the effect of
+model FLOP utilisation against the fp32 matmul peak measured here; peak memory; host CPU ms and
+stalling host reads per training step of cnnlab, cnnlab stripped, a bare LightningModule and the
+plain loop on a tiny MLP (benchmarks/host_cost.py); the effect of
 channels_last, bf16 autocast and torch.compile; per-core JPEG decoding for image folders and
 shards against a decode-only loop (benchmarks/decode.py); inference images/s of the exported
 ONNX file in onnxruntime vs PyTorch eager. `SAVE=1` writes benchmarks/results/<machine>.md.
@@ -26,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.bench_common import REPS, compose, rows, stats  # noqa: E402
 from benchmarks.decode import decode_rows  # noqa: E402
+from benchmarks.host_cost import host_rows  # noqa: E402
 from benchmarks.inference import inference_rows  # noqa: E402
 from benchmarks.sliced import run_pair_taking_turns  # noqa: E402
 from benchmarks.startup import (  # noqa: E402
@@ -272,6 +275,7 @@ def main() -> None:
     end_to_end()
     import_costs()
     time_to_error_line()
+    host_rows(rows)  # the framework's own host ms and stalling reads per step, tiny MLP
     # The ConvNet rows time the default recipe's length: per-run work (the last epoch's
     # Grad-CAM and diagnostics) weighs what it weighs in `make train`, and a 2-epoch window hid
     # a steady-state step gap (README "Performance"). MLflow's cost is read over 2 epochs.

@@ -31,12 +31,13 @@ def loop(
     mark=lambda name: None,
     channels_last: bool = False,
     label_smoothing: float = 0.0,
+    fused: bool = False,
 ) -> float:
     """Train (AdamW + one-cycle, cross-entropy), validate after every epoch; uint8 inputs.
     `mark(name)` is called at the moments cnnlab's FitTimer marks (benchmarks/timing.py)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01, fused=fused)
     steps = epochs * ((len(train_x) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.25)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -104,6 +105,7 @@ def on_cnnlab_data(overrides: list[str]) -> None:
         augment=dm.batch_augment,
         channels_last=cfg.module.channels_last,
         label_smoothing=cfg.module.label_smoothing,
+        fused=bool(cfg.optimizer.get("fused", False)),  # the same optimizer kernel as cnnlab's
         mark=mark,
     )
 

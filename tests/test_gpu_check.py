@@ -27,13 +27,16 @@ def test_gpu_check_dry_run_measures_every_row(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = out.read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
-    assert len(rows) == 1 + 2 + 1 + 1 + 1  # header, two precisions, guard off, pipeline, DDP
+    # header, two precisions, guard off, trainer=gpu defaults, syncs, pipeline, DDP
+    assert len(rows) == 1 + 2 + 1 + 1 + 1 + 1 + 1
     for row in rows[1:5]:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 4 and float(cells[1].replace(",", "")) > 0
         assert float(cells[2].replace(",", "")) > 0 and float(cells[3]) > 0
     assert "bf16-mixed, channels_last" in table and "data.decode=gpu" in table
-    assert "nonfinite=null" in table
+    assert "nonfinite=null" in table and "trainer=gpu defaults" in table
+    syncs = next(r for r in rows if "CUDA syncs per training step" in r)
+    assert syncs.split("|")[2].strip() == "0.00"  # none on a CPU; the GPU run's figure goes here
     if not torch.cuda.is_available():
         assert "data.decode=gpu: no CUDA device here; decoding on the CPU (auto)" in (
             proc.stdout + proc.stderr

@@ -132,3 +132,48 @@ def test_diagnostics_predict_again_when_the_validation_pass_is_not_the_whole_spl
     diag.on_validation_epoch_start(trainer, None)
     diag.on_validation_batch_end(trainer, None, probs, (None, targets), 0)
     assert diag._validation_pass(dm) is None
+
+
+def test_mixed_precision_is_decided_for_the_machine(monkeypatch):
+    """trainer=gpu's precision=mixed: bf16 where the GPU has it, fp16 before, fp32 without CUDA."""
+    import torch
+
+    from cnnlab.training.precision import resolve
+
+    assert resolve("16-mixed", "gpu") == "16-mixed"  # anything else passes through
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve("mixed", "gpu") == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert resolve("mixed", "gpu") == "bf16-mixed" and resolve("mixed", "cpu") == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert resolve("mixed", "auto") == "16-mixed"
+
+
+def test_unused_per_batch_hooks_are_taken_off_and_used_ones_kept():
+    import lightning as L
+
+    from cnnlab.callbacks.nonfinite import NonFiniteGuard
+    from cnnlab.training.step_hooks import skip_unused
+
+    guard, plain = NonFiniteGuard(), L.Callback()
+    skip_unused([guard, plain])
+    assert plain.on_train_batch_start is None and plain.on_before_backward is None
+    assert callable(guard.on_before_backward) and callable(guard.on_train_batch_end)
+    assert guard.on_after_backward is None  # the guard does not use it
+    assert callable(plain.on_train_epoch_end)  # per-epoch hooks are left alone
+
+
+def test_batches_are_pinned_only_for_a_cuda_gpu():
+    from types import SimpleNamespace
+
+    from cnnlab.data.datamodule import ClassificationDataModule
+
+    dm = ClassificationDataModule.__new__(ClassificationDataModule)
+    dm.pin_memory = "auto"
+    dm.trainer = None
+    assert dm._pinned() is False
+    dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=SimpleNamespace(type="cuda")))
+    assert dm._pinned() is True
+    dm.pin_memory = False
+    assert dm._pinned() is False

@@ -54,7 +54,7 @@ class DataSchema:
     val_fraction: float = 0.1
     train_limit: int | None = None
     num_workers: int = 0
-    pin_memory: bool = False
+    pin_memory: Any = "auto"  # true, false, or auto (pinned when training on a CUDA GPU)
     seed: int = 0
 
 
@@ -140,8 +140,8 @@ def _optional(check):
     return lambda v: v is None or check(v)
 
 
-PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "32",
-              "16", "bf16", 64, 32, 16)  # fmt: skip
+PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "mixed", "16-true", "bf16-true",
+              "64", "32", "16", "bf16", 64, 32, 16)  # fmt: skip
 POSITIVE = (_between(0, float("inf"), low_open=True), "a finite number > 0")
 NON_NEGATIVE = (_between(0, float("inf")), "a finite number ≥ 0")
 # Bounds past which a value is a typo, not an experiment: a learning rate or weight decay above
@@ -196,7 +196,7 @@ RANGES = {
     "trainer.gradient_clip_val": (_optional(POSITIVE[0]), "a number > 0, or null"),
     "trainer.precision": (
         lambda v: v in PRECISIONS or v is None,
-        ", ".join(map(str, PRECISIONS[:6])),
+        ", ".join(map(str, PRECISIONS[:7])),
     ),
     "augment.sample.num_ops": (_whole(0), "a whole number ≥ 0"),
     "augment.sample.magnitude": (_between(0, 30), "in [0, 30]"),

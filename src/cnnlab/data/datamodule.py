@@ -42,7 +42,7 @@ class ClassificationDataModule(L.LightningDataModule):
         val_fraction: float = 0.1,
         train_limit: int | None = None,
         num_workers: int = 0,
-        pin_memory: bool = False,
+        pin_memory: bool | str = "auto",
         seed: int = 0,
         sanity_report: bool = True,
         augment: dict[str, Any] | None = None,
@@ -146,7 +146,7 @@ class ClassificationDataModule(L.LightningDataModule):
                 raise UserError("data.balance=sampler needs an image folder or in-memory data; "
                                 "with data=shards use data.balance=loss")  # fmt: skip
             world = self.trainer.world_size if self.trainer is not None else 1
-            return ds.loader(batch_size=batch_size, workers=workers, pin_memory=self.pin_memory,
+            return ds.loader(batch_size=batch_size, workers=workers, pin_memory=self._pinned(),
                              seed=self.seed, shuffle=shuffle, world=world,
                              collate_fn=decoding.collate if gpu else None)  # fmt: skip
         return DataLoader(
@@ -155,11 +155,19 @@ class ClassificationDataModule(L.LightningDataModule):
             shuffle=shuffle,
             sampler=sampler,
             num_workers=workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self._pinned(),
             persistent_workers=workers > 0,
             collate_fn=collate_batched if in_memory else (decoding.collate if gpu else None),
             drop_last=False,
         )
+
+    def _pinned(self) -> bool:
+        """pin_memory=auto: pinned batches when training on a CUDA GPU (their copy to the device
+        then does not hold the host back), not elsewhere (pinning costs host time for nothing)."""
+        if self.pin_memory != "auto":
+            return bool(self.pin_memory)
+        trainer = self.trainer
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
 
     def train_dataloader(self) -> DataLoader:
         if self.balance == "sampler":  # each class drawn about equally often, with replacement

@@ -17,7 +17,7 @@ from cnnlab.data.datamodule import ClassificationDataModule
 from cnnlab.errors import UserError
 from cnnlab.models import weights as weights_file
 from cnnlab.models.anatomy import find_head
-from cnnlab.training import precision
+from cnnlab.training import precision, step_hooks
 from cnnlab.training.checkpoint_io import AtomicCheckpointIO
 from cnnlab.training.loggers import continue_run, missing_package
 from cnnlab.training.module import ClassifierModule
@@ -171,8 +171,10 @@ def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Tr
         callbacks=callbacks,
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],
+        precision=precision.resolve(cfg.trainer.precision, cfg.trainer.get("accelerator", "auto")),
     )
-    precision.warn_if_slow(cfg.trainer.precision, on_cpu=built.strategy.root_device.type == "cpu")
+    precision.warn_if_slow(built.precision, on_cpu=built.strategy.root_device.type == "cpu")
+    step_hooks.skip_unused(built.callbacks)  # Lightning's own (its progress bar) included
     return built
 
 

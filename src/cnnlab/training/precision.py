@@ -1,4 +1,5 @@
-"""Warn before a precision that this machine runs slowly."""
+"""`trainer.precision=mixed` decided for the card, and a warning before a precision that this
+machine runs slowly."""
 
 from __future__ import annotations
 
@@ -28,3 +29,18 @@ def warn_if_slow(precision: str, on_cpu: bool) -> None:
             precision,
             " or ".join(BF16_FLAGS),
         )
+
+
+MIXED = "mixed"  # cnnlab's: bf16-mixed where the GPU has bfloat16, 16-mixed on older GPUs
+
+
+def resolve(precision, accelerator: str):
+    """`mixed` → bf16-mixed on a GPU with bfloat16 (Ampere and later: no loss scaling needed),
+    16-mixed on an older GPU, 32-true without a CUDA GPU (bf16 is emulated on most CPUs)."""
+    if str(precision) != MIXED:
+        return precision
+    import torch
+
+    if str(accelerator) in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
