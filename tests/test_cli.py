@@ -166,3 +166,18 @@ def test_the_heap_is_frozen_at_exit_not_while_the_process_goes_on(tmp_path):
     proc = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.splitlines() == ["frozen after run_cli: False", "frozen at exit: True"]
+
+
+def test_a_users_callback_may_log_the_metric_it_monitors(compose):
+    """A callback from the user's own package can log metrics cnnlab does not know: the monitor
+    check then stands aside (cnnlab's own configuration is still checked)."""
+    from cnnlab.cli.schema import validate
+    from cnnlab.errors import UserError
+
+    mine = [
+        "callbacks.model_checkpoint.monitor=val/my_score",
+        "+callbacks.mine._target_=mypkg.Score",
+    ]
+    validate(compose(*mine))  # no error
+    with pytest.raises(UserError, match="val/my_score' is not a metric cnnlab logs"):
+        validate(compose(mine[0]))

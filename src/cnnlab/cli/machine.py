@@ -35,7 +35,11 @@ def available(accelerator: str) -> tuple[int | None, str]:
         return gpus(), "GPU"
     if accelerator == "auto":
         found = gpus()
-        return (found, "GPU") if found else (cpu_cores(), "CPU")
+        if found:
+            return found, "GPU"
+        if found is None and any(Path("/dev").glob("nvidia[0-9]*")):
+            return None, "GPU"  # a GPU the driver's /proc entries do not list: Lightning counts
+        return cpu_cores(), "CPU"
     return None, accelerator
 
 

@@ -284,8 +284,18 @@ MONITOR_KEYS = ("callbacks.model_checkpoint.monitor", "callbacks.early_stopping.
                 "scheduler.monitor")  # fmt: skip
 
 
+OWN = ("cnnlab.", "lightning.", "torch.")  # code whose logged metrics cnnlab knows
+
+
 def _check_monitors(cfg: DictConfig) -> None:
-    """A monitored metric cnnlab never logs would fail after the first epoch's validation."""
+    """A monitored metric cnnlab never logs would fail after the first epoch's validation. Not
+    checked when a user's module or callback (which may log its own metrics) is in the run."""
+    targets = [str(_value(cfg, "module._target_"))] + [
+        str(node.get("_target_", "")) for node in (_value(cfg, "callbacks") or {}).values()
+        if isinstance(node, DictConfig) and "_target_" in node
+    ]  # fmt: skip
+    if any(t != str(_ABSENT) and t and not t.startswith(OWN) for t in targets):
+        return
     names = monitorable(gradcam=bool(_value(cfg, "callbacks.gradcam") not in (None, _ABSENT)))
     for key in MONITOR_KEYS:
         value = _value(cfg, key)
