@@ -150,3 +150,14 @@ def test_an_edited_shard_index_is_one_line_and_leaves_no_run_folder(command, tmp
     assert f"{index}: chunks[0]" in errors[0] or f"{index}: the chunks" in errors[0]
     assert expect in errors[0]
     assert not (tmp_path / "outputs" / "train").exists()
+
+
+def test_predict_into_a_read_only_folder_is_one_line(command, digits_run, tmp_path, read_only):  # noqa: F811
+    photos = _digits(tmp_path / "photos", 2)
+    proc = command("predict", f"ckpt_path={digits_run / CKPT}", f"images={photos}",
+                   f"paths.log_dir={read_only}")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert _errors(proc) == [
+        f"error: cannot write {read_only}/predict: Read-only file system; choose a writable "
+        "folder (paths.log_dir=… for runs, CNNLAB_DATA=… for data)"
+    ]

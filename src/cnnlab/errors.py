@@ -16,6 +16,15 @@ class RunFolderBusy(BaseException):
     line reports it as one line, exit 1."""
 
 
+class CannotWrite(BaseException):
+    """The machine refused a write where Hydra's callbacks run (a read-only or full disk): a
+    BaseException for the same reason as RunFolderBusy; `error` is the OSError."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 def message(err: BaseException) -> str:
     """The error's own line, also when a DataLoader worker raised it: PyTorch re-raises it in the
     main process as "Caught UserError in DataLoader worker process 0. Original Traceback …"."""

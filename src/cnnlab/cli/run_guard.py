@@ -15,6 +15,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from cnnlab.errors import CannotWrite
 from cnnlab.training import run_lock
 
 # Lightning's own order for a process's global rank (lightning_fabric's `_get_rank`), read here
@@ -35,10 +36,17 @@ class RunFolderGuard(Callback):
         # only (summary); neither owns a run folder.
         if config.hydra.output_subdir is None or process_rank() != 0:
             return
-        run_lock.acquire(Path(str(config.hydra.run.dir)))
+        _acquire(Path(str(config.hydra.run.dir)))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # The sweep folder (multirun.yaml, the report): each job's own folder is locked by the
         # job when it trains.
         if process_rank() == 0:
-            run_lock.acquire(Path(str(config.hydra.sweep.dir)))
+            _acquire(Path(str(config.hydra.sweep.dir)))
+
+
+def _acquire(folder: Path) -> None:
+    try:
+        run_lock.acquire(folder)
+    except OSError as err:  # Hydra would turn it into a warning, then fail on its own mkdir
+        raise CannotWrite(err) from None

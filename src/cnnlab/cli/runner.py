@@ -24,7 +24,7 @@ from hydra.errors import (
 from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
-from cnnlab.errors import RunFolderBusy, RunInterrupted, UserError, message
+from cnnlab.errors import CannotWrite, RunFolderBusy, RunInterrupted, UserError, message
 from cnnlab.training import run_lock
 
 T = TypeVar("T")
@@ -124,6 +124,8 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         sys.exit(stop.exit_code)
     except (UserError, RunFolderBusy) as err:
         _fail(message(err))
+    except CannotWrite as err:
+        _fail(machine_failure(err.error) or f"cannot write: {err.error}")
     except (
         MissingConfigException,
         ConfigCompositionException,
