@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_machine import read_only  # noqa: F401 - the fixture
+from tests.test_machine import _mount, read_only  # noqa: F401 - the fixture
 
 CKPT = "checkpoints/best.ckpt"
 ODD = b"caf\xe9 \xff\xfe.png"  # Latin-1 bytes: not UTF-8, as old cameras and zip files write
@@ -57,10 +57,6 @@ def test_any_file_name_is_written_and_read_back_and_dead_links_are_listed(
     assert skipped["loop_a.png"] == skipped["loop_b.png"] == "symbolic link loop"
     assert "link to nowhere.png, which cannot be read" in skipped["dangling.png"]
     assert "skipped 3 unreadable" in proc.stdout
-
-
-def _mount(*args: str) -> bool:
-    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
 
 
 @pytest.fixture
