@@ -290,8 +290,10 @@ OWN = ("cnnlab.", "lightning.", "torch.")  # code whose logged metrics cnnlab kn
 def _check_monitors(cfg: DictConfig) -> None:
     """A monitored metric cnnlab never logs would fail after the first epoch's validation. Not
     checked when a user's module or callback (which may log its own metrics) is in the run."""
+    callbacks = _value(cfg, "callbacks")
+    nodes = callbacks.values() if isinstance(callbacks, DictConfig) else []
     targets = [str(_value(cfg, "module._target_"))] + [
-        str(node.get("_target_", "")) for node in (_value(cfg, "callbacks") or {}).values()
+        str(node.get("_target_", "")) for node in nodes
         if isinstance(node, DictConfig) and "_target_" in node
     ]  # fmt: skip
     if any(t != str(_ABSENT) and t and not t.startswith(OWN) for t in targets):
