@@ -325,3 +325,13 @@ def test_a_bad_step_changes_no_weight_and_no_optimizer_state_on_the_fused_path(c
     assert any(k.startswith("opt.") and k.endswith(".step") for k in probe.before)
     unchanged = [k for k in probe.before if torch.equal(probe.before[k], probe.after[k])]
     assert sorted(unchanged) == sorted(probe.before), set(probe.before) - set(unchanged)
+
+
+@pytest.mark.slow
+def test_the_guard_works_with_a_compiled_network(compose, caplog):
+    cfg = compose(*BASE, "trainer.max_epochs=1", "module.compile=true", "nonfinite.policy=skip",
+                  "nonfinite.max_skips=1", *_with("NanLossAt", [2]))  # fmt: skip
+    with caplog.at_level("WARNING"):
+        _, objs = train(cfg)
+    assert "non-finite loss at step 2: batch skipped (1 of 1 allowed)" in caplog.text
+    assert all(torch.isfinite(p).all() for p in objs["model"].parameters())
