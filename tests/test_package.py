@@ -74,9 +74,13 @@ def _readme_project(root: Path) -> str:
     """Write the files of README's "Use cnnlab in your own project"; return its command."""
     text = (REPO / "README.md").read_text()
     section = text.split("## Use cnnlab in your own project", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```(?:python|yaml)\n# file: (\S+)\n(.*?)```", section, flags=re.S)
-    assert {p for p, _ in blocks} >= {"mypkg/nets.py", "conf/model/tinynet.yaml"}
-    for path, body in blocks:
+    # Each block is written whole, as a user pastes it: its "# file:" line included (a header
+    # such as "# @package _global_" must come before it to count).
+    blocks = re.findall(r"```(?:python|yaml)\n((?:# @[^\n]*\n)?# file: (\S+)[^\n]*\n.*?)```",
+                        section, flags=re.S)  # fmt: skip
+    assert {p for _, p in blocks} >= {"mypkg/nets.py", "conf/model/tinynet.yaml",
+                                      "conf/experiment/mine.yaml"}  # fmt: skip
+    for body, path in blocks:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(body)
     (command,) = re.findall(r"^cnnlab-train .*$", section, flags=re.M)
