@@ -82,8 +82,9 @@ class SyncCount(L.Callback):
         torch.cuda.set_sync_debug_mode(0)
         self._caught.__exit__(None, None, None)
         self._caught = None
-        last = batch_idx + 1 >= trainer.num_training_batches
-        if not (last or trainer._logger_connector.should_update_logs):
+        from cnnlab.callbacks.nonfinite import host_reads_anyway
+
+        if not host_reads_anyway(trainer, batch_idx):
             self.counts.append(sum("synchroniz" in str(w.message) for w in self._seen))
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from cnnlab.callbacks.nonfinite import host_reads_anyway
+
 READ_METHODS = ("item", "__bool__", "__float__", "__int__", "__index__", "tolist", "cpu", "numpy",
                 "nonzero", "__format__")  # fmt: skip
 # (file suffix, function) of reads of host-resident tensors: they never wait for a device.
@@ -113,8 +115,7 @@ class HostReads(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._current is not None:
-            last = batch_idx + 1 >= trainer.num_training_batches
-            self._current.logs = last or trainer._logger_connector.should_update_logs
+            self._current.logs = host_reads_anyway(trainer, batch_idx)
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self._current = None

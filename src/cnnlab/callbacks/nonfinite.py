@@ -155,8 +155,7 @@ class NonFiniteGuard(L.Callback):
 
     # -- where the host reads anyway -----------------------------------------------------------
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        last = batch_idx + 1 >= trainer.num_training_batches
-        if self.on_device and (last or trainer._logger_connector.should_update_logs):
+        if self.on_device and host_reads_anyway(trainer, batch_idx):
             self.check(trainer)
 
     def on_train_end(self, trainer, pl_module) -> None:
@@ -227,6 +226,12 @@ class NonFiniteGuard(L.Callback):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         self._trainer = trainer
+
+
+def host_reads_anyway(trainer, batch_idx: int) -> bool:
+    """The loggers read this training step's values (a logging step), or the epoch ends here."""
+    last = batch_idx + 1 >= trainer.num_training_batches
+    return last or trainer._logger_connector.should_update_logs
 
 
 def _loss_message(value: float, step: int, epoch: int) -> str:

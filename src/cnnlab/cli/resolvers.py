@@ -9,6 +9,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from cnnlab.cli import machine
+
 # One id per process: every job of a sweep and every run started in the same second differ.
 _PROCESS_ID = secrets.token_hex(3)
 _STARTED = datetime.now()
@@ -28,10 +30,7 @@ def run_subdir(run_id: str | None) -> str:
 def cpu_workers() -> int:
     """DataLoader workers for decoding files: the cores this process may use, minus one for the
     training loop, at most 8 (more rarely helps and costs memory)."""
-    cores = (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    )
-    return max(0, min(8, cores - 1))
+    return max(0, min(8, machine.cpu_cores() - 1))
 
 
 def repeat(value: float, times: int) -> list[float]:

@@ -33,6 +33,7 @@ from PIL import Image
 
 from cnnlab.data import decode
 from cnnlab.data.folder import check_bad_image_mode, load_rgb, open_split
+from cnnlab.data.shard_index import META, check_index
 from cnnlab.data.tensor_dataset import TensorImages
 from cnnlab.errors import UserError
 
@@ -41,7 +42,6 @@ logging.getLogger("litdata").setLevel(logging.WARNING)  # an INFO line per split
 # Lightning warns that an IterableDataset with __len__ may miscount under workers; LitData's
 # length is per rank and worker-aware.
 warnings.filterwarnings("ignore", "Your `IterableDataset` has `__len__` defined")
-META = "cnnlab"  # our key in LitData's index.json
 INDEX = "index.json"
 
 
@@ -162,45 +162,6 @@ def read_meta(path: str) -> dict:
         raise UserError(f"{path} holds LitData chunks not written by cnnlab-shards (no labels)")
     check_index(index, whole, local=local if "://" not in path else None)
     return meta
-
-
-def check_index(index: Path, whole: dict, local: Path | None) -> None:
-    """What LitData would trust blindly (a chunk path outside the folder, a size that does not
-    match the file, counts that disagree with the labels): one line naming the entry, before a
-    loader waits minutes on it. `local`: the folder, when the chunks are on this machine."""
-    chunks, labels = whole.get("chunks"), whole[META].get("labels")
-    if not isinstance(chunks, list) or not chunks or not isinstance(labels, list):
-        raise UserError(f"{index}: no chunk list or no labels; write the shards again")
-    items = 0
-    for i, chunk in enumerate(chunks):
-        name = chunk.get("filename") if isinstance(chunk, dict) else None
-        where = f"{index}: chunks[{i}]"
-        if not isinstance(name, str) or not name or name != Path(name).name or name in ("..", "."):
-            raise UserError(f"{where} names {name!r}, not a file inside the shard folder")
-        size, count = chunk.get("chunk_bytes"), chunk.get("chunk_size")
-        if not _whole_number(size) or not _whole_number(count) or count < 1 or size < 1:
-            raise UserError(
-                f"{where} ({name}) has chunk_bytes={size!r}, chunk_size={count!r}; both must be "
-                f"whole numbers ≥ 1"
-            )
-        if local is not None:
-            file = local / name
-            if not file.is_file():
-                raise UserError(f"{where}: {file} is missing")
-            if file.stat().st_size < size:
-                raise UserError(
-                    f"{where}: {file} holds {file.stat().st_size} bytes, index.json says {size}"
-                )
-        items += count
-    if items != len(labels):
-        raise UserError(
-            f"{index}: the chunks hold {items} images but {len(labels)} labels are listed; write "
-            f"the shards again"
-        )
-
-
-def _whole_number(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _seed(*parts: int) -> int:
