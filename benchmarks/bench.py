@@ -4,11 +4,12 @@ Rows: training images/s (ConvNet on the MNIST sample, ResNet-18 on CIFAR-shaped 
 full default callbacks; end-to-end wall time of the default `make train` recipe vs the plain
 loop script (start-up included) and time to the first step; data pipeline vs model consumption;
 model FLOP utilisation against the fp32 matmul peak measured here; peak memory; host CPU ms and
-stalling host reads per training step of cnnlab, cnnlab stripped, a bare LightningModule and the
-plain loop on a tiny MLP (benchmarks/host_cost.py); the effect of
-channels_last, bf16 autocast and torch.compile; per-core JPEG decoding for image folders and
-shards against a decode-only loop (benchmarks/decode.py); inference images/s of the exported
-ONNX file in onnxruntime vs PyTorch eager. `SAVE=1` writes benchmarks/results/<machine>.md.
+stalling host reads per training step of cnnlab, cnnlab stripped, a bare LightningModule (plain,
+and with the default recipe's arithmetic) and the plain loop on a tiny MLP
+(benchmarks/host_cost.py); the effect of channels_last, bf16 autocast and torch.compile;
+per-core JPEG decoding for image folders and shards against a decode-only loop
+(benchmarks/decode.py); inference images/s of the exported ONNX file in onnxruntime vs PyTorch
+eager. `SAVE=1` writes benchmarks/results/<machine>.md.
 """
 
 from __future__ import annotations

@@ -175,6 +175,7 @@ def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Tr
     )
     precision.warn_if_slow(built.precision, on_cpu=built.strategy.root_device.type == "cpu")
     step_hooks.skip_unused(built.callbacks)  # Lightning's own (its progress bar) included
+    step_hooks.no_gpu_probe_per_step()
     return built
 
 

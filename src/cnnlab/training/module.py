@@ -6,6 +6,7 @@ train/val/test. Its own settings come from `conf/module/`; the non-finite guard 
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import groupby
 from typing import Any
 
 import lightning as L
@@ -17,6 +18,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from cnnlab.training.metric_names import EVAL_METRICS
 from cnnlab.training.param_groups import GroupPlan
 
+# Training steps whose counts wait on the device before they are summed (memory stays a few KB).
+FOLD = 64
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., dict]
 
@@ -64,6 +67,7 @@ class ClassifierModule(L.LightningModule):
         # torchmetrics objects, whose per-update bookkeeping cost 1.3 ms of a 3.3 ms framework
         # overhead per step here (tiny MLP, cnnlab vs the plain loop, same process).
         self._train_totals: torch.Tensor | None = None
+        self._train_steps: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # not yet summed
         for stage in ("val", "test"):
             setattr(self, f"{stage}_loss", MeanMetric())
             setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
@@ -112,21 +116,31 @@ class ClassifierModule(L.LightningModule):
         return logits.detach()
 
     def _count(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        """Keep this step's loss and hits per rank on the device (four device ops); they are
+        summed every `FOLD` steps and read once, at the epoch's end."""
         with torch.no_grad():
-            hits = logits.topk(self.top_k, dim=1).indices == self._hard(targets)[:, None]
-            # A non-finite batch (skipped by the non-finite guard) counts nothing; masked rather
-            # than branched on, so counting never waits for the device.
-            n = torch.isfinite(loss).float() * len(hits)
-            # float32 throughout (stack promotes the integer hit counts): exact up to 16.7 M
-            # images per epoch, and MPS has no float64
-            row = torch.stack(
-                [
-                    torch.nan_to_num(loss.detach().float(), 0.0, 0.0, 0.0) * n,
-                    hits[:, 0].sum() * (n > 0),
-                    hits.any(1).sum() * (n > 0),
-                    n,
-                ]
-            )
+            ranks = logits.topk(self.top_k, dim=1).indices == self._hard(targets).unsqueeze(1)
+            self._train_steps.append((loss.detach(), ranks.sum(0), len(targets)))
+        if len(self._train_steps) >= FOLD:
+            self._fold_train_steps()
+
+    def _fold_train_steps(self) -> None:
+        """Add the kept steps to the epoch's running total (loss × images, top-1 hits, top-k
+        hits, images), on the device. A non-finite step (skipped by the non-finite guard)
+        counts nothing: masked rather than branched on, so counting never waits for the device."""
+        steps, self._train_steps = self._train_steps, []
+        if not steps:
+            return
+        with torch.no_grad():
+            losses = torch.stack([loss for loss, _, _ in steps]).float()
+            finite = losses.isfinite()
+            images = torch.cat([losses.new_full((len(list(run)),), float(n))
+                                for n, run in groupby(n for _, _, n in steps)])  # fmt: skip
+            images = images * finite
+            ranks = torch.stack([r for _, r, _ in steps]).float() * finite.unsqueeze(1)
+            # float32 throughout: exact up to 16.7 M images per epoch, and MPS has no float64
+            row = torch.stack([(losses.nan_to_num(0.0, 0.0, 0.0) * images).sum(),
+                               ranks[:, 0].sum(), ranks.sum(), images.sum()])  # fmt: skip
             self._train_totals = row if self._train_totals is None else self._train_totals + row
 
     def _logs_this_step(self) -> bool:
@@ -137,6 +151,7 @@ class ClassifierModule(L.LightningModule):
         return (self.trainer.global_step + 1) % max(1, self.trainer.log_every_n_steps) == 0
 
     def on_train_epoch_end(self) -> None:
+        self._fold_train_steps()
         totals, self._train_totals = self._train_totals, None
         if totals is None:
             return
