@@ -82,7 +82,7 @@ def _measure_shifted(jobs: list[results.Job], data_dir: Path) -> None:
 
 def _section(claim: claims.Claim, finding: claims.Finding | None, error: str, wall: float,
              figure: bool) -> str:  # fmt: skip
-    lines = [f"## {claim.name}", "", f"> {claim.sentence}", ""]
+    lines = [f"## {claim.name}", "", f"> {claim.sentence}", "", f"Condition: {claim.condition}", ""]
     if finding is not None:
         lines += [finding.table, ""]
         if figure:
