@@ -3,6 +3,7 @@ end (its report's verdict is recomputed from the table it wrote)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlab.lecture import claims
+from cnnlab.lecture import claims, figures
 from cnnlab.lecture.results import Job
 from cnnlab.lecture.run import shifted
 
@@ -61,6 +62,9 @@ def test_batchnorm_judges_higher_rates_and_acceleration():
     assert verdict.startswith("holds: at lr 0.5 the plain ConvNet diverges to chance"), verdict
     assert "BatchNorm accelerates training (at lr 0.01, the plain network's best" in verdict
     assert verdict.endswith("best over the grid 96.0 % with BatchNorm, 97.0 % without")
+    plot = claims.batchnorm(rows).plot  # error bars: one per rate and series
+    assert {k: len(v) for k, v in plot["errors"].items()} == {"convnet": 2, "convnet_bn": 2}
+    assert figures.png("batchnorm", plot)[:4] == b"\x89PNG"
     both = [j for j in rows if j.set["optimizer.lr"] == "0.01"]
     assert claims.batchnorm(both).verdict.startswith("partly holds: BatchNorm accelerates")
 
@@ -201,12 +205,26 @@ def test_lecture_folder_mistakes_are_one_line_and_touch_nothing(tmp_path, args, 
     assert (used / "report.md").read_text() == "kept" and not empty.exists()
 
 
+def test_the_single_pretraining_run_gets_every_override_but_the_sweepers():
+    from cnnlab.lecture.run import single_run
+
+    args = ["trainer.max_epochs=1", "hydra.sweeper.params.seed=1", "seed=1",
+            "+hydra.sweeper.max_batch_size=2", "optimizer.lr=0.1"]  # fmt: skip
+    assert single_run(args) == ["trainer.max_epochs=1", "seed=1", "optimizer.lr=0.1"]
+
+
 def test_a_failed_sweep_gives_no_verdict_and_exit_1(tmp_path):
-    out = tmp_path / "lecture"
+    """Also: without --out the lecture folder goes under CNNLAB_ROOT, as every command's runs do,
+    not under the folder it was started from."""
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    elsewhere.mkdir()
     run = subprocess.run([sys.executable, "-m", "cnnlab.lecture", "--only", "connectivity",
-                          "--out", str(out), "trainer.max_epochs=abc"],
-                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+                          "trainer.max_epochs=abc"], capture_output=True, text=True, cwd=elsewhere,
+                         env={**os.environ, "CNNLAB_ROOT": str(root),
+                              "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})  # fmt: skip
     assert run.returncode == 1, run.stderr[-2000:]
+    (out,) = (root / "outputs" / "lecture").iterdir()
+    assert list(elsewhere.iterdir()) == []
     text = (out / "report.md").read_text()
     assert "| connectivity | no verdict (the sweep failed (exit 1); see " in text
     assert "trainer.max_epochs" in (out / "connectivity.log").read_text()
@@ -230,12 +248,15 @@ def test_one_small_claim_end_to_end_its_verdict_follows_from_its_table(tmp_path)
     rows = {c[0]: c for c in map(_cells, re.findall(r"^\| (?:mlp|convnet) \|.*$", text, re.M))}
     acc = {m: float(rows[m][3].split(" ± ")[0]) for m in ("mlp", "convnet")}
     moved = {m: float(rows[m][4].split(" ± ")[0]) for m in ("mlp", "convnet")}
-    holds = acc["convnet"] > acc["mlp"] and (
-        acc["convnet"] - moved["convnet"] < acc["mlp"] - moved["mlp"]
-    )
+    # One seed: each part's margin is the least one, 0.5 points; both networks must have trained.
+    parts = [acc["convnet"] - acc["mlp"] > 0.5,
+             (acc["mlp"] - moved["mlp"]) - (acc["convnet"] - moved["convnet"]) > 0.5]  # fmt: skip
+    trained = min(acc.values()) >= 30
+    expect = "holds" if all(parts) else "partly holds" if any(parts) else "does not hold"
     verdict = re.search(r"^\*\*Verdict\*\*: (.*)$", text, re.M).group(1)
-    assert verdict.startswith("holds" if holds else "does not hold at this budget"), text
-    assert re.search(r"^\| connectivity \| (holds|does not hold).* \| \d+ \|$", text, re.M)
+    assert verdict.startswith(expect if trained else "does not hold at this budget"), text
+    assert re.search(r"^\| connectivity \| (holds|partly holds|does not hold).* \| \d+ \|$", text,
+                     re.M)  # fmt: skip
     assert (out / "connectivity.png").stat().st_size > 1000
     assert list((out / "tb").glob("events.out.tfevents.*"))
     assert len([p for p in (out / "connectivity").iterdir() if p.name.isdigit()]) == 2
@@ -246,6 +267,6 @@ def test_one_small_claim_end_to_end_its_verdict_follows_from_its_table(tmp_path)
         capture_output=True, text=True, cwd=REPO,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]
-    rebuilt = (out / "report.md").read_text()
-    assert re.search(r"^\*\*Verdict\*\*: (.*)$", rebuilt, re.M).group(1) == verdict
+    assert (out / "report.md").read_text() == text  # its date and total time included
+    assert len(list((out / "tb").glob("events.out.tfevents.*"))) == 1
     assert len([p for p in (out / "connectivity").iterdir() if p.name.isdigit()]) == 2

@@ -102,7 +102,9 @@ def connectivity(jobs: list[Job]) -> Finding:
     )  # fmt: skip
     header = ["model", "parameters", "seeds", "test acc %", "shifted test acc %", "drop, points"]
     plot = {"kind": "bars", "ylabel": "test accuracy %", "groups": ["test", "shifted"],
-            "series": {m: [v[0] * 100, v[1] * 100] for m, v in summary.items()}}  # fmt: skip
+            "series": {m: [v[0] * 100, v[1] * 100] for m, v in summary.items()},
+            "errors": {m: [std(g, "test/acc") * 100, std(g, "test/acc_shifted") * 100]
+                       for (m,), g in groups.items()}}  # fmt: skip
     return Finding(table(header, rows), verdict, plot)
 
 
@@ -126,6 +128,7 @@ def batchnorm(jobs: list[Job], level: float = 0.97) -> Finding:
         rows.append([model, lr, mean_std(members, "test/acc", 100),
                      _epochs_text(epochs[model, float(lr)])])  # fmt: skip
     rates = sorted({lr for _, lr in acc})
+    str_of = {float(lr): lr for _, lr in groups}  # the sweep's spelling of each rate
     plain = {lr: acc.get(("convnet", lr), 0.0) for lr in rates}
     bn = {lr: acc.get(("convnet_bn", lr), 0.0) for lr in rates}
     bn_only = [lr for lr in rates if plain[lr] <= 2 * CHANCE and bn[lr] >= TRAINED]
@@ -142,20 +145,25 @@ def batchnorm(jobs: list[Job], level: float = 0.97) -> Finding:
           if bn_only else "no learning rate sends only the plain network to chance"),
          _part(fast < slow, "BatchNorm accelerates training", "BatchNorm does not accelerate "
                "training", f"at lr {home:g}, the plain network's best, {level:.0%} validation "
-               f"accuracy after {_epochs_text(fast)} epochs with BatchNorm, {_epochs_text(slow)} "
-               "without")],
+               f"accuracy is reached {_reach(fast)} with BatchNorm and {_reach(slow)} without")],
         premise,
     ) + f"; {best}"  # fmt: skip
     header = ["model", "lr", "test acc %", f"epochs to {level:.0%} val acc (median)"]
     plot = {"kind": "lines", "xlabel": "learning rate (SGD, constant)", "ylabel": "test accuracy %",
             "x": rates, "logx": True,
             "series": {"convnet": [plain[r] * 100 for r in rates],
-                       "convnet_bn": [bn[r] * 100 for r in rates]}}  # fmt: skip
+                       "convnet_bn": [bn[r] * 100 for r in rates]},
+            "errors": {m: [std(groups.get((m, str_of[r]), []), "test/acc") * 100 for r in rates]
+                       for m in ("convnet", "convnet_bn")}}  # fmt: skip
     return Finding(table(header, rows), verdict, plot)
 
 
 def _epochs_text(epochs: float) -> str:
     return "never" if math.isinf(epochs) else f"{epochs:g}"
+
+
+def _reach(epochs: float) -> str:
+    return "never" if math.isinf(epochs) else f"after {epochs:g} epochs"
 
 
 def residual(jobs: list[Job]) -> Finding:
@@ -269,7 +277,8 @@ def transfer(jobs: list[Job]) -> Finding:
     verdict = _judge(parts, _untrained({s: m for s, (_, m) in best.items() if s != "scratch"}))
     header = ["strategy", "lr (best by val)", "val acc %", "test acc %"]
     plot = {"kind": "bars", "ylabel": "test accuracy %", "groups": ["test"],
-            "series": {s: [mean(m, "test/acc") * 100] for s, (_, m) in best.items()}}  # fmt: skip
+            "series": {s: [mean(m, "test/acc") * 100] for s, (_, m) in best.items()},
+            "errors": {s: [std(m, "test/acc") * 100] for s, (_, m) in best.items()}}  # fmt: skip
     return Finding(table(header, rows), verdict, plot)
 
 
@@ -323,7 +332,10 @@ def gradcam(jobs: list[Job]) -> Finding:
     header = ["correlation", "training data", "pointing game %", "test acc %"]
     plot = {"kind": "bars", "ylabel": "%", "groups": ["pointing game", "test accuracy"],
             "series": {("shortcut" if k else "no shortcut"): [point[k] * 100, acc[k] * 100]
-                       for k in sorted(point)}}  # fmt: skip
+                       for k in sorted(point)},
+            "errors": {("shortcut" if float(k) else "no shortcut"):
+                       [std(g, "val/pointing_game") * 100, std(g, "test/acc") * 100]
+                       for (k,), g in groups.items()}}  # fmt: skip
     return Finding(table(header, rows), verdict, plot)
 
 

@@ -15,26 +15,29 @@ def png(title: str, plot: dict) -> bytes | None:
         return None
     fig, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
     kind = plot["kind"]
+    errors = plot.get("errors", {})  # ± one standard deviation over the seeds, per series
     if kind == "bars":
         names, groups = list(plot["series"]), plot["groups"]
         width = 0.8 / len(names)
         for i, name in enumerate(names):
             xs = [g + (i - (len(names) - 1) / 2) * width for g in range(len(groups))]
-            bars = ax.bar(xs, plot["series"][name], width, label=name)
-            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+            bars = ax.bar(xs, plot["series"][name], width, label=name,
+                          yerr=errors.get(name), capsize=3)  # fmt: skip
+            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
         ax.set_xticks(range(len(groups)), groups)
-        low = min(min(v) for v in plot["series"].values())
-        ax.set_ylim(max(0, low - 10), 100)
+        ax.set_ylim(0, 105)  # from zero: bar heights compare as they are
     elif kind in ("lines", "curves"):
         for name, ys in plot["series"].items():
             xs = plot["x"] if kind == "lines" else list(range(1, len(ys) + 1))
-            ax.plot(xs, ys, marker="o", label=name)
+            ax.errorbar(xs, ys, yerr=errors.get(name), marker="o", capsize=3, label=name)
         if plot.get("logx"):
             ax.set_xscale("log")
+            ax.set_xticks(plot["x"], [f"{x:g}" for x in plot["x"]])  # the values swept, no clutter
+            ax.minorticks_off()
         ax.set_xlabel(plot["xlabel"])
     ax.set_ylabel(plot["ylabel"])
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best", framealpha=0.8)
     ax.grid(alpha=0.3)
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=100)

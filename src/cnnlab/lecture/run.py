@@ -2,7 +2,8 @@
 on this machine, then outputs/lecture/<id>/report.md with the lecture's sentence, the measured
 table, a figure, a verdict computed from that table, and each claim's wall time; the same report
 and figures in TensorBoard (<id>/tb). ARGS are Hydra overrides given to every sweep (e.g. a
-smaller budget: "trainer.max_epochs=1 hydra.sweeper.params.seed=1")."""
+smaller budget: "trainer.max_epochs=1 seed=1"; a plain override of a swept key, like seed or
+optimizer.lr, replaces the sweep's values: Hydra's sweeper puts the command line last)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ def _train(args: list[str], log: Path) -> int:
         return subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
 
 
+def single_run(overrides: list[str]) -> list[str]:
+    """ARGS for a run that is not a sweep: the sweeper's settings have nothing to apply to there
+    (Hydra would fail on them: `Unexpected type for root: NoneType`)."""
+    return [o for o in overrides if not o.lstrip("+~").startswith("hydra.sweeper.")]
+
+
 def _sweep(claim: str, out: Path, overrides: list[str]) -> tuple[list[results.Job], str]:
     """Run one claim's sweep; returns its jobs and an error line ("" when it finished)."""
     log = out / f"{claim}.log"
@@ -52,7 +59,7 @@ def _sweep(claim: str, out: Path, overrides: list[str]) -> tuple[list[results.Jo
     if claim == "transfer":  # the pretrained network first: digits 0–4
         pre = out / "transfer_pretrain"
         rc = _train(["experiment=digits_pretrain", f"hydra.run.dir={pre}", "eval_report=false",
-                     *overrides], log)  # fmt: skip
+                     *single_run(overrides)], log)  # fmt: skip
         if rc != 0:
             return [], f"pretraining on digits 0–4 failed (exit {rc}); see {log}"
         extra = [f"pretrained={pre / 'checkpoints' / 'last.ckpt'}"]
@@ -103,6 +110,8 @@ def _to_tensorboard(out: Path, text: str, figures: dict[str, bytes]) -> None:
     from PIL import Image
     from torch.utils.tensorboard import SummaryWriter
 
+    for old in (out / "tb").glob("events.out.tfevents.*"):  # one report, not one per rewrite
+        old.unlink()
     writer = SummaryWriter(str(out / "tb"))
     writer.add_text("lecture/report", text)
     for name, data in figures.items():
@@ -153,32 +162,53 @@ def run(
         complete = complete and finding is not None and not error
         print(f"lecture: {claim.name}: {verdict} [{wall:.0f} s]", flush=True)
     total = sum(w for _, _, w in summary) if again else time.perf_counter() - started
-    text = _report(summary, sections, overrides, total)
+    stamp = _stamp(out, again, total, overrides)
+    text = _report(summary, sections, stamp)
     report.atomic_write(out / "report.md", text)
     _to_tensorboard(out, text, pictures)
     return complete
 
 
-def _report(summary, sections, overrides, total: float) -> str:
+def _stamp(out: Path, again: bool, total: float, overrides: list[str]) -> dict:
+    """When and how the sweeps ran, kept in lecture.json: --report-only reports the run it reads,
+    not itself (same date, total time and command)."""
+    record = out / "lecture.json"
+    if again and record.is_file():
+        return json.loads(record.read_text())
+    args = f' ARGS="{" ".join(overrides)}"' if overrides else ""
+    stamp = {"date": f"{datetime.now():%Y-%m-%d %H:%M}", "total_s": total,
+             "command": f"make lecture{args}"}  # fmt: skip
+    report.atomic_write(out / record.name, json.dumps(stamp).encode())
+    return stamp
+
+
+def _report(summary, sections, stamp: dict) -> str:
     import torch
 
     cpu = platform.processor() or platform.machine()
     machine = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
-    command = "make lecture" + (f' ARGS="{" ".join(overrides)}"' if overrides else "")
     head = ["# The lecture, measured", "",
-            f"`{command}` on {machine}, {datetime.now():%Y-%m-%d %H:%M}; "
-            f"{total / 60:.1f} min in all.",
+            f"`{stamp['command']}` on {machine}, {stamp['date']}; "
+            f"{stamp['total_s'] / 60:.1f} min in all.",
             "", "| claim | verdict | wall s |", "|---|---|---|"]  # fmt: skip
     head += [f"| {name} | {verdict} | {wall:.0f} |" for name, verdict, wall in summary]
     return "\n".join([*head, "", *sections])
 
 
+def root() -> Path:
+    """Where outputs/ and data/ live: CNNLAB_ROOT when set, as for every other command
+    (conf/paths/default.yaml), else the folder it runs from."""
+    return Path(os.environ.get("CNNLAB_ROOT") or ".")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cnnlab-lecture", description=__doc__)
     parser.add_argument("--only", default="", help="comma-separated claims (default: all)")
-    parser.add_argument("--out", type=Path, help="default: outputs/lecture/<date>_<time>")
     parser.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("CNNLAB_DATA", "data"))
+        "--out", type=Path, help="default: $CNNLAB_ROOT/outputs/lecture/<date>_<time>"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("CNNLAB_DATA") or root() / "data")
     )
     parser.add_argument(
         "--report-only",
@@ -192,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         unknown = [n for n in only if n not in claims.BY_NAME]
         if unknown:
             raise UserError(f"unknown claim {unknown[0]!r}; valid: {', '.join(claims.BY_NAME)}")
-        out = args.out or Path("outputs") / "lecture" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
+        out = args.out or root() / "outputs" / "lecture" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
         if args.report_only and args.out is None:
             raise UserError("--report-only needs --out: the lecture folder to report on")
         if args.report_only and not out.is_dir():
