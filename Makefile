@@ -29,7 +29,7 @@ eval: $(STAMP) ## Evaluate a checkpoint: make eval ARGS="ckpt_path=outputs/.../b
 lr-find: $(STAMP) ## Learning-rate range test: make lr-find ARGS="model=resnet_cifar" (plot + suggestion)
 	$(PY) -m cnnlab.lr_find $(ARGS)
 
-lecture: $(STAMP) ## The lecture's claims measured, with verdicts (13 min here): make lecture [ONLY=residual,batchnorm]
+lecture: $(STAMP) ## The lecture's claims measured, with verdicts (15 min here): make lecture [ONLY=residual,batchnorm]
 	$(PY) -m cnnlab.lecture $(if $(ONLY),--only $(ONLY)) $(ARGS)
 
 sweep: $(STAMP) ## Multirun sweep: make sweep ARGS="optimizer=sgd,adam"

@@ -45,6 +45,10 @@ def _pts(x: float) -> str:
 MIN_MARGIN = 0.005
 
 
+def _signed(x: float) -> str:
+    return ("+" if round(x * 100, 1) > 0 else "") + _pts(x)
+
+
 def _spread(*groups: list[Job], metric: str = "test/acc") -> float:
     """The margin a difference must exceed: the larger seed-to-seed standard deviation of the
     groups, and at least MIN_MARGIN."""
@@ -238,9 +242,9 @@ def augmentation(jobs: list[Job]) -> Finding:
     verdict = _judge(
         [_part(small > noise, "augmentation helps with little data",
                "augmentation does not help with little data",
-               f"+{_pts(small)} points with {least:,} training images, margin {_pts(noise)}"),
+               f"{_signed(small)} points with {least:,} training images, margin {_pts(noise)}"),
          _part(small - large > trend_noise, "more so with less data", "not more so with less data",
-               f"+{_pts(small)} points with {least:,} images, +{_pts(large)} with {most:,}, "
+               f"{_signed(small)} points with {least:,} images, {_signed(large)} with {most:,}, "
                f"margin {_pts(trend_noise)}")],
         _untrained({f"{k} with {size:,} images": m for size, pair in groups_at.items()
                     for k, m in zip(("augment=none", "augment=mnist"), pair, strict=True)}),

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def png(title: str, plot: dict) -> bytes | None:
@@ -30,6 +31,8 @@ def png(title: str, plot: dict) -> bytes | None:
         for name, ys in plot["series"].items():
             xs = plot["x"] if kind == "lines" else list(range(1, len(ys) + 1))
             ax.errorbar(xs, ys, yerr=errors.get(name), marker="o", capsize=3, label=name)
+        if kind == "curves":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         if plot.get("logx"):
             ax.set_xscale("log")
             ax.set_xticks(plot["x"], [f"{x:g}" for x in plot["x"]])  # the values swept, no clutter

@@ -43,8 +43,8 @@ def skip_unused(callbacks: list[L.Callback]) -> None:
 def no_gpu_probe_per_step() -> None:
     """Adam and AdamW ask `torch.accelerator.current_accelerator(check_available=True)` at every
     step; with NVML_CHECK set and CUDA not initialised, torch answers by loading the NVML
-    library again each time (0.12–0.15 ms of host time per step on this project's 2-core VM,
-    a third of the plain loop's whole step on a tiny network). With no CUDA device there is
+    library again each time (0.10–0.15 ms of host time per step on this project's 2-core VM,
+    about a tenth of the plain loop's whole step on a tiny network). With no CUDA device there is
     nothing for the setting to protect, and torch's own check answers in microseconds."""
     if os.environ.get(NVML_CHECK) == "1" and torch.cuda.device_count() == 0:
         del os.environ[NVML_CHECK]
