@@ -47,7 +47,7 @@ class NonFiniteGuard(L.Callback):
             )
         self.policy, self.max_skips = policy, max_skips
         self.allowed = max_skips if policy == "skip" else 0
-        self.skipped = 0  # exact whenever the host has read the device's count
+        self.skipped = 0  # exact once the pending steps have been read (`check`)
         self.on_device = False
         self._loss: torch.Tensor | None = None  # this step's loss, on the device
         self._pending: list[_Step] = []  # steps not yet read, oldest first
