@@ -7,9 +7,8 @@ model FLOP utilisation against the fp32 matmul peak measured here; peak memory; 
 stalling host reads per training step of cnnlab, cnnlab stripped, a bare LightningModule (plain,
 and with the default recipe's arithmetic) and the plain loop on a tiny MLP
 (benchmarks/host_cost.py); the effect of channels_last, bf16 autocast and torch.compile;
-per-core JPEG decoding for image folders and shards against a decode-only loop
-(benchmarks/decode.py); inference images/s of the exported ONNX file in onnxruntime vs PyTorch
-eager. `SAVE=1` writes benchmarks/results/<machine>.md.
+per-core JPEG decoding against a decode-only loop (benchmarks/decode.py); inference images/s of
+the exported ONNX file in onnxruntime vs eager. `SAVE=1` writes benchmarks/results/<machine>.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
 """Each lecture claim: its sentence, the condition that tests the whole sentence, the sweep that
-runs it, and the verdict computed from the sweep's own numbers. Nothing here is fixed in advance.
-
-A verdict says "holds" only when every part of the sentence holds, each by more than the spread
-between seeds (a difference inside that spread could be the seed's doing), and the premise held:
-the networks compared trained (test accuracy at least `TRAINED`). "partly holds" names the part
-that does and the part that does not, with its number; otherwise "does not hold at this budget"."""
+runs it, and the verdict computed from the sweep's own numbers (the rules: `verdicts.py`).
+Nothing here is fixed in advance."""
 
 from __future__ import annotations
 
@@ -13,6 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cnnlab.lecture.results import Job, by, mean, mean_std, std, table
+from cnnlab.lecture.verdicts import (
+    CHANCE,
+    MIN_MARGIN,
+    TRAINED,
+    judge,
+    part,
+    pts,
+    signed,
+    spread,
+    untrained,
+)
 
 
 @dataclass
@@ -30,56 +37,6 @@ class Claim:
     condition: str = ""  # what the verdict compares, and the margin; printed under the sentence
 
 
-CHANCE = 1 / 10  # ten digits
-# A network "trained" when its mean test accuracy is at least 3× chance: far above the 10–18 %
-# that untrained networks of these sweeps score after a couple of batches.
-TRAINED = 3 * CHANCE
-
-
-def _pts(x: float) -> str:
-    return f"{round(x * 100, 1) + 0.0:.1f}"  # + 0.0: no "-0.0"
-
-
-# The least difference that counts, in accuracy (5 of the 1,000 test digits) or in loss: with one
-# seed there is no spread, and a float rounding must not decide a verdict.
-MIN_MARGIN = 0.005
-
-
-def _signed(x: float) -> str:
-    return ("+" if round(x * 100, 1) > 0 else "") + _pts(x)
-
-
-def _spread(*groups: list[Job], metric: str = "test/acc") -> float:
-    """The margin a difference must exceed: the larger seed-to-seed standard deviation of the
-    groups, and at least MIN_MARGIN."""
-    return max([MIN_MARGIN, *(std(g, metric) for g in groups)])
-
-
-def _untrained(named: dict[str, list[Job]]) -> str:
-    """The premise: every network compared trained. '' when it did, else what did not."""
-    low = {n: mean(m, "test/acc") for n, m in named.items() if mean(m, "test/acc") < TRAINED}
-    return "; ".join(f"{n} did not train (test accuracy {_pts(a)} % < {_pts(TRAINED)} %)"
-                     for n, a in low.items())  # fmt: skip
-
-
-def _judge(parts: list[tuple[bool, str]], premise: str = "") -> str:
-    """One verdict from the sentence's parts (each: held?, its numbers)."""
-    if premise:
-        return f"does not hold at this budget: {premise}"
-    held = [text for ok, text in parts if ok]
-    failed = [text for ok, text in parts if not ok]
-    if not failed:
-        return "holds: " + "; ".join(held)
-    if held:
-        return "partly holds: " + "; ".join(held) + "; but " + "; ".join(failed)
-    return "does not hold at this budget: " + "; ".join(failed)
-
-
-def _part(ok: bool, yes: str, no: str, numbers: str) -> tuple[bool, str]:
-    """One part of a sentence, said the way it came out, with its numbers."""
-    return ok, f"{yes if ok else no} ({numbers})"
-
-
 def connectivity(jobs: list[Job]) -> Finding:
     groups = by(jobs, "model")
     rows, summary = [], {}
@@ -88,21 +45,21 @@ def connectivity(jobs: list[Job]) -> Finding:
         summary[model] = (acc, shifted, acc - shifted)
         rows.append([model, f"{int(members[0].get('params')):,}", len(members),
                      mean_std(members, "test/acc", 100), mean_std(members, "test/acc_shifted", 100),
-                     _pts(acc - shifted)])  # fmt: skip
+                     pts(acc - shifted)])  # fmt: skip
     mlp, conv = summary.get("mlp"), summary.get("convnet")
     if mlp is None or conv is None:
         return Finding(table(["model"], []), "no verdict: a model's jobs did not finish", {})
     m, c = groups[("mlp",)], groups[("convnet",)]
-    noise = _spread(m, c)
-    shift_noise = _spread(m, c, metric="test/acc_shifted")
+    noise = spread(m, c)
+    shift_noise = spread(m, c, metric="test/acc_shifted")
     beats, robust = conv[0] - mlp[0], mlp[2] - conv[2]
-    verdict = _judge(
-        [_part(beats > noise, "the ConvNet beats the MLP", "the ConvNet does not beat the MLP",
-               f"{_pts(beats)} points, margin {_pts(noise)}"),
-         _part(robust > shift_noise, "shifted digits cost the ConvNet less than the MLP",
+    verdict = judge(
+        [part(beats > noise, "the ConvNet beats the MLP", "the ConvNet does not beat the MLP",
+               f"{pts(beats)} points, margin {pts(noise)}"),
+         part(robust > shift_noise, "shifted digits cost the ConvNet less than the MLP",
                "shifted digits do not cost the ConvNet less than the MLP",
-               f"{_pts(conv[2])} vs {_pts(mlp[2])} points, margin {_pts(shift_noise)}")],
-        _untrained({"the MLP": m, "the ConvNet": c}),
+               f"{pts(conv[2])} vs {pts(mlp[2])} points, margin {pts(shift_noise)}")],
+        untrained({"the MLP": m, "the ConvNet": c}),
     )  # fmt: skip
     header = ["model", "parameters", "seeds", "test acc %", "shifted test acc %", "drop, points"]
     plot = {"kind": "bars", "ylabel": "test accuracy %", "groups": ["test", "shifted"],
@@ -125,29 +82,29 @@ def batchnorm(jobs: list[Job], level: float = 0.97) -> Finding:
     (≤ 2× chance) while the BatchNorm one trains. Acceleration: at the plain network's own best
     rate, the BatchNorm one reaches `level` validation accuracy in fewer epochs (median)."""
     groups = by(jobs, "model", "optimizer.lr")
-    rows, acc, epochs = [], {}, {}
+    rows, acc, sd, epochs = [], {}, {}, {}
     for (model, lr), members in groups.items():
         acc[model, float(lr)] = mean(members, "test/acc")
+        sd[model, float(lr)] = std(members, "test/acc")
         epochs[model, float(lr)] = sorted(_epochs_to(j, level) for j in members)[len(members) // 2]
         rows.append([model, lr, mean_std(members, "test/acc", 100),
                      _epochs_text(epochs[model, float(lr)])])  # fmt: skip
     rates = sorted({lr for _, lr in acc})
-    str_of = {float(lr): lr for _, lr in groups}  # the sweep's spelling of each rate
     plain = {lr: acc.get(("convnet", lr), 0.0) for lr in rates}
     bn = {lr: acc.get(("convnet_bn", lr), 0.0) for lr in rates}
     bn_only = [lr for lr in rates if plain[lr] <= 2 * CHANCE and bn[lr] >= TRAINED]
     best_plain, best_bn = max(plain.values()), max(bn.values())
-    best = f"best over the grid {_pts(best_bn)} % with BatchNorm, {_pts(best_plain)} % without"
+    best = f"best over the grid {pts(best_bn)} % with BatchNorm, {pts(best_plain)} % without"
     home = max(rates, key=lambda r: plain[r])  # the plain network's best rate
     fast, slow = epochs.get(("convnet_bn", home), math.inf), epochs.get(("convnet", home), math.inf)
     premise = "" if best_bn >= TRAINED else (
-        f"the BatchNorm ConvNet did not train at any rate (best {_pts(best_bn)} %)")  # fmt: skip
-    verdict = _judge(
+        f"the BatchNorm ConvNet did not train at any rate (best {pts(best_bn)} %)")  # fmt: skip
+    verdict = judge(
         [(bool(bn_only), f"at lr {', '.join(f'{r:g}' for r in bn_only)} the plain ConvNet "
                          f"diverges to chance while the BatchNorm one trains ("
-                         f"{', '.join(f'{_pts(bn[r])} % vs {_pts(plain[r])} %' for r in bn_only)})"
+                         f"{', '.join(f'{pts(bn[r])} % vs {pts(plain[r])} %' for r in bn_only)})"
           if bn_only else "no learning rate sends only the plain network to chance"),
-         _part(fast < slow, "BatchNorm accelerates training", "BatchNorm does not accelerate "
+         part(fast < slow, "BatchNorm accelerates training", "BatchNorm does not accelerate "
                "training", f"at lr {home:g}, the plain network's best, {level:.0%} validation "
                f"accuracy is reached {_reach(fast)} with BatchNorm and {_reach(slow)} without")],
         premise,
@@ -157,7 +114,7 @@ def batchnorm(jobs: list[Job], level: float = 0.97) -> Finding:
             "x": rates, "logx": True,
             "series": {"convnet": [plain[r] * 100 for r in rates],
                        "convnet_bn": [bn[r] * 100 for r in rates]},
-            "errors": {m: [std(groups.get((m, str_of[r]), []), "test/acc") * 100 for r in rates]
+            "errors": {m: [sd.get((m, r), 0.0) * 100 for r in rates]
                        for m in ("convnet", "convnet_bn")}}  # fmt: skip
     return Finding(table(header, rows), verdict, plot)
 
@@ -192,27 +149,27 @@ def residual(jobs: list[Job]) -> Finding:
         return Finding(table(["network"], rows), f"no verdict: {missing} did not finish", {})
 
     def worse(deep: str, shallow: str) -> tuple[float, float]:  # loss gap and its margin
-        spread = _spread(members_of[deep], members_of[shallow], metric="train/loss")
-        return loss[deep] - loss[shallow], spread
+        margin = spread(members_of[deep], members_of[shallow], metric="train/loss")
+        return loss[deep] - loss[shallow], margin
 
     plain_gap, plain_noise = worse("plain-56", "plain-20")
     res_gap, res_noise = worse("residual-56", "residual-20")
     fix_gap, fix_noise = worse("plain-56", "residual-56")
-    tested = f"test {_pts(acc['residual-56'])} % vs "
-    verdict = _judge(
-        [_part(plain_gap > plain_noise, "plain-56 trains worse than plain-20",
+    tested = f"test {pts(acc['residual-56'])} % vs "
+    verdict = judge(
+        [part(plain_gap > plain_noise, "plain-56 trains worse than plain-20",
                "plain-56 does not train worse than plain-20",
                f"final training loss {loss['plain-56']:.3f} vs {loss['plain-20']:.3f}, "
                f"margin {plain_noise:.3f}"),
-         _part(res_gap <= res_noise, "residual-56 trains no worse than residual-20",
+         part(res_gap <= res_noise, "residual-56 trains no worse than residual-20",
                "residual-56 trains worse than residual-20",
                f"loss {loss['residual-56']:.3f} vs {loss['residual-20']:.3f}, margin "
-               f"{res_noise:.3f}; {tested}{_pts(acc['residual-20'])} %"),
-         _part(fix_gap > fix_noise, "residual-56 trains better than plain-56",
+               f"{res_noise:.3f}; {tested}{pts(acc['residual-20'])} %"),
+         part(fix_gap > fix_noise, "residual-56 trains better than plain-56",
                "residual-56 does not train better than plain-56",
                f"loss {loss['residual-56']:.3f} vs {loss['plain-56']:.3f}; {tested}"
-               f"{_pts(acc['plain-56'])} %")],
-        _untrained({n: members_of[n] for n in need}),
+               f"{pts(acc['plain-56'])} %")],
+        untrained({n: members_of[n] for n in need}),
     )  # fmt: skip
     header = ["network", "parameters", "final training loss", "test acc %"]
     plot = {"kind": "curves", "xlabel": "epoch", "ylabel": "training loss", "series": curves}
@@ -231,22 +188,22 @@ def augmentation(jobs: list[Job]) -> Finding:
         gains[images] = mean(aug, "test/acc") - mean(none, "test/acc")
         groups_at[images] = (none, aug)
         rows.append([f"{images:,}", mean_std(none, "test/acc", 100), mean_std(aug, "test/acc", 100),
-                     _pts(gains[images])])  # fmt: skip
+                     pts(gains[images])])  # fmt: skip
     if len(gains) < 2:
         return Finding(table(["training images"], rows), "no verdict: too few sizes finished", {})
     least, most = min(gains), max(gains)
     small, large = gains[least], gains[most]
     few = groups_at[least]
-    noise = _spread(*few)
-    trend_noise = max(noise, _spread(*groups_at[most]))
-    verdict = _judge(
-        [_part(small > noise, "augmentation helps with little data",
+    noise = spread(*few)
+    trend_noise = max(noise, spread(*groups_at[most]))
+    verdict = judge(
+        [part(small > noise, "augmentation helps with little data",
                "augmentation does not help with little data",
-               f"{_signed(small)} points with {least:,} training images, margin {_pts(noise)}"),
-         _part(small - large > trend_noise, "more so with less data", "not more so with less data",
-               f"{_signed(small)} points with {least:,} images, {_signed(large)} with {most:,}, "
-               f"margin {_pts(trend_noise)}")],
-        _untrained({f"{k} with {size:,} images": m for size, pair in groups_at.items()
+               f"{signed(small)} points with {least:,} training images, margin {pts(noise)}"),
+         part(small - large > trend_noise, "more so with less data", "not more so with less data",
+               f"{signed(small)} points with {least:,} images, {signed(large)} with {most:,}, "
+               f"margin {pts(trend_noise)}")],
+        untrained({f"{k} with {size:,} images": m for size, pair in groups_at.items()
                     for k, m in zip(("augment=none", "augment=mnist"), pair, strict=True)}),
     )  # fmt: skip
     header = ["training images", "augment=none, test acc %", "augment=mnist, test acc %",
@@ -274,11 +231,11 @@ def transfer(jobs: list[Job]) -> Finding:
         if strategy == "scratch":
             continue
         margin = mean(members, "test/acc") - scratch
-        noise = _spread(members, best["scratch"][1])
-        parts.append(_part(margin > noise, f"{strategy} beats training from scratch",
+        noise = spread(members, best["scratch"][1])
+        parts.append(part(margin > noise, f"{strategy} beats training from scratch",
                            f"{strategy} does not beat training from scratch",
-                           f"{_pts(margin)} points, margin {_pts(noise)}"))  # fmt: skip
-    verdict = _judge(parts, _untrained({s: m for s, (_, m) in best.items() if s != "scratch"}))
+                           f"{pts(margin)} points, margin {pts(noise)}"))  # fmt: skip
+    verdict = judge(parts, untrained({s: m for s, (_, m) in best.items() if s != "scratch"}))
     header = ["strategy", "lr (best by val)", "val acc %", "test acc %"]
     plot = {"kind": "bars", "ylabel": "test accuracy %", "groups": ["test"],
             "series": {s: [mean(m, "test/acc") * 100] for s, (_, m) in best.items()},
@@ -304,7 +261,7 @@ def _no_shortcut(shortcut: list[Job]) -> str:
     if marked >= TRAINED and marked - unmarked >= SHORTCUT_GAP:
         return ""
     return (f"the shortcut network did not learn the shortcut (training accuracy on marked digits "
-            f"{_pts(marked)} %, test on randomly marked {_pts(unmarked)} %)")  # fmt: skip
+            f"{pts(marked)} %, test on randomly marked {pts(unmarked)} %)")  # fmt: skip
 
 
 def _key(groups: dict, value: float) -> str:
@@ -325,13 +282,13 @@ def gradcam(jobs: list[Job]) -> Finding:
         return Finding(table(["correlation"], rows), "no verdict: a variant did not finish", {})
     drop = point[0.0] - point[1.0]
     shortcut, honest = groups[(_key(groups, 1.0),)], groups[(_key(groups, 0.0),)]
-    margin = max(POINTING_MARGIN, _spread(shortcut, honest, metric="val/pointing_game"))
-    verdict = _judge(
-        [_part(drop > margin, "Grad-CAM shows the shortcut: the shortcut network's maps point "
+    margin = max(POINTING_MARGIN, spread(shortcut, honest, metric="val/pointing_game"))
+    verdict = judge(
+        [part(drop > margin, "Grad-CAM shows the shortcut: the shortcut network's maps point "
                "inside the digit less often", "Grad-CAM does not show the shortcut",
-               f"pointing game {_pts(point[1.0])} % with the shortcut vs {_pts(point[0.0])} % "
-               f"without; margin {_pts(margin)} points")],
-        _untrained({"the network without a shortcut": honest}) or _no_shortcut(shortcut),
+               f"pointing game {pts(point[1.0])} % with the shortcut vs {pts(point[0.0])} % "
+               f"without; margin {pts(margin)} points")],
+        untrained({"the network without a shortcut": honest}) or _no_shortcut(shortcut),
     )  # fmt: skip
     header = ["correlation", "training data", "pointing game %", "test acc %"]
     plot = {"kind": "bars", "ylabel": "%", "groups": ["pointing game", "test accuracy"],
