@@ -175,13 +175,14 @@ def test_shifted_moves_each_image_three_pixels_in_its_direction():
 
 
 def test_unknown_claim_is_one_line_and_exit_2(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "cnnlab.lecture", "--only", "pooling"],
+    run = subprocess.run([sys.executable, "-m", "cnnlab.lecture", "--only", "dropout"],
                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
-        "error: unknown claim 'pooling'; valid: connectivity, batchnorm, residual, augmentation, "
-        "transfer, gradcam"
+        "error: unknown claim 'dropout'; valid: connectivity, sharing, pooling, batchnorm, "
+        "normalization, residual, imagenet, augmentation, transfer, probe_finetune, gradcam"
     ]
+    assert not (tmp_path / "outputs").exists()
 
 
 @pytest.mark.parametrize(

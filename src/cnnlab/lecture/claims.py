@@ -8,11 +8,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cnnlab.lecture.imagenet import imagenet
+from cnnlab.lecture.layer_claims import normalization, pooling, sharing
 from cnnlab.lecture.results import Job, by, mean, mean_std, std, table
+from cnnlab.lecture.transfer_claims import probe_finetune, transfer
 from cnnlab.lecture.verdicts import (
     CHANCE,
     MIN_MARGIN,
     TRAINED,
+    Finding,
     judge,
     part,
     pts,
@@ -22,19 +26,19 @@ from cnnlab.lecture.verdicts import (
 )
 
 
-@dataclass
-class Finding:
-    table: str  # Markdown
-    verdict: str  # one line: "holds: …" or "does not hold at this budget: …"
-    plot: dict  # what figures.py draws (kind + series)
-
-
 @dataclass(frozen=True)
 class Claim:
     name: str
     sentence: str  # the lecture's words
     judge: Callable[[list[Job]], Finding]
     condition: str = ""  # what the verdict compares, and the margin; printed under the sentence
+    # The sweeps (conf/experiment/lecture/<name>) whose jobs the verdict reads; () for a claim
+    # judged from published and counted numbers alone. Default: the claim's own sweep.
+    sweeps: tuple[str, ...] | None = None
+
+    @property
+    def experiments(self) -> tuple[str, ...]:
+        return (self.name,) if self.sweeps is None else self.sweeps
 
 
 def connectivity(jobs: list[Job]) -> Finding:
@@ -214,35 +218,6 @@ def augmentation(jobs: list[Job]) -> Finding:
     return Finding(table(header, rows), verdict, plot)
 
 
-def transfer(jobs: list[Job]) -> Finding:
-    groups = by(jobs, "transfer", "optimizer.lr")
-    best: dict[str, tuple[str, list[Job]]] = {}
-    for (strategy, lr), members in groups.items():  # the learning rate chosen by validation
-        chosen = best.get(strategy)
-        if chosen is None or mean(members, "val/acc_best") > mean(chosen[1], "val/acc_best"):
-            best[strategy] = (lr, members)
-    rows = [[s, lr, mean_std(m, "val/acc_best", 100), mean_std(m, "test/acc", 100)]
-            for s, (lr, m) in best.items()]  # fmt: skip
-    if "scratch" not in best or len(best) < 2:
-        return Finding(table(["strategy"], rows), "no verdict: too few strategies finished", {})
-    scratch = mean(best["scratch"][1], "test/acc")
-    parts = []
-    for strategy, (_, members) in best.items():
-        if strategy == "scratch":
-            continue
-        margin = mean(members, "test/acc") - scratch
-        noise = spread(members, best["scratch"][1])
-        parts.append(part(margin > noise, f"{strategy} beats training from scratch",
-                           f"{strategy} does not beat training from scratch",
-                           f"{pts(margin)} points, margin {pts(noise)}"))  # fmt: skip
-    verdict = judge(parts, untrained({s: m for s, (_, m) in best.items() if s != "scratch"}))
-    header = ["strategy", "lr (best by val)", "val acc %", "test acc %"]
-    plot = {"kind": "bars", "ylabel": "test accuracy %", "groups": ["test"],
-            "series": {s: [mean(m, "test/acc") * 100] for s, (_, m) in best.items()},
-            "errors": {s: [std(m, "test/acc") * 100] for s, (_, m) in best.items()}}  # fmt: skip
-    return Finding(table(header, rows), verdict, plot)
-
-
 # The least pointing-game gap that counts as "shows the shortcut", in fraction of images: with
 # one seed there is no spread to compare against, and untrained networks differ by chance.
 POINTING_MARGIN = 0.10
@@ -325,6 +300,34 @@ CLAIMS = (
     Claim("transfer", "You almost never train from scratch: pretrained features transfer.",
           transfer, "Each pretrained strategy's test accuracy (its learning rate chosen on "
           "validation) against training from scratch. " + PREMISE),
+    Claim("probe_finetune", "Linear probe: freeze the backbone, train only the head (fast, small "
+          "data). Fine-tune: train everything with a small learning rate (best results, more "
+          "data).", probe_finetune,
+          "The transfer sweep's 200 training images and this sweep's 2,000: fine-tune − linear "
+          "probe test accuracy at each size, each strategy's rate chosen on validation; the lead "
+          "at the largest size and its growth from the smallest. " + PREMISE,
+          sweeps=("transfer", "probe_finetune")),
+    Claim("pooling", "Pooling: spatial dimension reduction, local invariance, no parameters.",
+          pooling, "The lecture's ConvNet with 2×2 max pooling against the same network whose "
+          "convolutions step by 2 pixels instead (same output size and parameters, no pooling): "
+          "test accuracy each loses on test digits shifted by 1 and by 2 pixels. " + PREMISE),
+    Claim("sharing", "Parameter sharing: reduce overfitting.", sharing,
+          "An MLP widened to the ConvNet's parameter count (hidden 1,038: 825,220 against "
+          "824,970) and the ConvNet, 500 training digits, no augmentation: overfitting gap = "
+          "training accuracy (last epoch) − test accuracy; the margin is the larger seed spread "
+          "of either accuracy. " + PREMISE),
+    Claim("normalization", "BatchNorm acts as a mild regularizer; its statistics depend on the "
+          "batch size: for tiny batches switch to GroupNorm/LayerNorm.", normalization,
+          "The lecture's ConvNet with BatchNorm, GroupNorm (8 groups), LayerNorm (one group) or "
+          "no normalization, at batches of 2 and 16 (the same 3 epochs): the overfitting gap at "
+          "16 with and without BatchNorm, and the test accuracy each normalization loses from 16 "
+          "to 2. Premise: every network trained at batch 16, and the alternatives at batch 2 "
+          f"(test accuracy ≥ {TRAINED:.0%}); margins as above."),
+    Claim("imagenet", "ResNet-50 compared to VGG: superior accuracy (5.25 % top-5 error vs "
+          "7.1 %), fewer parameters (25 M vs 138 M), less computation (3.8 B FLOPs vs 15.3 B).",
+          imagenet, "No training: torchvision's published top-5 error of its IMAGENET1K_V1 "
+          "weights, and parameters and multiply-adds counted by cnnlab (`make summary`) at "
+          "224×224, beside the lecture's.", sweeps=()),
     Claim("gradcam", "Grad-CAM shows what the model attends to, e.g. a shortcut.", gradcam,
           "Pointing game (Grad-CAM's maximum inside the digit) without the shortcut minus with "
           f"it, beyond {POINTING_MARGIN:.0%} or the seed spread. Premise: the shortcut was "
@@ -332,4 +335,7 @@ CLAIMS = (
           f"{SHORTCUT_GAP * 100:g} points above test accuracy on randomly marked ones), and the "
           f"network without it trained (test accuracy ≥ {TRAINED:.0%})."),
 )  # fmt: skip
-BY_NAME = {c.name: c for c in CLAIMS}
+# The report's order: the lecture's.
+ORDER = ("connectivity", "sharing", "pooling", "batchnorm", "normalization", "residual", "imagenet",
+         "augmentation", "transfer", "probe_finetune", "gradcam")  # fmt: skip
+BY_NAME = {name: next(c for c in CLAIMS if c.name == name) for name in ORDER}

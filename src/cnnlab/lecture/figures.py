@@ -40,7 +40,11 @@ def png(title: str, plot: dict) -> bytes | None:
         ax.set_xlabel(plot["xlabel"])
     ax.set_ylabel(plot["ylabel"])
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="best", framealpha=0.8)
+    if kind == "bars":  # below the axes: bars reach the top, their labels must stay readable
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+                  ncol=min(4, len(plot["series"])), frameon=False)  # fmt: skip
+    else:
+        ax.legend(fontsize=8, loc="best", framealpha=0.8)
     ax.grid(alpha=0.3)
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=100)

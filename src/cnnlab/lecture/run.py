@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cnnlab import report
 from cnnlab.errors import UserError
-from cnnlab.lecture import claims, results
+from cnnlab.lecture import claims, layer_claims, results
 
 SHIFT_PX = 3  # the connectivity claim's shifted test digits: 3 pixels, one of 4 directions each
 
@@ -52,54 +52,65 @@ def single_run(overrides: list[str]) -> list[str]:
     return [o for o in overrides if not o.lstrip("+~").startswith("hydra.sweeper.")]
 
 
-def _sweep(claim: str, out: Path, overrides: list[str]) -> tuple[list[results.Job], str]:
-    """Run one claim's sweep; returns its jobs and an error line ("" when it finished)."""
-    log = out / f"{claim}.log"
+PRETRAINED = ("transfer", "probe_finetune")  # sweeps that start from the digits 0–4 network
+
+
+def _sweep(experiment: str, out: Path, overrides: list[str]) -> tuple[list[results.Job], str]:
+    """Run one sweep; returns its jobs and an error line ("" when it finished)."""
+    log = out / f"{experiment}.log"
     extra = []
-    if claim == "transfer":  # the pretrained network first: digits 0–4
+    if experiment in PRETRAINED:  # the pretrained network first (once): digits 0–4
         pre = out / "transfer_pretrain"
-        rc = _train(["experiment=digits_pretrain", f"hydra.run.dir={pre}", "eval_report=false",
-                     *single_run(overrides)], log)  # fmt: skip
-        if rc != 0:
-            return [], f"pretraining on digits 0–4 failed (exit {rc}); see {log}"
-        extra = [f"pretrained={pre / 'checkpoints' / 'last.ckpt'}"]
-    sweep_dir = out / claim
-    rc = _train([f"experiment=lecture/{claim}", f"hydra.sweep.dir={sweep_dir}", *extra,
+        last = pre / "checkpoints" / "last.ckpt"
+        if not last.is_file():
+            rc = _train(["experiment=digits_pretrain", f"hydra.run.dir={pre}",
+                         "eval_report=false", *single_run(overrides)], log)  # fmt: skip
+            if rc != 0:
+                return [], f"pretraining on digits 0–4 failed (exit {rc}); see {log}"
+        extra = [f"pretrained={last}"]
+    sweep_dir = out / experiment
+    rc = _train([f"experiment=lecture/{experiment}", f"hydra.sweep.dir={sweep_dir}", *extra,
                  *overrides], log)  # fmt: skip
     jobs = results.jobs(sweep_dir) if sweep_dir.is_dir() else []
     return jobs, "" if rc == 0 else f"the sweep failed (exit {rc}); see {log}"
 
 
-def _measure_shifted(jobs: list[results.Job], data_dir: Path) -> None:
-    """test/acc_shifted for each finished job: its tested checkpoint on shifted test digits."""
+# Test digits moved by these many pixels, per claim, and the metric each measure is kept as.
+SHIFTED = {
+    "connectivity": {SHIFT_PX: "test/acc_shifted"},
+    "pooling": {p: layer_claims.shift_metric(p) for p in layer_claims.SHIFTS_PX},
+}
+
+
+def _measure_shifted(jobs: list[results.Job], data_dir: Path, shifts: dict[int, str]) -> None:
+    """Each finished job's tested checkpoint on shifted test digits, per shift."""
     import cnnlab
     from cnnlab.data.sources import mnist_sample
 
     test = mnist_sample(str(data_dir)).test
-    moved = shifted(test.images)
+    moved = {metric: shifted(test.images, pixels) for pixels, metric in shifts.items()}
     for job in jobs:
         if not job.ok:
             continue
         model = cnnlab.load(
             job.folder / "checkpoints" / (job.metrics.get("tested_ckpt") or "last.ckpt")
         )
-        preds = model.predict(moved).argmax(1)
-        job.extra["test/acc_shifted"] = float((preds == test.targets).float().mean())
+        for metric, images in moved.items():
+            preds = model.predict(images).argmax(1)
+            job.extra[metric] = float((preds == test.targets).float().mean())
 
 
 def _section(claim: claims.Claim, finding: claims.Finding | None, error: str, wall: float,
-             figure: bool) -> str:  # fmt: skip
+             figures: list[str]) -> str:  # fmt: skip
     lines = [f"## {claim.name}", "", f"> {claim.sentence}", "", f"Condition: {claim.condition}", ""]
     if finding is not None:
         lines += [finding.table, ""]
-        if figure:
-            lines += [f"![{claim.name}]({claim.name}.png)", ""]
+        lines += [f"![{name}]({name}.png)\n" for name in figures]
     verdict = finding.verdict if finding else "no verdict"
     lines += [f"**Verdict**: {verdict}" + (f" ({error})" if error else ""), ""]
-    lines += [
-        f"Wall time: {wall:.0f} s. Jobs: `{claim.name}/` (report.md, one folder per job).",
-        "",
-    ]
+    folders = ", ".join(f"`{e}/`" for e in claim.experiments)
+    jobs = f"Jobs: {folders} (report.md, one folder per job)." if folders else "No jobs."
+    lines += [f"Wall time: {wall:.0f} s. {jobs}", ""]
     return "\n".join(lines)
 
 
@@ -120,20 +131,35 @@ def _to_tensorboard(out: Path, text: str, figures: dict[str, bytes]) -> None:
     writer.close()
 
 
-def _swept(claim: str, out: Path, overrides: list[str], again: bool) -> tuple[list, str, float]:
-    """Run the claim's sweep (or, `again`, read the one already in `out`); its jobs, error line
-    and wall time, which `<claim>.json` keeps for a later --report-only."""
-    record = out / f"{claim}.json"
+def _swept(
+    experiment: str, out: Path, overrides: list[str], again: bool
+) -> tuple[list, str, float]:
+    """Run one sweep (or, `again`, read the one already in `out`); its jobs, error line and wall
+    time, which `<experiment>.json` keeps for a later --report-only."""
+    record = out / f"{experiment}.json"
     if again:
         if not record.is_file():
-            raise UserError(f"{out} holds no finished {claim!r} sweep ({record.name} missing)")
+            raise UserError(f"{out} holds no finished {experiment!r} sweep ({record.name} missing)")
         saved = json.loads(record.read_text())
-        return results.jobs(out / claim), saved["error"], saved["wall_s"]
+        return results.jobs(out / experiment), saved["error"], saved["wall_s"]
     t0 = time.perf_counter()
-    jobs, error = _sweep(claim, out, overrides)
+    jobs, error = _sweep(experiment, out, overrides)
     wall = time.perf_counter() - t0
     record.write_text(json.dumps({"wall_s": wall, "error": error}))
     return jobs, error, wall
+
+
+def _claim_jobs(claim, out: Path, overrides: list[str], again: bool, done: dict):
+    """The jobs of every sweep the claim reads, each sweep run once per lecture (`done` keeps
+    them); the wall time is that of the sweeps this claim ran itself."""
+    jobs, errors, wall = [], [], 0.0
+    for experiment in claim.experiments:
+        if experiment not in done:
+            done[experiment] = _swept(experiment, out, overrides, again)
+            wall += done[experiment][2]
+        jobs += done[experiment][0]
+        errors += [done[experiment][1]] if done[experiment][1] else []
+    return jobs, "; ".join(errors), wall
 
 
 def run(
@@ -141,22 +167,26 @@ def run(
 ) -> bool:
     """Every claim in `only`; True when each sweep finished and got a verdict. `again`: no
     training, the verdicts recomputed from the sweeps already in `out`."""
-    from cnnlab.lecture import figures
+    from cnnlab.lecture import cam_grid, figures
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    sections, summary, pictures, complete = [], [], {}, True
+    sections, summary, pictures, complete, done = [], [], {}, True, {}
     for claim in (claims.BY_NAME[n] for n in only):
         print(f"lecture: {claim.name} …", flush=True)
-        jobs, error, wall = _swept(claim.name, out, overrides, again)
-        if claim.name == "connectivity":
-            _measure_shifted(jobs, data_dir)
-        finding = claim.judge(jobs) if any(j.ok for j in jobs) else None
-        figure = figures.png(claim.name, finding.plot) if finding else None
-        if figure:
-            report.atomic_write(out / f"{claim.name}.png", figure)
-            pictures[claim.name] = figure
-        sections.append(_section(claim, finding, error, wall, figure is not None))
+        jobs, error, wall = _claim_jobs(claim, out, overrides, again, done)
+        if claim.name in SHIFTED:
+            _measure_shifted(jobs, data_dir, SHIFTED[claim.name])
+        judged = any(j.ok for j in jobs) or not claim.experiments
+        finding = claim.judge(jobs) if judged else None
+        drawn = {claim.name: figures.png(claim.name, finding.plot) if finding else None}
+        if claim.name == "gradcam":
+            drawn["gradcam_maps"] = cam_grid.png(jobs)
+        drawn = {name: data for name, data in drawn.items() if data}
+        for name, data in drawn.items():
+            report.atomic_write(out / f"{name}.png", data)
+        pictures.update(drawn)
+        sections.append(_section(claim, finding, error, wall, list(drawn)))
         verdict = finding.verdict if finding else "no verdict"
         summary.append((claim.name, verdict + (f" ({error})" if error else ""), wall))
         complete = complete and finding is not None and not error
@@ -192,7 +222,17 @@ def _report(summary, sections, stamp: dict) -> str:
             f"{stamp['total_s'] / 60:.1f} min in all.",
             "", "| claim | verdict | wall s |", "|---|---|---|"]  # fmt: skip
     head += [f"| {name} | {verdict} | {wall:.0f} |" for name, verdict, wall in summary]
-    return "\n".join([*head, "", *sections])
+    return "\n".join([*head, "", RECOMPUTE, "", *sections])
+
+
+RECOMPUTE = (
+    "How to recompute a verdict from its section: each number it quotes is in the section's "
+    "table (mean ± standard deviation over the seeds); a difference is between two rows' means, "
+    "its margin the larger of the two rows' ± (at least 0.5 points, or 0.005 in loss, unless the "
+    "condition names another), and a network trained when its mean test accuracy is at least "
+    "30 %. Each job's own numbers are in `<sweep>/<job>/metrics.json`; `--report-only` rebuilds "
+    "this report from them."
+)
 
 
 def root() -> Path:

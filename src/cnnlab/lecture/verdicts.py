@@ -4,7 +4,17 @@ from the sentence's parts: "holds", "partly holds: … but …" or "does not hol
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cnnlab.lecture.results import Job, mean, std
+
+
+@dataclass
+class Finding:
+    table: str  # Markdown
+    verdict: str  # one line: "holds: …" or "does not hold at this budget: …"
+    plot: dict  # what figures.py draws (kind + series)
+
 
 CHANCE = 1 / 10  # ten digits
 # A network "trained" when its mean test accuracy is at least 3× chance: far above the 10–18 %
