@@ -100,6 +100,14 @@ def test_summary_renders_markdown_and_csv(compose):
     assert "| parameters | 824,970 |" in md
     csv_text = render(report, "csv", 128)
     assert csv_text.splitlines()[0] == "layer,type,output (C×H×W),activations,params,MFLOPs"
+    import csv
+    import io
+
+    table = list(csv.reader(io.StringIO(csv_text)))
+    # Numbers as numbers: no thousands separators, no units inside a cell.
+    assert ["features.0", "Conv2d", "32×28×28", "25088", "832"] == table[2][:5]
+    assert ["parameters", "824970", ""] in table
+    assert all(float(row[1]) >= 0 for row in table[table.index(["total", "value", "unit"]) + 1 :])
     from cnnlab.errors import UserError
 
     with pytest.raises(UserError, match="format='html' is not valid"):

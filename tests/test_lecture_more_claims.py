@@ -103,8 +103,9 @@ def _norms(accs: dict, gaps: dict | None = None) -> list:
 
 
 def test_normalization_judges_regularizing_and_batch_size_dependence():
-    accs = {("batch", 2): 0.80, ("batch", 64): 0.97, ("group", 2): 0.95, ("group", 64): 0.96,
-            ("layer", 2): 0.94, ("layer", 64): 0.95, ("none", 2): 0.93, ("none", 64): 0.94}
+    accs = {("batch", 2): 0.80, ("batch", 64): 0.97, ("group", 2): 0.95,
+            ("group", 64): 0.96, ("layer", 2): 0.94, ("layer", 64): 0.95,
+            ("none", 2): 0.93, ("none", 64): 0.94}  # fmt: skip
     gaps = {("none", 64): 0.06}  # BatchNorm's 2 points against 6 without
     verdict = layer_claims.normalization(_norms(accs, gaps)).verdict
     assert verdict.startswith("holds: BatchNorm regularizes (overfitting gap at batch 64 2.0 vs "

@@ -109,6 +109,10 @@ def test_a_user_project_adds_its_own_network_data_and_experiment(tmp_path, data_
     )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["val/acc_best"] > 0.9  # bright vs dark is easy: it really trained
+    # The replaced built-in is announced once, on the console and in the run's log.
+    line = "--config-dir conf replaces cnnlab's own optimizer/adamw.yaml"
+    assert (proc.stdout + proc.stderr).count(line) == 1
+    assert line in (run / "train.log").read_text()
 
     loaded = _load_in_a_notebook(run / "checkpoints" / "best.ckpt", project)
     assert loaded["class_names"] == ["dark", "bright"] and loaded["acc"] > 0.9

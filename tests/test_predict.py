@@ -157,3 +157,19 @@ def test_a_checkpoint_that_is_not_cnnlabs_is_refused(command, tmp_path):
     proc = command("predict", f"ckpt_path={foreign}", f"images={tmp_path}")
     assert proc.returncode == 1
     assert f"error: {foreign} has no cnnlab training config" in proc.stderr
+
+
+def test_predict_files_reads_as_predict_and_names_an_unreadable_file(digits_run, tmp_path):
+    import cnnlab
+    from cnnlab.errors import UserError
+
+    model = cnnlab.load(digits_run / CKPT)
+    digits = write_pngs(tmp_path / "digits")
+    files = sorted((digits / "7 - seven").glob("*.png"))[:3]
+    batch = model.read(files)
+    assert batch.dtype == torch.uint8 and tuple(batch.shape) == (3, 1, 28, 28)
+    assert torch.equal(model.predict_files(files), model.predict(batch))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(UserError, match=f"cannot read image {broken}"):
+        model.predict_files([files[0], broken])

@@ -69,3 +69,16 @@ def test_report_of_a_folder_without_jobs_is_one_line(tmp_path, capsys):
         main([str(tmp_path)])
     assert exit_.value.code == 1
     assert "is not a multirun folder" in capsys.readouterr().err
+
+
+def test_report_bars_are_named_by_what_each_job_set_not_its_number():
+    from cnnlab.analysis.report_plot import bars
+
+    rows = [{"job": 0, "set": {"optimizer": "sgd", "seed": "1"}},
+            {"job": 1, "set": {"optimizer": "adam", "seed": "1"}},
+            {"job": 2, "set": {"optimizer": "sgd", "seed": "2"}}]  # fmt: skip
+    _, labels, keys = bars(rows, ["optimizer", "seed"], None)
+    assert labels == ["sgd, 1", "adam, 1", "sgd, 2"] and keys == ["optimizer", "seed"]
+    ordered, labels, keys = bars(rows, ["seed", "optimizer"], "optimizer")
+    assert labels == ["adam, 1", "sgd, 1", "sgd, 2"] and keys == ["optimizer", "seed"]
+    assert [r["job"] for r in ordered] == [1, 0, 2]

@@ -3,6 +3,7 @@
     import cnnlab
     model = cnnlab.load("outputs/train/runs/x/checkpoints/best.ckpt")
     probs = model.predict(images)          # uint8 (N, C, H, W) → class probabilities
+    probs = model.predict_files(["cat.jpg", "dog.png"])   # files, read as `predict` reads them
     model.class_names[probs.argmax(1)[0]]
 
 The network comes back in eval mode, rebuilt from the config the checkpoint stores, with the
@@ -12,6 +13,7 @@ downloaded: the checkpoint holds the trained weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,29 @@ class LoadedModel:
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) images → class probabilities (N, classes)."""
         return torch.softmax(self.logits(images), dim=1)
+
+    def read(self, paths: Sequence[str | Path]) -> torch.Tensor:
+        """Image files → uint8 (N, C, S, S), read exactly as `predict` reads them: turned upright
+        by their EXIF orientation, transparency on white, 16-bit scaled to 8, converted to the
+        network's channels, then the run's eval resize and centre crop. An unreadable file
+        raises UserError naming it."""
+        from cnnlab.errors import UserError
+        from cnnlab.inference.images import ImageFiles
+
+        files = ImageFiles.for_model([Path(p) for p in paths], self)
+        images = []
+        for i in range(len(files)):
+            image, _, error = files[i]
+            if image is None:
+                raise UserError(error)
+            images.append(image)
+        if not images:
+            raise UserError("no image files given")
+        return torch.stack(images)
+
+    def predict_files(self, paths: Sequence[str | Path]) -> torch.Tensor:
+        """Image files → class probabilities (N, classes): `predict`'s numbers (tta=none)."""
+        return self.predict(self.read(paths))
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:

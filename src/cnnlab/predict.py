@@ -20,7 +20,7 @@ from rich.progress import Progress
 
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
-from cnnlab.cli.runner import run_cli
+from cnnlab.cli.runner import run_cli, say
 from cnnlab.data.folder import check_bad_image_mode
 from cnnlab.errors import UserError
 from cnnlab.inference import images, tta
@@ -92,11 +92,11 @@ def _main(cfg: DictConfig) -> None:
     line = f"labelled {out.count} image(s) → {folder}/predictions.csv, predictions.jsonl"
     if out.skipped:
         line += f"; skipped {len(out.skipped)} unreadable (skipped.csv)"
-    print(line)
+    say(line)
     if out.not_images:
-        print(f"{len(out.not_images)} file(s) are not images and were left out (not_images.txt)")
+        say(f"{len(out.not_images)} file(s) are not images and were left out (not_images.txt)")
     if out.accuracy is not None:
-        print(
+        say(
             f"accuracy {out.accuracy:.4f} on the {out.labelled} image(s) whose folder names "
             f"their class"
         )

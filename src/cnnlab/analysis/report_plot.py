@@ -27,6 +27,16 @@ def _axis(rows: list[dict[str, Any]], swept: list[str]) -> tuple[str, list[float
     return None
 
 
+def bars(done: list[dict[str, Any]], swept: list[str], group_by: str | None):
+    """One bar per job, ordered by the GROUP key when given and named by the values the job set
+    (`sgd`, `adam, 1`), not by its job number; → (rows, labels, the keys the labels show)."""
+    keys = ([group_by] if group_by else []) + [k for k in swept if k != group_by]
+    if group_by:
+        done = sorted(done, key=lambda r: str(r["set"].get(group_by, "")))
+    labels = [", ".join(str(r["set"].get(k, "")) for k in keys) or str(r["job"]) for r in done]
+    return done, labels, keys
+
+
 def png(rows: list[dict[str, Any]], swept: list[str], group_by: str | None) -> bytes:
     """The report's plot as PNG bytes."""
     import matplotlib
@@ -41,9 +51,12 @@ def png(rows: list[dict[str, Any]], swept: list[str], group_by: str | None) -> b
     done = [r for r in done if isinstance(r.get(metric), (int, float))]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     axis = _axis(done, swept) if done else None
-    if axis is None:  # nothing numeric varies: one bar per job
-        ax.bar([r["job"] for r in done], [r[metric] for r in done])
-        ax.set_xlabel("job")
+    if axis is None:  # nothing numeric varies: one bar per job, named by what it set
+        done, labels, keys = bars(done, swept, group_by)
+        ax.bar(range(len(done)), [r[metric] for r in done])
+        ax.set_xticks(range(len(done)), labels, rotation=30 if len(done) > 4 else 0, ha="right"
+                      if len(done) > 4 else "center", fontsize=8)  # fmt: skip
+        ax.set_xlabel(", ".join(keys) or "job")
     else:
         key, xs = axis
         series_key = group_by or next((k for k in swept if k != key), None)

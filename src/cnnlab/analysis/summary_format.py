@@ -83,11 +83,26 @@ def markdown(report: Report, batch_size: int) -> str:
 
 
 def to_csv(report: Report, batch_size: int) -> str:
+    """Plain numbers a spreadsheet reads as numbers (no thousands separators, no units in the
+    cells); the totals follow as `name,value,unit` rows."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(COLUMNS)
-    writer.writerows(rows(report))
-    writer.writerows([[k, v] for k, v in totals(report, batch_size)])
+    writer.writerow(["input", "", "×".join(map(str, report.input_shape)),
+                     numel(report.input_shape), 0, 0])  # fmt: skip
+    writer.writerows([r.name, r.kind, "×".join(map(str, r.shape)), r.activations, r.params,
+                      round(r.flops / 1e6, 4)] for r in report.rows)  # fmt: skip
+    writer.writerow([])
+    writer.writerow(["total", "value", "unit"])
+    writer.writerows([("parameters", report.params, ""),
+                      ("activations per image", report.activations, "values"),
+                      ("FLOPs per image (torch counter, 2 per multiply-add)", report.flops,
+                       "FLOPs"),
+                      ("multiply-adds per image", report.macs, "MACs")])  # fmt: skip
+    writer.writerows([name, params, "parameters, not run by the forward pass"]
+                     for name, params in report.unused)  # fmt: skip
+    writer.writerows((f"{k}, batch {batch_size}" if "activations" in k or "training" in k else k,
+                      v, "B") for k, v in report.memory(batch_size).items())  # fmt: skip
     return buf.getvalue()
 
 

@@ -9,6 +9,7 @@ same-named file replaces cnnlab's (`cnnlab.cli.user_configs`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,8 +34,14 @@ def command(config_name: str) -> Callable[[Callable], Callable]:
 
     def wrap(task: Callable) -> Callable:
         user_configs.register()
+
+        @functools.wraps(task)
+        def announced(*args, **kwargs):
+            user_configs.announce(CONFIG_DIR)  # in the job: its log file gets the line too
+            return task(*args, **kwargs)
+
         return hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(
-            in_job(task)
+            in_job(announced)
         )
 
     return wrap

@@ -198,11 +198,17 @@ def _fresh_run_dir() -> Path | None:
     return run_dir if run_lock.created_here(run_dir) else None
 
 
-def _log_to_files(err: str) -> None:
+def say(line: str) -> None:
+    """A command's result line: printed as it is, and kept in the run's log file (predict.log)."""
+    print(line, flush=True)
+    _log_to_files(line, logging.INFO)
+
+
+def _log_to_files(err: str, level: int = logging.ERROR) -> None:
     # The run folder's log records why the run stopped; the console gets the one `error:` line.
     # A log file that cannot be written (the full disk that stopped the run) is passed over
     # quietly instead of printing logging's own traceback.
-    record = logging.LogRecord("cnnlab", logging.ERROR, __file__, 0, "%s", (err,), None)
+    record = logging.LogRecord("cnnlab", level, __file__, 0, "%s", (err,), None)
     quiet, logging.raiseExceptions = logging.raiseExceptions, False
     try:
         for handler in logging.getLogger().handlers:
