@@ -191,3 +191,34 @@ def test_gradcam_maps_show_both_networks_grids_from_their_jobs(tmp_path):
     assert cam_grid.png(jobs[:2]) is None  # one network only: nothing to compare
     missing = [Job(tmp_path / "gone", j.set, j.metrics) for j in jobs]
     assert cam_grid.png(missing) is None
+
+
+def _premise_fails(verdict: str, who: str) -> None:
+    assert verdict.startswith("does not hold at this budget:") and f"{who} did not train" in verdict
+
+
+def test_the_earlier_claims_never_hold_with_an_untrained_network():
+    from cnnlab.lecture import claims
+
+    mlp = seeds({"test/acc": 0.12, "test/acc_shifted": 0.05}, model="mlp")
+    conv = seeds({"test/acc": 0.98, "test/acc_shifted": 0.90}, model="convnet")
+    _premise_fails(claims.connectivity(mlp + conv).verdict, "the MLP")
+
+    rows = []
+    for size, none, aug in ((300, 0.15, 0.90), (3600, 0.97, 0.98)):  # the winner's rival at 15 %
+        rows += seeds({"test/acc": none, "train_images": size}, augment="none",
+                      data__train_limit=size)  # fmt: skip
+        rows += seeds({"test/acc": aug, "train_images": size}, augment="mnist",
+                      data__train_limit=size)  # fmt: skip
+    _premise_fails(claims.augmentation(rows).verdict, "augment=none with 300 images")
+
+    rows = seeds({"val/acc_best": 0.6, "test/acc": 0.1}, transfer="scratch", optimizer__lr=0.01)
+    rows += seeds({"val/acc_best": 0.2, "test/acc": 0.2}, transfer="finetune", optimizer__lr=0.01)
+    _premise_fails(transfer_claims.transfer(rows).verdict, "finetune")
+
+    rows = []
+    for lr, plain, bn in ((0.01, 0.97, 0.20), (0.5, 0.11, 0.25)):  # BatchNorm never trained
+        rows += seeds({"test/acc": plain}, model="convnet", optimizer__lr=lr)
+        rows += seeds({"test/acc": bn}, model="convnet_bn", optimizer__lr=lr)
+    verdict = claims.batchnorm(rows).verdict
+    assert verdict.startswith("does not hold at this budget: the BatchNorm ConvNet did not train")
