@@ -51,3 +51,16 @@ def test_captions_use_the_bitmap_font_and_fall_back_for_text_it_cannot_encode():
     assert np.array_equal(drawn[caption], np.asarray(expected)[caption])
     other = grid([tile], ["кошка 猫"], columns=1, tile=64, pad=4)
     assert (other[caption] < 128).any()  # drawn, not an encoding error
+
+
+def test_grid_captions_never_overlap_their_pictures():
+    import numpy as np
+
+    from cnnlab.analysis.render import grid
+
+    captions = ["true 0 - zero", "pred 3 - three\np=0.89 gy", "true-class CAM\np=0.02"]
+    white = [np.ones((28, 28, 3), np.float32)] * 3  # in [0, 1]: pure white tiles
+    picture = grid(white, captions, columns=3, tile=40, pad=4)
+    # Each tile is the bottom 40 rows of its cell: no caption pixel (dark) may fall in them.
+    tiles = picture[picture.shape[0] - 4 - 40 : picture.shape[0] - 4]
+    assert tiles.min() == 255

@@ -48,7 +48,12 @@ def grid(
     """Tiles (H, W, C) resized to `tile` pixels (nearest: pixels stay visible), each under its
     caption (lines split on '\\n'), in `columns` columns; returns (H, W, 3) uint8."""
     lines = max((c.count("\n") + 1 for c in captions), default=1)
-    cell_h, cell_w = tile + lines * LINE + pad, tile + pad
+    # The captions' drawn height (a font's glyphs can be taller than LINE), and 2 px of air:
+    # a caption never overlaps the top of its picture.
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    drawn = [measure.multiline_textbbox((0, 0), c, font=_font(c), spacing=1)[3] for c in captions]
+    caption_h = max([lines * LINE, *drawn]) + 2
+    cell_h, cell_w = tile + caption_h + pad, tile + pad
     rows = (len(tiles) + columns - 1) // columns
     canvas = Image.new("RGB", (columns * cell_w + pad, rows * cell_h + pad), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
@@ -57,7 +62,7 @@ def grid(
         x, y = pad + c * cell_w, pad + r * cell_h
         draw.multiline_text((x, y), caption, fill=(0, 0, 0), font=_font(caption), spacing=1)
         pic = Image.fromarray(to_uint8(img)).resize((tile, tile), Image.NEAREST)
-        canvas.paste(pic, (x, y + lines * LINE))
+        canvas.paste(pic, (x, y + caption_h))
     return np.asarray(canvas)
 
 
