@@ -42,6 +42,7 @@ corpus: $(STAMP) ## Photo-like JPEG folder from scikit-learn's photos (offline):
 	$(PY) -m cnnlab.data.photo_corpus $(ARGS)
 
 mlflow: $(STAMP) ## Serve the MLflow store of logger=mlflow runs (outputs/mlflow.db) on http://localhost:5000
+	@echo "cnnlab's runs: http://localhost:5000/#/experiments?workflowType=machine_learning (MLflow 3 opens in GenAI mode)"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db --port 5000
 
 tensorboard: $(STAMP) ## Serve outputs/ on http://localhost:6006

@@ -45,7 +45,10 @@ def test_tensorboard_and_mlflow_hold_the_same_scalars_images_and_params(quick, t
     metrics, _ = train(cfg)
     run_dir = Path(cfg.paths.output_dir)
     client = _mlflow(uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    experiment = client.get_experiment_by_name("train")
+    # MLflow 3's UI lists it among model-training experiments, not GenAI evaluation runs.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_name == run_dir.name and run.data.tags["run_dir"] == str(run_dir)
     board = _events(run_dir)
     for tag in ("train/loss", "val/loss", "val/acc", "test/acc", "lr-AdamW"):
@@ -168,8 +171,21 @@ def test_tensorboard_first_screen_one_lr_curve_no_epoch_chart_compared_keys_firs
         h.name
         for h in plugin_data_pb2.HParamsPluginData.FromString(content).experiment.hparam_infos
     ]
-    assert names[:4] == ["model", "data", "optimizer", "scheduler"], names[:8]
+    # HPARAMS sorts columns by name and ticks the first five: model, optimizer, lr, batch, epochs.
+    assert sorted(names)[:5] == ["1 model", "2 optimizer", "3 lr", "4 batch size", "5 epochs"]
     assert not any("_target_" in n for n in names)
+    # Time Series, the first tab, sorts tag groups by name: `curves` comes first, one chart per
+    # measure with a line for each of the runs tb/train and tb/val.
+    run = tmp_path / "outputs" / "train" / "runs" / "first" / "tb"
+    for side, key in (("train", "train/loss"), ("val", "val/loss")):
+        curves = EventAccumulator(str(run / side), size_guidance={"scalars": 0})
+        curves.Reload()
+        assert set(curves.Tags()["scalars"]) == {"curves/loss", "curves/accuracy"}
+        assert [e.value for e in curves.Scalars("curves/loss")] == pytest.approx(
+            [e.value for e in board.Scalars(key)]
+        )
+    groups = sorted({t.split("/")[0] for t in [*scalars, *board.Tags()["images"], "curves/x"]})
+    assert groups[0] == "curves", groups
 
 
 @pytest.mark.slow

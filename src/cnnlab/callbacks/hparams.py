@@ -21,6 +21,12 @@ INTERNAL = ("_target_", "_partial_", "_convert_", "_recursive_")
 # What a comparison of runs is about, first: the groups chosen, then these values.
 GROUPS = ("model", "data", "optimizer", "scheduler", "augment", "freeze", "transfer")
 FIRST = ("optimizer/lr", "data/batch_size", "trainer/max_epochs", "seed")
+# TensorBoard's HPARAMS tab sorts columns by name and ticks the first five: numbered names put
+# model, optimizer, lr, batch size and epochs there, then augment, freeze, data and scheduler.
+COLUMNS = {"model": "1 model", "optimizer": "2 optimizer", "optimizer/lr": "3 lr",
+           "data/batch_size": "4 batch size", "trainer/max_epochs": "5 epochs",
+           "augment": "6 augment", "freeze": "7 freeze", "data": "8 data",
+           "scheduler": "9 scheduler", "model/params": "parameters"}  # fmt: skip
 LAYOUT = {
     "learning curves": {
         "loss (train, val)": ["Multiline", ["^train/loss$", "^val/loss$"]],
@@ -59,12 +65,19 @@ def _choices() -> dict[str, str]:
     return {g: str(choices[g]) for g in GROUPS if choices.get(g) not in (None, "null")}
 
 
-def ordered(config: dict[str, Any], params_count: int) -> dict[str, Any]:
-    """The compared keys first (group choices, lr, batch, epochs, seed, parameters), then the
-    rest alphabetically; paths, callbacks and logger settings left out."""
+def compared(config: dict[str, Any], params_count: int) -> dict[str, Any]:
+    """The keys people compare runs by: the group choices, lr, batch, epochs, seed, parameters."""
     flat = flatten({k: v for k, v in config.items() if k not in ("paths", "callbacks", "logger")})
     first = {**_choices(), **{k: flat[k] for k in FIRST if k in flat}}
     first["model/params"] = params_count
+    return first
+
+
+def ordered(config: dict[str, Any], params_count: int) -> dict[str, Any]:
+    """The compared keys first, then the rest alphabetically; paths, callbacks and logger
+    settings left out."""
+    flat = flatten({k: v for k, v in config.items() if k not in ("paths", "callbacks", "logger")})
+    first = compared(config, params_count)
     return {**first, **{k: flat[k] for k in sorted(flat) if k not in first}}
 
 
@@ -81,7 +94,11 @@ class HparamsWithMetrics(L.Callback):
             if isinstance(logger, TensorBoardLogger):
                 # The session summary only names the metrics; no placeholder scalar is written, so
                 # the HPARAMS tab reads the real values logged later under the same tags.
+                # HPARAMS: only the compared keys as columns (it sorts names alphabetically and
+                # shows the first few; the whole config is in hparams.yaml and the Text tab).
                 writer = logger.experiment._get_file_writer()
-                for summary in hparams(params, {m: 0.0 for m in self.metrics}):
+                shown = compared(pl_module.hparams.get("config", {}), count)
+                shown = {COLUMNS.get(k, k): v for k, v in shown.items()}
+                for summary in hparams(shown, {m: 0.0 for m in self.metrics}):
                     writer.add_summary(summary)
                 logger.experiment.add_custom_scalars(LAYOUT)

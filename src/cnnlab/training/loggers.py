@@ -29,25 +29,55 @@ EXTRAS = {"mlflow": "mlflow", "wandb": "wandb"}
 TRACKING_KEY = "tracking_runs"
 
 
+# TensorBoard's first tab (Time Series) shows tag groups alphabetically, pictures included; a
+# tag shared by two runs is one chart with a line per run. So the epoch's learning curves are also
+# written as `curves/loss` and `curves/accuracy` into the runs `<tb>/train` and `<tb>/val`: the
+# first group on the first screen, train and validation in two colours on each chart.
+CURVES = {
+    "train/loss": ("train", "curves/loss"),
+    "val/loss": ("val", "curves/loss"),
+    "train/acc": ("train", "curves/accuracy"),
+    "val/acc": ("val", "curves/accuracy"),
+}
+
+
 class RunTensorBoardLogger(TensorBoardLogger):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._curve_writers: dict = {}  # run name (train, val) → its events writer
+
     @rank_zero_only
     def log_metrics(self, metrics, step=None) -> None:
         super().log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step)
+        for key, value in metrics.items():
+            if key in CURVES:
+                run, tag = CURVES[key]
+                self._curve_writer(run).add_scalar(tag, float(value), step)
+
+    def _curve_writer(self, run: str):
+        if run not in self._curve_writers:
+            path = os.path.join(self.log_dir, run)
+            self._curve_writers[run] = type(self.experiment)(log_dir=path)
+        return self._curve_writers[run]
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        if self._experiment is not None:
-            self._experiment.flush()
+        for writer in [self._experiment, *self._curve_writers.values()]:
+            if writer is not None:
+                writer.flush()
         if status == "success":
             self.save()
 
     @rank_zero_only
     def close(self) -> None:
-        if self._experiment is not None:
-            self._experiment.close()
+        for writer in [self._experiment, *self._curve_writers.values()]:
+            if writer is not None:
+                writer.close()
+        self._curve_writers = {}
 
 
 BUFFER_ENV = "MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS"
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"  # MLflow 3
 BUFFER_S = 10  # seconds MLflow's queue gathers metrics before one write
 
 
@@ -76,10 +106,19 @@ class RunMLFlowLogger(MLFlowLogger):
         if opening and self._continues and not self._run_exists():
             self._run_id, self._continues = None, False  # another store: start a new run
         client = MLFlowLogger.experiment.fget(self)
+        if opening:
+            self._mark_model_training(client)
         if opening and self._continues:
             client.update_run(self._run_id, status="RUNNING")
             log.info("MLflow: continuing run %s", self._run_id)
         return client
+
+    def _mark_model_training(self, client) -> None:
+        """MLflow 3's UI files an experiment without a kind under GenAI ("Evaluation runs");
+        cnnlab's are model training. A kind the user chose is kept."""
+        experiment = client.get_experiment(self.experiment_id)
+        if EXPERIMENT_KIND not in (experiment.tags or {}):
+            client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
 
     def _run_exists(self) -> bool:
         from mlflow.exceptions import MlflowException
