@@ -181,3 +181,21 @@ def test_a_users_callback_may_log_the_metric_it_monitors(compose):
     validate(compose(*mine))  # no error
     with pytest.raises(UserError, match="val/my_score' is not a metric cnnlab logs"):
         validate(compose(mine[0]))
+
+
+def test_a_torchvision_built_for_another_torch_is_one_line_and_no_run_folder(cli, tmp_path):
+    """pip upgrading torch alone leaves a torchvision that fails on import inside its own
+    package (`operator torchvision::nms does not exist`); a stand-in on PYTHONPATH fails the same
+    way (the real one cannot be broken here)."""
+    stand_in = tmp_path / "broken" / "torchvision"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text(
+        'raise RuntimeError("operator torchvision::nms does not exist")\n'
+    )
+    proc = cli("train", "trainer.max_epochs=1", env={"PYTHONPATH": str(stand_in.parent)})
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: torchvision cannot be loaded (operator torchvision::nms does "
+                           "not exist; torch ")  # fmt: skip
+    assert line.endswith("must be a matching pair, e.g. pip install --upgrade torch torchvision")
+    assert not (tmp_path / "outputs").exists()  # refused before anything ran: no run folder

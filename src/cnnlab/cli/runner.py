@@ -174,6 +174,16 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
             if fresh is not None and not err.trained:
                 run_lock.remove_created(fresh)  # refused before training: no run folder
             _fail(message(err))
+        except (ImportError, RuntimeError) as err:
+            line = broken_install(err)
+            if line is None or (
+                HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+            ):
+                raise
+            _log_to_files(line)
+            if fresh is not None:
+                run_lock.remove_created(fresh)  # nothing ran: no run folder
+            _fail(line)
         except OSError as err:  # the machine's: a full disk, a read-only folder
             line = machine_failure(err)
             if line is None or (
@@ -196,6 +206,26 @@ def _fresh_run_dir() -> Path | None:
         return None
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     return run_dir if run_lock.created_here(run_dir) else None
+
+
+def broken_install(err: BaseException) -> str | None:
+    """One line for the commonest broken install: a torchvision built for another torch (pip
+    upgraded one of the pair), which fails on import, inside torchvision, with messages such as
+    `operator torchvision::nms does not exist`. None for anything else."""
+    import traceback
+    from importlib.metadata import PackageNotFoundError, version
+
+    inside = any(f"{os.sep}torchvision{os.sep}" in f.filename
+                 for f in traceback.extract_tb(err.__traceback__))  # fmt: skip
+    if not inside and "torchvision" not in str(err):
+        return None
+    try:
+        pair = f"torch {version('torch')}, torchvision {version('torchvision')}"
+    except PackageNotFoundError:
+        pair = "torchvision is not installed"
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return (f"torchvision cannot be loaded ({first}; {pair}): torch and torchvision must be a "
+            f"matching pair, e.g. pip install --upgrade torch torchvision")  # fmt: skip
 
 
 def say(line: str) -> None:
