@@ -199,3 +199,15 @@ def test_a_torchvision_built_for_another_torch_is_one_line_and_no_run_folder(cli
                            "not exist; torch ")  # fmt: skip
     assert line.endswith("must be a matching pair, e.g. pip install --upgrade torch torchvision")
     assert not (tmp_path / "outputs").exists()  # refused before anything ran: no run folder
+
+
+def test_an_error_raised_inside_a_working_torchvision_is_not_called_a_broken_install():
+    import torch
+    from torchvision.transforms import v2
+
+    from cnnlab.cli.runner import broken_install
+
+    with pytest.raises(Exception) as raised:  # a bad size: the user's input, not the install
+        v2.Resize(-5)(torch.zeros(1, 3, 8, 8))
+    assert broken_install(raised.value) is None
+    assert broken_install(RuntimeError("operator torchvision::nms does not exist")) is not None

@@ -215,9 +215,13 @@ def broken_install(err: BaseException) -> str | None:
     import traceback
     from importlib.metadata import PackageNotFoundError, version
 
-    inside = any(f"{os.sep}torchvision{os.sep}" in f.filename
-                 for f in traceback.extract_tb(err.__traceback__))  # fmt: skip
-    if not inside and "torchvision" not in str(err):
+    frames = [f.filename for f in traceback.extract_tb(err.__traceback__)]
+    importing = any(f.endswith(os.path.join("torchvision", "__init__.py")) for f in frames)
+    missing_op = "torchvision::" in str(err) and "does not exist" in str(err)
+    inside = any(f"{os.sep}torchvision{os.sep}" in f for f in frames)
+    # Only a failure to load torchvision: an error a transform raises while running is the
+    # user's input, reported as it is.
+    if not (importing or missing_op or (isinstance(err, ImportError) and inside)):
         return None
     try:
         pair = f"torch {version('torch')}, torchvision {version('torchvision')}"
