@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -134,3 +136,32 @@ def test_shortcut_mark_encodes_the_label_in_train_only(data_dir):
     assert train_hits == 200 and val_hits < 60  # random marks: ~1 in 10 match by chance
     x0, y0, x1, y1 = data.test.boxes[0].tolist()
     assert 0 < x1 - x0 <= 28 and 0 < y1 - y0 <= 28 and y0 > 0  # the digit, not the border mark
+
+
+def test_preparing_the_sample_leaves_another_processs_temporary_file_alone(tmp_path):
+    """DDP ranks on a fresh machine prepare the sample at once: each writes its own temporary
+    file (a shared name let one rank move another's away: FileNotFoundError on one rank, a
+    deadlock in the next collective on the other)."""
+    from cnnlab.data.mnist_sample import _write_idx_atomic
+
+    target = tmp_path / "train-images-idx3-ubyte"
+    other = tmp_path / "train-images-idx3-ubyte.tmp"  # a name another writer could be using
+    other.write_bytes(b"another process is writing this")
+    _write_idx_atomic(target, np.zeros((2, 3, 3), np.uint8))
+    assert other.read_bytes() == b"another process is writing this"
+    assert target.stat().st_size == 4 + 3 * 4 + 18  # header, three dims, the pixels
+    assert not list(tmp_path.glob(f"*.{os.getpid()}.tmp"))  # its own was moved into place
+
+
+def test_no_checkpoint_on_an_exception_before_the_first_step(tmp_path):
+    """Nothing trained yet: nothing to keep, and under DDP saving would wait for ranks that are
+    elsewhere (one rank failing in setup deadlocked the other in a collective)."""
+    from types import SimpleNamespace
+
+    from cnnlab.callbacks.on_exception import CheckpointOnException
+
+    saved = []
+    trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"), sanity_checking=False,
+                              global_step=0, save_checkpoint=saved.append)  # fmt: skip
+    CheckpointOnException(str(tmp_path)).on_exception(trainer, None, RuntimeError("setup"))
+    assert saved == []

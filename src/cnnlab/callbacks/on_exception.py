@@ -29,6 +29,8 @@ class CheckpointOnException(L.Callback):
             isinstance(exception, (UserError, KeyboardInterrupt))
             or trainer.state.fn != "fit"
             or trainer.sanity_checking
+            or trainer.global_step == 0  # nothing trained yet (setup, first batch): nothing to
+            # keep, and under DDP saving waits for ranks that may be elsewhere (a deadlock)
         ):
             return
         if not all(torch.isfinite(p).all() for p in pl_module.parameters()):

@@ -53,7 +53,10 @@ def stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _write_idx_atomic(path: Path, array: np.ndarray) -> None:
     # IDX format (yann.lecun.com/exdb/mnist): magic 0x0000 08 <ndim>, big-endian dims, raw bytes.
     header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    tmp = path.with_name(path.name + ".tmp")
+    # One temporary file per process: DDP ranks on a fresh machine prepare the sample at the same
+    # time, and a shared name let one rank move another's file away (FileNotFoundError on one
+    # rank, the other waiting for it in a collective). Same bytes from each; the last one wins.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
         fh.flush()
