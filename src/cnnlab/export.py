@@ -77,8 +77,7 @@ def metadata(model: LoadedModel, ckpt_path: str) -> dict:
         "std": list(model.preprocessing.std),
         "input_size": model.preprocessing.input_size,
         "image_size": int(data["image_size"]),
-        # The shorter side before the centre crop (data.source.eval_resize; ImageNet: 256).
-        "resize": int((data.get("source") or {}).get("eval_resize") or data["image_size"]),
+        "resize": int(images.eval_resize(data) or data["image_size"]),  # before the centre crop
         "channels": model.in_channels,
         "temperature": model.temperature,
         "input": "images: float32 (N, channels, input_size, input_size): pixels / 255, "

@@ -67,11 +67,14 @@ def totals(report: Report, batch_size: int) -> list[tuple[str, str]]:
             human(report.macs, "MACs"),
         ),
     ]
-    lines += [
-        (f"{k}, batch {batch_size}" if "activations" in k or "training" in k else k, human(v, "B"))
-        for k, v in report.memory(batch_size).items()
-    ]
+    memory = report.memory(batch_size)
+    lines += [(_memory_label(k, batch_size), human(v, "B")) for k, v in memory.items()]
     return lines
+
+
+def _memory_label(key: str, batch_size: int) -> str:
+    """Report.memory's line name, with the batch it was computed for where it depends on it."""
+    return f"{key}, batch {batch_size}" if "activations" in key or "training" in key else key
 
 
 def markdown(report: Report, batch_size: int) -> str:
@@ -101,8 +104,8 @@ def to_csv(report: Report, batch_size: int) -> str:
                       ("multiply-adds per image", report.macs, "MACs")])  # fmt: skip
     writer.writerows([name, params, "parameters, not run by the forward pass"]
                      for name, params in report.unused)  # fmt: skip
-    writer.writerows((f"{k}, batch {batch_size}" if "activations" in k or "training" in k else k,
-                      v, "B") for k, v in report.memory(batch_size).items())  # fmt: skip
+    writer.writerows((_memory_label(k, batch_size), v, "B")
+                     for k, v in report.memory(batch_size).items())  # fmt: skip
     return buf.getvalue()
 
 

@@ -65,20 +65,18 @@ def _choices() -> dict[str, str]:
     return {g: str(choices[g]) for g in GROUPS if choices.get(g) not in (None, "null")}
 
 
-def compared(config: dict[str, Any], params_count: int) -> dict[str, Any]:
-    """The keys people compare runs by: the group choices, lr, batch, epochs, seed, parameters."""
-    flat = flatten({k: v for k, v in config.items() if k not in ("paths", "callbacks", "logger")})
-    first = {**_choices(), **{k: flat[k] for k in FIRST if k in flat}}
-    first["model/params"] = params_count
-    return first
+def compared(flat: dict[str, Any], params_count: int) -> dict[str, Any]:
+    """The keys people compare runs by (HPARAMS' columns): the group choices, lr, batch, epochs,
+    seed, parameters."""
+    return {**_choices(), **{k: flat[k] for k in FIRST if k in flat}, "model/params": params_count}
 
 
-def ordered(config: dict[str, Any], params_count: int) -> dict[str, Any]:
-    """The compared keys first, then the rest alphabetically; paths, callbacks and logger
-    settings left out."""
+def ordered(config: dict[str, Any], params_count: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the compared keys, all keys with the compared ones first and the rest alphabetically);
+    paths, callbacks and logger settings left out."""
     flat = flatten({k: v for k, v in config.items() if k not in ("paths", "callbacks", "logger")})
-    first = compared(config, params_count)
-    return {**first, **{k: flat[k] for k in sorted(flat) if k not in first}}
+    first = compared(flat, params_count)
+    return first, {**first, **{k: flat[k] for k in sorted(flat) if k not in first}}
 
 
 class HparamsWithMetrics(L.Callback):
@@ -88,7 +86,7 @@ class HparamsWithMetrics(L.Callback):
     @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         count = sum(p.numel() for p in pl_module.parameters())
-        params = ordered(pl_module.hparams.get("config", {}), count)
+        shown, params = ordered(pl_module.hparams.get("config", {}), count)
         for logger in trainer.loggers:
             logger.log_hyperparams(params)  # hparams.yaml, MLflow params, W&B config
             if isinstance(logger, TensorBoardLogger):
@@ -97,8 +95,7 @@ class HparamsWithMetrics(L.Callback):
                 # HPARAMS: only the compared keys as columns (it sorts names alphabetically and
                 # shows the first few; the whole config is in hparams.yaml and the Text tab).
                 writer = logger.experiment._get_file_writer()
-                shown = compared(pl_module.hparams.get("config", {}), count)
-                shown = {COLUMNS.get(k, k): v for k, v in shown.items()}
-                for summary in hparams(shown, {m: 0.0 for m in self.metrics}):
+                columns = {COLUMNS.get(k, k): v for k, v in shown.items()}
+                for summary in hparams(columns, {m: 0.0 for m in self.metrics}):
                     writer.add_summary(summary)
                 logger.experiment.add_custom_scalars(LAYOUT)

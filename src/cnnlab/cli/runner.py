@@ -162,23 +162,21 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
             return task(*args, **kwargs)
         except RunInterrupted as stop:
             _log_to_files(str(stop))  # the sweep report reads it: status `interrupted`
-            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            if _in_multirun():
                 from cnnlab.report import write  # the sweep stops here: report every job now
 
                 write(Path(HydraConfig.get().sweep.dir))
             raise
         except UserError as err:
             _log_to_files(message(err))
-            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            if _in_multirun():
                 raise
             if fresh is not None and not err.trained:
                 run_lock.remove_created(fresh)  # refused before training: no run folder
             _fail(message(err))
         except (ImportError, RuntimeError) as err:
             line = broken_install(err)
-            if line is None or (
-                HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-            ):
+            if line is None or _in_multirun():
                 raise
             _log_to_files(line)
             if fresh is not None:
@@ -186,9 +184,7 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
             _fail(line)
         except OSError as err:  # the machine's: a full disk, a read-only folder
             line = machine_failure(err)
-            if line is None or (
-                HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-            ):
+            if line is None or _in_multirun():
                 raise
             if fresh is not None:  # a folder holding only what its start wrote goes
                 run_lock.remove_created(fresh, keep_results=True)
@@ -197,6 +193,10 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
             _fail(line)
 
     return wrapper
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _fresh_run_dir() -> Path | None:

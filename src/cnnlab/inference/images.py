@@ -82,6 +82,12 @@ def to_channels(img: Image.Image, channels: int) -> Image.Image:
     return img.convert("L") if channels == 1 else img
 
 
+def eval_resize(data: dict) -> int | None:
+    """The shorter side a run's evaluation resizes to before its centre crop (ImageNet: 256);
+    None: the crop size itself."""
+    return (data.get("source") or {}).get("eval_resize")
+
+
 class ImageFiles(Dataset):
     """Decoded images as uint8 (C, S, S); an unreadable file yields its error instead of raising,
     so the main process decides (`on_bad_image`) and names it in one line: an exception raised in
@@ -98,8 +104,7 @@ class ImageFiles(Dataset):
     def for_model(cls, paths: list[Path], model) -> ImageFiles:
         """Read as the model's run read its evaluation images: size and resize from its config."""
         data = model.config["data"]
-        resize = (data.get("source") or {}).get("eval_resize")
-        return cls(paths, model.in_channels, int(data["image_size"]), resize)
+        return cls(paths, model.in_channels, int(data["image_size"]), eval_resize(data))
 
     def __len__(self) -> int:
         return len(self.paths)

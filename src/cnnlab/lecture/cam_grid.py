@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 
-from cnnlab.lecture.results import Job, by
+from cnnlab.lecture.results import Job, by, events
 
 ROWS = 4  # digits shown per network
 TAG = "gradcam/gradcam"  # GradCamGrid's image (method gradcam)
@@ -16,12 +16,9 @@ def _logged_grid(job: Job):
     """The last Grad-CAM grid in the job's TensorBoard events, as an RGB array, or None."""
     import numpy as np
     from PIL import Image
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     last = None
-    for events in sorted((job.folder / "tb").glob("events.out.tfevents.*")):
-        acc = EventAccumulator(str(events), size_guidance={"images": 0})
-        acc.Reload()
+    for acc in events(job, "images"):
         if TAG in acc.Tags().get("images", []):
             last = acc.Images(TAG)[-1]
     if last is None:

@@ -68,14 +68,21 @@ def mean_std(members: list[Job], metric: str, scale: float = 1.0, digits: int = 
     return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
-def curve(job: Job, tag: str) -> list[tuple[int, float]]:
-    """(step, value) of one scalar from the job's TensorBoard events (the learning curves)."""
+def events(job: Job, kind: str):
+    """Each of the job's TensorBoard events files (its run, not the learning-curve runs below
+    it), loaded with every `kind` record kept ("scalars", "images")."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    points: list[tuple[int, float]] = []
-    for events in sorted((job.folder / "tb").glob("events.out.tfevents.*")):
-        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+    for path in sorted((job.folder / "tb").glob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(path), size_guidance={kind: 0})
         acc.Reload()
+        yield acc
+
+
+def curve(job: Job, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of one scalar from the job's TensorBoard events (the learning curves)."""
+    points: list[tuple[int, float]] = []
+    for acc in events(job, "scalars"):
         if tag in acc.Tags().get("scalars", []):
             points += [(e.step, e.value) for e in acc.Scalars(tag)]
     return sorted(points)
