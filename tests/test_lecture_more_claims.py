@@ -222,3 +222,12 @@ def test_the_earlier_claims_never_hold_with_an_untrained_network():
         rows += seeds({"test/acc": bn}, model="convnet_bn", optimizer__lr=lr)
     verdict = claims.batchnorm(rows).verdict
     assert verdict.startswith("does not hold at this budget: the BatchNorm ConvNet did not train")
+
+
+def test_a_bad_convnet_variant_is_one_error_line(command):
+    proc = command("summary", "model=convnet", "model.net.norm=weight")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: could not build model (ConvNet): ValueError: model.net.norm='weight' is not "
+        "valid (with batch_norm=False); choose one of: batch, group, layer, none"
+    )
