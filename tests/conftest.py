@@ -149,6 +149,11 @@ def command(tmp_path, data_dir, monkeypatch, capfd):
         capfd.readouterr()
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
+        # A command whose Hydra job logging is off (summary, explain) disables every logger that
+        # exists; a real process ends there, this one goes on to the next test.
+        loggers = [lg for lg in logging.Logger.manager.loggerDict.values()
+                   if isinstance(lg, logging.Logger)]  # fmt: skip
+        disabled = [lg.disabled for lg in loggers]
         code = 0
         try:
             importlib.import_module(f"cnnlab.{entry}").main()
@@ -163,6 +168,8 @@ def command(tmp_path, data_dir, monkeypatch, capfd):
                 if handler not in handlers:
                     handler.close()
             root.handlers[:], root.level = handlers, level
+            for lg, was in zip(loggers, disabled, strict=True):
+                lg.disabled = was
         out, err = capfd.readouterr()
         return subprocess.CompletedProcess([entry, *args], code, out, err)
 
