@@ -56,6 +56,14 @@ def test_tensorboard_and_mlflow_hold_the_same_scalars_images_and_params(quick, t
         history = client.get_metric_history(run.info.run_id, tag)
         assert history and history[-1].value == pytest.approx(tb_last, rel=1e-6), tag
         assert len(history) == len(board.Scalars(tag)), tag  # buffered, not thinned
+    # The run page opens on the learning curves: the same values under `curves/`, whose group
+    # MLflow's UI sorts first (groups by the prefix before the last `/`, by name; no prefix last).
+    for tag, curve in {"train/loss": "loss_train", "val/acc": "accuracy_val"}.items():
+        history = client.get_metric_history(run.info.run_id, f"curves/{curve}")
+        assert [m.value for m in history] == [m.value for m in
+                                              client.get_metric_history(run.info.run_id, tag)]
+    groups = sorted({k.rpartition("/")[0] for k in run.data.metrics} - {""})
+    assert groups[0] == "curves" and {"test", "train", "val"} <= set(groups), groups
     keys = {a.path.split("+")[0] for a in client.list_artifacts(run.info.run_id, "images")}
     for key in ("gradcam_gradcam", "diagnostics_confusion_matrix", "eval_test_confusion_matrix"):
         assert f"images/{key}" in keys, keys

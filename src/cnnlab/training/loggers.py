@@ -4,7 +4,7 @@ TensorBoard: one events file per run. Lightning closes the writer when `fit` end
 that follows opens a second events file in the same folder; this logger only flushes between
 stages and closes once, at the end of the run. It also leaves out Lightning's `epoch` scalar,
 which would otherwise be the first chart of the Scalars tab (the step axis already counts).
-MLflow: null tags dropped, asynchronous logging flushed whenever epoch values are logged (so a
+MLflow: the learning curves also under `curves/` (its run page's first group), null tags dropped, asynchronous logging flushed whenever epoch values are logged (so a
 checkpoint never holds an epoch the store lacks) and when a stage ends or is interrupted, the
 `epoch` value once per step. W&B: the run is finished when cnnlab's run ends.
 MLflow and W&B continue their tracking run on a resume: `TrackingRuns` stores each one's id in
@@ -39,6 +39,10 @@ CURVES = {
     "train/acc": ("train", "curves/accuracy"),
     "val/acc": ("val", "curves/accuracy"),
 }
+# MLflow's run page groups metrics by the prefix before the last `/`, groups sorted by name (its
+# RunsChartsCardConfig.getBaseChartAndSectionConfigs), one run per page: the same curves go there
+# as `curves/loss_train`, `curves/loss_val`, … so `curves` is the first group, before `test`.
+MLFLOW_CURVES = {key: f"{tag}_{run}" for key, (run, tag) in CURVES.items()}
 
 
 class RunTensorBoardLogger(TensorBoardLogger):
@@ -151,7 +155,8 @@ class RunMLFlowLogger(MLFlowLogger):
             self._epoch_step = step
         if not metrics:
             return
-        super().log_metrics(metrics, step)
+        curves = {MLFLOW_CURVES[k]: v for k, v in metrics.items() if k in MLFLOW_CURVES}
+        super().log_metrics({**metrics, **curves}, step)
         if self.synchronous is False and any(_per_epoch(k) for k in metrics):
             import mlflow
 
