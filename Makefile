@@ -21,25 +21,25 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install cnnlab (editable) with every extra and the test tools
 
 train: $(STAMP) ## Train the default experiment (ConvNet on 5,000 real MNIST digits, offline)
-	$(PY) -m cnnlab.train $(ARGS)
+	$(PY) -m cnnlab.commands.train $(ARGS)
 
 eval: $(STAMP) ## Evaluate a checkpoint: make eval ARGS="ckpt_path=outputs/.../best.ckpt"
-	$(PY) -m cnnlab.eval $(ARGS)
+	$(PY) -m cnnlab.commands.eval $(ARGS)
 
 lr-find: $(STAMP) ## Learning-rate range test: make lr-find ARGS="model=resnet_cifar" (plot + suggestion)
-	$(PY) -m cnnlab.lr_find $(ARGS)
+	$(PY) -m cnnlab.commands.lr_find $(ARGS)
 
 lecture: $(STAMP) ## The lecture's claims measured, with verdicts (15 min here): make lecture [ONLY=residual,batchnorm]
-	$(PY) -m cnnlab.lecture $(if $(ONLY),--only $(ONLY)) $(ARGS)
+	$(PY) -m cnnlab.commands.lecture $(if $(ONLY),--only $(ONLY)) $(ARGS)
 
 sweep: $(STAMP) ## Multirun sweep: make sweep ARGS="optimizer=sgd,adam"
-	$(PY) -m cnnlab.train --multirun $(ARGS)
+	$(PY) -m cnnlab.commands.train --multirun $(ARGS)
 
 shards: $(STAMP) ## Image folder → LitData shards: make shards ARGS="src=/data/photos out=/data/photos_shards"
-	$(PY) -m cnnlab.shards $(ARGS)
+	$(PY) -m cnnlab.commands.shards $(ARGS)
 
 corpus: $(STAMP) ## Photo-like JPEG folder from scikit-learn's photos (offline): make corpus ARGS="--out outputs/corpus"
-	$(PY) -m cnnlab.data.photo_corpus $(ARGS)
+	$(PY) -m cnnlab.commands.corpus $(ARGS)
 
 mlflow: $(STAMP) ## Serve the MLflow store of logger=mlflow runs (outputs/mlflow.db) on http://localhost:5000
 	@echo "cnnlab's runs: http://localhost:5000/#/experiments?workflowType=machine_learning (MLflow 3 opens in GenAI mode)"
@@ -51,41 +51,43 @@ tensorboard: $(STAMP) ## Serve outputs/ on http://localhost:6006
 # Test workers: one per core, at most 4 (each holds torch and Lightning, ~1 GB).
 TEST_JOBS ?= -n auto --maxprocesses 4
 
-test: $(STAMP) ## Run the whole test suite (what CI runs)
-	$(PY) -m pytest tests $(TEST_JOBS) $(ARGS)
+# The 15 slowest tests are printed after every run, so a slow one is seen when it lands.
+test: lint ## Check style and layers, then run the whole test suite (what CI runs)
+	$(PY) -m pytest tests $(TEST_JOBS) --durations=15 $(ARGS)
 
 test-fast: $(STAMP) ## Run the tests not marked slow
-	$(PY) -m pytest tests -m "not slow" $(TEST_JOBS) $(ARGS)
+	$(PY) -m pytest tests -m "not slow" $(TEST_JOBS) --durations=15 $(ARGS)
 
-lint: $(STAMP) ## Check style with ruff
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+lint: $(STAMP) ## Style (ruff check + format) and the import layers (import-linter, pyproject.toml)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP) ## Format and fix with ruff
-	$(VENV)/bin/ruff format src tests
-	$(VENV)/bin/ruff check --fix src tests
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
 
 clean: ## Remove run outputs and caches (keeps .venv and data/)
 	rm -rf outputs multirun lightning_logs .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 summary: $(STAMP) ## Layer table: shapes, params, memory, FLOPs: make summary ARGS="model=vgg16 data=imagenet"
-	$(PY) -m cnnlab.summary $(ARGS)
+	$(PY) -m cnnlab.commands.summary $(ARGS)
 
 zoo: $(STAMP) ## Every torchvision weight's published figures: make zoo ARGS="--sort top1 --models resnet50,vit_b_16"
-	$(PY) -m cnnlab.zoo_table $(ARGS)
+	$(PY) -m cnnlab.commands.zoo_table $(ARGS)
 
 augment-preview: $(STAMP) ## Augmented training images to a PNG: make augment-preview ARGS="augment=mnist"
-	$(PY) -m cnnlab.augment_preview hydra.job.name=preview $(ARGS)
+	$(PY) -m cnnlab.commands.augment_preview hydra.job.name=preview $(ARGS)
 
 predict: $(STAMP) ## Label images: make predict ARGS="ckpt_path=.../best.ckpt images=dir|file|glob"
-	$(PY) -m cnnlab.predict $(ARGS)
+	$(PY) -m cnnlab.commands.predict $(ARGS)
 
 export: $(STAMP) ## Export for deployment: make export ARGS="ckpt_path=.../best.ckpt format=onnx"
-	$(PY) -m cnnlab.export $(ARGS)
+	$(PY) -m cnnlab.commands.export $(ARGS)
 
 explain: $(STAMP) ## Grad-CAM overlays: make explain ARGS="ckpt_path=.../best.ckpt images=dir method=gradcam target=pred"
-	$(PY) -m cnnlab.explain $(ARGS)
+	$(PY) -m cnnlab.commands.explain $(ARGS)
 
 bench: $(STAMP) ## cnnlab vs a plain PyTorch loop, same run, with ratios (SAVE=1 writes benchmarks/results/)
 	SAVE=$(SAVE) $(PY) benchmarks/bench.py
@@ -94,4 +96,4 @@ bench-scaling: $(STAMP) ## Training cost vs dataset size (1k-4k images) and mode
 	SAVE=$(SAVE) $(PY) benchmarks/scaling.py
 
 report: $(STAMP) ## Sweep table + plot: make report DIR=outputs/train/multirun/<date>/<time> [GROUP=transfer]
-	$(PY) -m cnnlab.report $(DIR) $(if $(GROUP),--group-by $(GROUP))
+	$(PY) -m cnnlab.commands.report $(DIR) $(if $(GROUP),--group-by $(GROUP))

@@ -65,7 +65,7 @@ def _cnnlab_cmd(run_dir: str, *overrides: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "cnnlab.train",
+        "cnnlab.commands.train",
         "test=false",
         "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer",
         f"hydra.run.dir={run_dir}",

@@ -99,8 +99,8 @@ def _sync() -> None:
 
 
 def _cnnlab(size: Sizes, precision: str, channels_last: bool, extra=(), tmp: Path = None) -> float:
-    """One `python -m cnnlab.train` child (a fresh process, as a user runs it): images/s summed
-    over its ranks."""
+    """One training child (a fresh process, as a user runs it): images/s summed over its
+    ranks."""
     out = tmp / f"rate-{precision}-{channels_last}-{len(list(tmp.glob('rate-*')))}"
     steps = size.warmup + size.steps
     args = [
@@ -119,10 +119,10 @@ def _cnnlab(size: Sizes, precision: str, channels_last: bool, extra=(), tmp: Pat
     # the repo first, then the caller's path (where its packages may live)
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, "CNNLAB_DATA": str(tmp / "data")}
-    proc = subprocess.run([sys.executable, "-m", "cnnlab.train", *args], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "cnnlab.commands.train", *args], cwd=REPO, env=env,
                           capture_output=True, text=True)  # fmt: skip
     if proc.returncode != 0:
-        raise RuntimeError(f"cnnlab.train failed ({precision}):\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"cnnlab.commands.train failed ({precision}):\n{proc.stderr[-3000:]}")
     return sum(float(p.read_text()) for p in tmp.glob(f"{out.name}.rank*"))
 
 

@@ -164,7 +164,7 @@ def child(name: str, out: str) -> None:
     torch.manual_seed(0)
     if name.startswith("cnnlab"):
         from benchmarks.bench_common import compose
-        from cnnlab.train import train
+        from cnnlab.commands.train import train
 
         extra = STRIPPED if name == "cnnlab stripped" else []
         train(compose(*TINY, *extra, "+callbacks.clock._target_=benchmarks.host_cost.Clock",

@@ -24,7 +24,7 @@ from benchmarks.timing import FitTimer  # noqa: E402
 
 def cnnlab_fit(*overrides: str) -> tuple[float, int, object]:
     """Seconds from the first training batch to the end of fit, training images, datamodule."""
-    from cnnlab.train import train
+    from cnnlab.commands.train import train
     from cnnlab.training import build
 
     timer = FitTimer()

@@ -29,7 +29,7 @@ def end_to_end() -> None:
     recipe += ["--lr", str(cfg.optimizer.lr)]
     for rep in range(REPS):
         timer = "+callbacks.bench_timer._target_=benchmarks.timing.FitTimer"
-        cnnlab = [sys.executable, "-m", "cnnlab.train", f"seed={42 + rep}", timer]
+        cnnlab = [sys.executable, "-m", "cnnlab.commands.train", f"seed={42 + rep}", timer]
         plain = [sys.executable, "benchmarks/plain_loop.py", *recipe]
         a, b = run_pair_taking_turns(rep, cnnlab, plain, env, REPO)
         ours.append(a.seconds)
@@ -74,7 +74,7 @@ def import_costs() -> None:
     point."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     seconds = {}
-    for what in ("torch", "lightning", "cnnlab.train"):
+    for what in ("torch", "lightning", "cnnlab.commands.train"):
         times = []
         for _ in range(1):  # explains the start-up row above; the bench must stay < 10 min
             t0 = time.perf_counter()
@@ -95,14 +95,14 @@ def import_costs() -> None:
 
 def time_to_error_line() -> None:
     """A config mistake is answered before torch and Lightning are imported (issue target ≤ 2 s
-    from launch): a fresh `python -m cnnlab.train` with a bad override, until it exits."""
+    from launch): a fresh `python -m cnnlab.commands.train` with a bad override, until it exits."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for override in ("trainer.max_epochs=abc", "data.batch_size=0", "model=nope"):
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, "-m", "cnnlab.train", override],
+                [sys.executable, "-m", "cnnlab.commands.train", override],
                 env=env,
                 cwd=REPO,
                 capture_output=True,

@@ -66,7 +66,7 @@ def digits_run(tmp_path_factory, data_dir) -> Path:
     """One short run of the default recipe (ConvNet, MNIST sample, 1 epoch) tested at the end,
     with its evaluation report: the checkpoint that predict, export and eval tests share (copy it
     before changing it). Once per test process."""
-    from cnnlab.train import train
+    from cnnlab.commands.train import train
 
     run = tmp_path_factory.mktemp("digits_run")
     overrides = [f"paths.root_dir={run}", f"paths.output_dir={run}", f"paths.data_dir={data_dir}",
@@ -105,7 +105,7 @@ def quick(compose):
 
 @pytest.fixture
 def cli(tmp_path, data_dir):
-    """Run `python -m cnnlab.<entry> args...` in a subprocess with outputs under tmp_path."""
+    """`python -m cnnlab.commands.<entry> args...` in a subprocess, outputs under tmp_path."""
 
     def _run(
         entry: str, *args: str, timeout: float = 600, env: dict | None = None
@@ -117,7 +117,7 @@ def cli(tmp_path, data_dir):
             **(env or {}),
         }
         return subprocess.run(
-            [sys.executable, "-m", f"cnnlab.{entry}", *args],
+            [sys.executable, "-m", f"cnnlab.commands.{entry}", *args],
             cwd=REPO,
             env=env,
             capture_output=True,
@@ -156,7 +156,7 @@ def command(tmp_path, data_dir, monkeypatch, capfd):
         disabled = [lg.disabled for lg in loggers]
         code = 0
         try:
-            importlib.import_module(f"cnnlab.{entry}").main()
+            importlib.import_module(f"cnnlab.commands.{entry}").main()
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
         except Exception:  # noqa: BLE001 - as the interpreter would: traceback, exit 1

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cnnlab.analysis.arithmetic import analyze, conv_output_size, conv_params, dense_params
-from cnnlab.summary import render, report_for
+from cnnlab.commands.summary import render, report_for
 from cnnlab.training import build
 
 
@@ -108,7 +108,7 @@ def test_summary_renders_markdown_and_csv(compose):
     assert ["features.0", "Conv2d", "32×28×28", "25088", "832"] == table[2][:5]
     assert ["parameters", "824970", ""] in table
     assert all(float(row[1]) >= 0 for row in table[table.index(["total", "value", "unit"]) + 1 :])
-    from cnnlab.errors import UserError
+    from cnnlab.core.errors import UserError
 
     with pytest.raises(UserError, match="format='html' is not valid"):
         render(report, "html", 1)

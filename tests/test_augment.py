@@ -89,7 +89,7 @@ def test_soft_targets_work_in_loss_and_accuracy(compose):
 
 
 def test_preview_png_is_a_real_image(compose, tmp_path):
-    from cnnlab.augment_preview import preview
+    from cnnlab.commands.augment_preview import preview
 
     out = preview(compose("augment=mnist"), tmp_path / "grid.png", count=16)
     with Image.open(out) as img:

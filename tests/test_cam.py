@@ -10,7 +10,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cnnlab.analysis.cam import METHODS, NoFeatureMaps, cam_maps, pointing_game, resolve_layer
-from cnnlab.train import train
+from cnnlab.commands.train import train
 from cnnlab.training import build
 from tests.conftest import model_options
 

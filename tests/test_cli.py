@@ -56,7 +56,7 @@ def _checkpoints(root: Path) -> list[Path]:
         ("scheduler=plateau scheduler.monitor=loss", "scheduler.monitor='loss' is not a metric"),
         ("augment=randaugment augment.sample.magnitude=50", "augment.sample.magnitude=50 is out"),
         ("scheduler=cosine scheduler.warmup_fraction=1.5", "scheduler.warmup_fraction=1.5 is out"),
-        ("test_ckpt=middle", "test_ckpt='middle' is out of range; valid: best or last"),
+        ("test_ckpt=middle", "test_ckpt='middle' is not valid; choose one of: best, last"),
     ],
 )
 def test_bad_input_exits_1_with_one_line(command, tmp_path, override, expect):
@@ -78,7 +78,14 @@ def test_bad_input_exits_1_with_one_line(command, tmp_path, override, expect):
 )
 def test_values_are_refused_before_torch_is_imported(tmp_path, override):
     gated = subprocess.run(  # importing torch fails in this process: the refusal came first
-        [sys.executable, "-c", IMPORT_GATE, "cnnlab.train", "trainer.accelerator=cpu", override],
+        [
+            sys.executable,
+            "-c",
+            IMPORT_GATE,
+            "cnnlab.commands.train",
+            "trainer.accelerator=cpu",
+            override,
+        ],
         cwd=REPO,
         env={**os.environ, "CNNLAB_ROOT": str(tmp_path), "GATE_REFUSE": "1"},
         capture_output=True,
@@ -99,7 +106,7 @@ def test_launcher_slurm_without_slurm_is_one_line(command):
 
 
 def test_eval_on_data_with_another_class_count_is_one_line(command, quick):
-    from cnnlab.train import train
+    from cnnlab.commands.train import train
 
     cfg = quick("data=fake", "data.num_classes=5")
     train(cfg)
@@ -172,7 +179,7 @@ def test_a_users_callback_may_log_the_metric_it_monitors(compose):
     """A callback from the user's own package can log metrics cnnlab does not know: the monitor
     check then stands aside (cnnlab's own configuration is still checked)."""
     from cnnlab.cli.schema import validate
-    from cnnlab.errors import UserError
+    from cnnlab.core.errors import UserError
 
     mine = [
         "callbacks.model_checkpoint.monitor=val/my_score",

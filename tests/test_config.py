@@ -7,7 +7,7 @@ import torch
 from omegaconf import OmegaConf
 
 from cnnlab.cli.schema import validate
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
 from cnnlab.training import build
 from tests.conftest import GROUPS, options
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from cnnlab.core.errors import UserError
 from cnnlab.data import mnist_sample
 from cnnlab.data.sources import torchvision_dataset
-from cnnlab.errors import UserError
 from cnnlab.training import build
 
 

@@ -13,9 +13,10 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
+from cnnlab.core.errors import UserError
 from cnnlab.data import decode, jpeg_header
-from cnnlab.data.folder import load_rgb, open_split
-from cnnlab.errors import UserError
+from cnnlab.data.folder import open_split
+from cnnlab.data.pixels import load_rgb
 from cnnlab.inference.images import ImageFiles
 from cnnlab.training import build
 

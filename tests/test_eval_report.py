@@ -109,7 +109,7 @@ def test_a_failed_report_leaves_the_previous_one_whole(digits_run, tmp_path, mon
 
 @pytest.mark.slow
 def test_training_with_calibrate_stores_the_temperature_in_the_tested_ckpt(quick):
-    from cnnlab.train import train
+    from cnnlab.commands.train import train
 
     cfg = quick("test=true", "calibrate=true", "data.train_limit=600")
     train(cfg)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cnnlab.errors import UserError
-from cnnlab.explain import explain
-from cnnlab.train import train
+from cnnlab.commands.explain import explain
+from cnnlab.commands.train import train
+from cnnlab.core.errors import UserError
 
 
 @pytest.fixture
@@ -64,8 +64,8 @@ def test_explain_rejects_unknown_class_and_method(compose, shapes_checkpoint, tm
 def test_explain_takes_any_number_of_images_by_glob_and_sizes_its_sheet_to_them(
     compose, digits_run, tmp_path
 ):
+    from cnnlab.commands.explain import SHEET_TILE
     from cnnlab.data.mnist_sample import write_pngs
-    from cnnlab.explain import SHEET_TILE
 
     digits = write_pngs(tmp_path / "digits")
     ckpt = digits_run / "checkpoints" / "best.ckpt"

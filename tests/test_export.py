@@ -175,7 +175,7 @@ def test_a_network_that_cannot_export_is_named_by_layer_and_op(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["format=tflite"], "format='tflite' is not supported; choose one of: onnx, torchscript"),
+        (["format=tflite"], "format='tflite' is not valid; choose one of: onnx, torchscript"),
         (["images=/nowhere"], "images=/nowhere does not exist"),
     ],
 )

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torchvision.models import ResNet18_Weights, resnet18
 
-from cnnlab.errors import UserError
-from cnnlab.train import train
+from cnnlab.commands.train import train
+from cnnlab.core.errors import UserError
 from cnnlab.training import build
 
 TINY = [  # 64 fake images in 4 steps; no sanity-check pass, no layer table

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnnlab.train import train
+from cnnlab.commands.train import train
 from tests.host_reads import HostReads
 
 # 24 steps of 10 logging steps' spacing (log_every_n_steps=10): 21 quiet steps and 3 that log.

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.data.folder import load_rgb, open_split
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
+from cnnlab.data.folder import open_split
+from cnnlab.data.pixels import load_rgb
 
 
 def test_rgba_is_composited_on_white(tmp_path):

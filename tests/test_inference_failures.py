@@ -83,8 +83,8 @@ def test_predict_on_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing(
     errors = _errors(proc)
     assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-2000:]
     assert errors[0].startswith(f"error: cannot write {nearly_full}/predict/runs/full/predictions")
-    assert ".part: No space left on device" in errors[0]
-    assert sorted(p.name for p in nearly_full.iterdir()) == ["filler"]  # no run folder, no .part
+    assert ": No space left on device;" in errors[0]  # the final file named, not a temporary
+    assert sorted(p.name for p in nearly_full.iterdir()) == ["filler"]  # no run folder, no part
 
 
 def test_export_to_a_read_only_folder_is_one_line_before_any_work(
@@ -104,7 +104,7 @@ def test_export_to_a_read_only_folder_is_one_line_before_any_work(
 def test_export_destination_checked_without_a_mount(command, digits_run, tmp_path, monkeypatch):
     import errno
 
-    from cnnlab import files
+    from cnnlab.core import files
 
     def refuse(folder):
         raise OSError(errno.EROFS, "Read-only file system", str(folder))

@@ -17,6 +17,7 @@ from cnnlab.lecture.results import Job
 from cnnlab.lecture.run import shifted
 
 REPO = Path(__file__).resolve().parents[1]
+LECTURE = "cnnlab.commands.lecture"
 
 
 def job(metrics: dict, curves: dict | None = None, **overrides) -> Job:
@@ -175,7 +176,7 @@ def test_shifted_moves_each_image_three_pixels_in_its_direction():
 
 
 def test_unknown_claim_is_one_line_and_exit_2(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "cnnlab.lecture", "--only", "dropout"],
+    run = subprocess.run([sys.executable, "-m", LECTURE, "--only", "dropout"],
                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
@@ -198,7 +199,7 @@ def test_lecture_folder_mistakes_are_one_line_and_touch_nothing(tmp_path, args, 
     used.mkdir()
     (used / "report.md").write_text("kept")
     fill = {"used": used, "empty": empty}
-    run = subprocess.run([sys.executable, "-m", "cnnlab.lecture", "--only", "connectivity",
+    run = subprocess.run([sys.executable, "-m", LECTURE, "--only", "connectivity",
                           *(a.format(**fill) for a in args)],
                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert run.returncode == 2, run.stderr
@@ -219,7 +220,7 @@ def test_a_failed_sweep_gives_no_verdict_and_exit_1(tmp_path):
     not under the folder it was started from."""
     root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
     elsewhere.mkdir()
-    run = subprocess.run([sys.executable, "-m", "cnnlab.lecture", "--only", "connectivity",
+    run = subprocess.run([sys.executable, "-m", LECTURE, "--only", "connectivity",
                           "trainer.max_epochs=abc"], capture_output=True, text=True, cwd=elsewhere,
                          env={**os.environ, "CNNLAB_ROOT": str(root),
                               "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})  # fmt: skip
@@ -239,7 +240,7 @@ def _cells(table_row: str) -> list[str]:
 def test_one_small_claim_end_to_end_its_verdict_follows_from_its_table(tmp_path):
     out = tmp_path / "lecture"
     run = subprocess.run(
-        [sys.executable, "-m", "cnnlab.lecture", "--only", "connectivity", "--out", str(out),
+        [sys.executable, "-m", LECTURE, "--only", "connectivity", "--out", str(out),
          "--data-dir", str(REPO / "data"), "trainer.max_epochs=1", "data.train_limit=300",
          "hydra.sweeper.params.seed=1", "callbacks.progress_bar=null"],
         capture_output=True, text=True, cwd=REPO,
@@ -263,7 +264,7 @@ def test_one_small_claim_end_to_end_its_verdict_follows_from_its_table(tmp_path)
     assert len([p for p in (out / "connectivity").iterdir() if p.name.isdigit()]) == 2
     # --report-only trains nothing and recomputes the same verdict from the folders.
     again = subprocess.run(
-        [sys.executable, "-m", "cnnlab.lecture", "--only", "connectivity", "--out", str(out),
+        [sys.executable, "-m", LECTURE, "--only", "connectivity", "--out", str(out),
          "--data-dir", str(REPO / "data"), "--report-only"],
         capture_output=True, text=True, cwd=REPO,
     )  # fmt: skip

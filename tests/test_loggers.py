@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from cnnlab.errors import UserError
-from cnnlab.train import train
+from cnnlab.commands.train import train
+from cnnlab.core.errors import UserError
 from cnnlab.training import build
 from cnnlab.training.loggers import missing_package
 
@@ -60,8 +60,9 @@ def test_tensorboard_and_mlflow_hold_the_same_scalars_images_and_params(quick, t
     # MLflow's UI sorts first (groups by the prefix before the last `/`, by name; no prefix last).
     for tag, curve in {"train/loss": "loss_train", "val/acc": "accuracy_val"}.items():
         history = client.get_metric_history(run.info.run_id, f"curves/{curve}")
-        assert [m.value for m in history] == [m.value for m in
-                                              client.get_metric_history(run.info.run_id, tag)]
+        assert [m.value for m in history] == [
+            m.value for m in client.get_metric_history(run.info.run_id, tag)
+        ]
     groups = sorted({k.rpartition("/")[0] for k in run.data.metrics} - {""})
     assert groups[0] == "curves" and {"test", "train", "val"} <= set(groups), groups
     keys = {a.path.split("+")[0] for a in client.list_artifacts(run.info.run_id, "images")}
@@ -128,12 +129,12 @@ def test_wandb_offline_run_holds_the_scalars_and_images(quick):
 
 
 def test_csv_logger_with_gradcam_says_once_that_images_are_not_logged(quick, caplog):
-    import cnnlab.training.media as media
+    import cnnlab.core.media as media
 
     media._said_no_images = False
     cfg = quick("logger=csv", "data.train_limit=256", "trainer.max_epochs=2",
                 "callbacks.gradcam.every_n_epochs=1")  # fmt: skip
-    with caplog.at_level(logging.WARNING, logger="cnnlab.training.media"):
+    with caplog.at_level(logging.WARNING, logger="cnnlab.core.media"):
         train(cfg)
     said = [r for r in caplog.records if "are not logged" in r.getMessage()]
     assert len(said) == 1 and "CSVLogger cannot show them" in said[0].getMessage()
@@ -201,7 +202,7 @@ def test_a_two_job_sweep_is_two_mlflow_runs_under_one_parent_with_the_report(tmp
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     sweep = tmp_path / "sweep"
     proc = subprocess.run(
-        [sys.executable, "-m", "cnnlab.train", "-m", "debug=test", "logger=many",
+        [sys.executable, "-m", "cnnlab.commands.train", "-m", "debug=test", "logger=many",
          f"logger.mlflow.tracking_uri={uri}", "data.train_limit=256", "seed=1,2",
          f"hydra.sweep.dir={sweep}", f"logger.mlflow.artifact_location={tmp_path / 'art'}"],
         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
@@ -236,7 +237,7 @@ def test_mlflow_metrics_are_buffered_unless_the_user_says_otherwise(monkeypatch,
 def test_mlflow_pictures_are_lossless_pngs_at_zlib_level_1():
     """MLflow saves a picture with `image.save(path)`, no parameters: the PIL image cnnlab hands
     it carries zlib level 1 (~40 % less CPU than Pillow's default 6), pixels unchanged."""
-    from cnnlab.training.media import _fast_png
+    from cnnlab.core.media import _fast_png
 
     rng = np.random.default_rng(0)
     picture = (rng.integers(0, 8, (40, 60, 3)) * 32).astype(np.uint8)
@@ -253,7 +254,7 @@ def test_tensorboard_pictures_are_lossless_pngs_at_zlib_level_1(tmp_path):
     Summary with a level-1 PNG (about half the CPU): same tag, step, size and pixels."""
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from cnnlab.training.media import Media
+    from cnnlab.core.media import Media
 
     rng = np.random.default_rng(0)
     picture = (rng.integers(0, 8, (40, 60, 3)) * 32).astype(np.uint8)

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from cnnlab.cli.runner import machine_failure
-from cnnlab.errors import UserError
-from cnnlab.training import checkpoint_io
-from cnnlab.training.checkpoint_io import AtomicCheckpointIO
+from cnnlab.core import checkpoint_io
+from cnnlab.core.checkpoint_io import AtomicCheckpointIO
+from cnnlab.core.errors import UserError
 
 
 def _mount(*args: str) -> bool:

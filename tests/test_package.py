@@ -36,7 +36,7 @@ def test_wheel_installs_and_trains_from_an_unrelated_folder(tmp_path):
     source = tmp_path / "source"  # a copy, so the build leaves nothing in the checkout
     for part in ("src", "conf"):
         shutil.copytree(REPO / part, source / part, ignore=shutil.ignore_patterns("*.egg-info"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(REPO / name, source / name)
     wheels, site, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
@@ -54,6 +54,8 @@ def test_wheel_installs_and_trains_from_an_unrelated_folder(tmp_path):
     )
     assert install.returncode == 0, install.stderr[-2000:]
     assert (site / "cnnlab" / "conf" / "train.yaml").is_file()  # the configs ship in the wheel
+    assert (site / "cnnlab" / "py.typed").is_file()  # type checkers read cnnlab's annotations
+    assert list(site.glob("cnnlab-*.dist-info/licenses/LICENSE"))  # the MIT text pyproject names
 
     elsewhere.mkdir()
     proc = _run(
@@ -128,8 +130,9 @@ from mypkg.data import bright_or_dark
 m = cnnlab.load({str(ckpt)!r})
 test = bright_or_dark(64, 16, seed=1).train
 acc = (m.predict(test.images).argmax(1) == test.targets).float().mean().item()
+trained = "hydra.main" in sys.modules and "cnnlab.commands.train" in sys.modules
 print(json.dumps({{"class_names": m.class_names, "acc": acc, "training": m.net.training,
-                  "hydra_main": "hydra.main" in sys.modules and "cnnlab.train" in sys.modules}}))
+                  "hydra_main": trained}}))
 """
     proc = _run([sys.executable, "-c", code], project, _env())
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -140,7 +143,7 @@ print(json.dumps({{"class_names": m.class_names, "acc": acc, "training": m.net.t
 
 @pytest.mark.slow
 def test_load_returns_the_network_its_classes_and_preprocessing(quick):
-    from cnnlab.train import train
+    from cnnlab.commands.train import train
 
     cfg = quick("data=fake", "data.num_classes=4", "data.image_size=20", "model=alexnet")
     train(cfg)

@@ -94,7 +94,7 @@ def test_folders_are_read_recursively_and_bad_images_fail_or_are_skipped(
     ]
     assert (out / "not_images.txt").read_text() == f"{folder / 'notes.txt'}\n"
     assert "skipped 1 unreadable" in proc.stdout and "1 file(s) are not images" in proc.stdout
-    assert not list(out.glob("*.part"))
+    assert not list(out.glob(".*.tmp"))  # the temporary files are renamed into place
 
 
 def test_other_channel_counts_are_converted_as_in_training(digits_run, tmp_path):
@@ -135,7 +135,7 @@ def test_globs_and_tta_views(command, digits_run, tmp_path):
         (["images=/no/such/folder"], "images=/no/such/folder does not exist"),
         (["images={empty}"], "holds no images (0 other file(s))"),
         (["images={empty}", "tta=mirror"], "tta='mirror' is not valid; choose one of: none"),
-        (["images={empty}", "topk=0"], "topk=0 is not valid"),
+        (["images={empty}", "topk=0"], "topk=0 is out of range; valid: a whole number ≥ 1"),
         (["images={empty}", "on_bad_image=ignore"], "on_bad_image='ignore' is not valid"),
     ],
 )
@@ -161,7 +161,7 @@ def test_a_checkpoint_that_is_not_cnnlabs_is_refused(command, tmp_path):
 
 def test_predict_files_reads_as_predict_and_names_an_unreadable_file(digits_run, tmp_path):
     import cnnlab
-    from cnnlab.errors import UserError
+    from cnnlab.core.errors import UserError
 
     model = cnnlab.load(digits_run / CKPT)
     digits = write_pngs(tmp_path / "digits")

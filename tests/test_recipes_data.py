@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cnnlab.core.errors import UserError
 from cnnlab.data import splits
-from cnnlab.errors import UserError
 from cnnlab.training import build
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import cnnlab
-from cnnlab.train import train
+from cnnlab.commands.train import train
 from tests.test_reliability import BASE
 
 EMA = "callbacks=[default,ema]"

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from cnnlab.callbacks.nonfinite import NonFiniteError, NonFiniteGuard
-from cnnlab.errors import UserError
-from cnnlab.train import train
+from cnnlab.commands.train import train
+from cnnlab.core.errors import UserError
 
 # Shuffle, augmentation and (last) dropout: everything that makes an inexact resume show.
 BASE = [
@@ -117,7 +117,7 @@ def test_malicious_pickle_never_runs(command, compose, tmp_path):
 
     with pytest.raises(UserError, match="unsafe or not a checkpoint"):
         build.data_and_network(compose("data=fake", f"model.weights={evil}"))
-    from cnnlab.explain import explain
+    from cnnlab.commands.explain import explain
 
     with pytest.raises(UserError, match="unsafe or not a checkpoint"):
         explain(compose(f"ckpt_path={evil}", f"images={tmp_path}", config_name="explain"))
@@ -275,7 +275,7 @@ def test_ckpt_path_last_without_a_checkpoint_says_it_starts_fresh(compose, caplo
 
 
 def test_best_and_last_of_one_step_share_one_write(tmp_path):
-    from cnnlab.training.checkpoint_io import AtomicCheckpointIO
+    from cnnlab.core.checkpoint_io import AtomicCheckpointIO
 
     io = AtomicCheckpointIO()
     state = {"epoch": 0, "global_step": 5, "w": torch.ones(3)}

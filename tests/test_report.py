@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from cnnlab.report import main, write
+from cnnlab.analysis.sweep_report import write
+from cnnlab.commands.report import main
 
 
 def _job(root, num, overrides, metrics=None, error=None):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlab.errors import UserError
-from cnnlab.train import train
+from cnnlab.commands.train import train
+from cnnlab.core.errors import UserError
 from tests.test_reliability import BASE, _weights
 
 
@@ -101,7 +101,7 @@ def test_one_writer_per_run_folder_and_no_stale_lock_after_kill_9(command, tmp_p
 HOLD_LOCK = """
 import sys, threading
 from pathlib import Path
-from cnnlab.training.run_lock import exclusive
+from cnnlab.core.run_lock import exclusive
 with exclusive(Path(sys.argv[1])):
     print("locked", flush=True)
     threading.Event().wait()

@@ -26,7 +26,7 @@ def _snapshot(run: Path) -> dict[str, str]:
 
 
 def _gated(args: list[str], env: dict[str, str]) -> list[str]:
-    return [sys.executable, "-c", IMPORT_GATE, "cnnlab.train", *args]
+    return [sys.executable, "-c", IMPORT_GATE, "cnnlab.commands.train", *args]
 
 
 @pytest.mark.slow

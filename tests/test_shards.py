@@ -12,8 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
+from cnnlab.commands import corpus as corpus_command
 from cnnlab.data import photo_corpus
-from cnnlab.data.folder import load_rgb, open_split
+from cnnlab.data.folder import open_split
+from cnnlab.data.pixels import load_rgb
 from cnnlab.data.shards import ShardImages, write_split
 from tests.test_reliability import _weights
 
@@ -107,7 +109,7 @@ def test_conversion_refuses_bad_input_and_leaves_nothing(command, corpus, tmp_pa
 
 
 def test_a_folder_without_shards_is_one_line(compose, tmp_path):
-    from cnnlab.errors import UserError
+    from cnnlab.core.errors import UserError
     from cnnlab.training import build
 
     cfg = compose("data=shards", f"data.source.root={tmp_path}", "data.num_classes=6")
@@ -168,7 +170,7 @@ def test_two_rank_ddp_sees_each_sample_once_per_epoch(cli, shards, tmp_path):
 
 
 def test_what_shards_cannot_do_is_one_line(compose, shards):
-    from cnnlab.errors import UserError
+    from cnnlab.core.errors import UserError
     from cnnlab.training import build
 
     for override, says in (
@@ -192,5 +194,5 @@ def test_the_corpus_command_refuses_bad_input_in_one_line(tmp_path, capsys):
         (["--out", str(blocker / "c"), "--train", "6"], f"error: cannot write {blocker}"),
     ):
         with pytest.raises(SystemExit) as stop:
-            photo_corpus.main(argv)
+            corpus_command.main(argv)
         assert stop.value.code == 1 and says in capsys.readouterr().err

@@ -7,7 +7,7 @@ import csv
 
 import pytest
 
-from cnnlab.report import main as report_main
+from cnnlab.commands.report import main as report_main
 
 pytestmark = pytest.mark.slow
 SMALL = ["debug=test", "data.train_limit=256", "callbacks=none", "logger=none"]

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 import torch
 
+from cnnlab.core.checkpoint import TRACKING_RUNS
 from cnnlab.training import build
-from cnnlab.training.loggers import TRACKING_KEY
 
 
 @pytest.mark.slow
@@ -37,7 +37,7 @@ def test_mlflow_after_kill_9_and_resume_is_one_finished_run_with_every_epoch_onc
     assert len(runs) == 1, [r.info.run_name for r in runs]
     run = runs[0]
     assert run.info.status == "FINISHED"
-    assert torch.load(last, weights_only=True)[TRACKING_KEY] == {"mlflow": run.info.run_id}
+    assert torch.load(last, weights_only=True)[TRACKING_RUNS] == {"mlflow": run.info.run_id}
     val_steps = [m.step for m in client.get_metric_history(run.info.run_id, "val/acc")]
     assert len(val_steps) == 6 and len(set(val_steps)) == 6, val_steps  # each epoch once
     epochs = client.get_metric_history(run.info.run_id, "epoch")

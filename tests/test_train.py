@@ -8,8 +8,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from cnnlab.eval import evaluate
-from cnnlab.train import train
+from cnnlab.commands.eval import evaluate
+from cnnlab.commands.train import train
 
 
 def _events(run: Path) -> EventAccumulator:

@@ -29,7 +29,7 @@ def test_a_command_without_job_logging_still_announces_it(tmp_path):
         builtin.replace("hidden: 256", "hidden: 32")
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "cnnlab.summary", "--config-dir", "conf", "model=convnet"],
+        [sys.executable, "-m", "cnnlab.commands.summary", "--config-dir", "conf", "model=convnet"],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -74,7 +74,7 @@ def test_auto_cam_layer_skips_global_pooling(compose):
 
 
 def test_model_below_its_minimum_size_is_refused(compose):
-    from cnnlab.errors import UserError
+    from cnnlab.core.errors import UserError
 
     cfg = compose("model=alexnet", "data=fake", "data.input_size=32")
     with pytest.raises(UserError, match="at least 67×67"):

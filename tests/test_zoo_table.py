@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torchvision
 
-from cnnlab import zoo_table
+from cnnlab.commands import zoo_table
 
 
 def test_every_weight_is_listed_with_its_published_figures(capsys):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cnnlab.loading import LoadedModel
+    from cnnlab.inference.loading import LoadedModel
 
 __all__ = ["__version__", "load"]
 
@@ -27,6 +27,6 @@ __version__ = _version()
 
 def load(path, map_location="cpu") -> LoadedModel:
     """A checkpoint's network in eval mode, with its class names and preprocessing (no Hydra)."""
-    from cnnlab.loading import load as _load  # torch and Lightning only when asked for
+    from cnnlab.inference.loading import load as _load  # torch and Lightning only when asked for
 
     return _load(path, map_location)

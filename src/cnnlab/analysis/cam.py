@@ -25,7 +25,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
 from cnnlab.models.anatomy import find_cam_layer
 
 METHODS = {

@@ -6,8 +6,6 @@ place, so a failure never leaves half a report."""
 from __future__ import annotations
 
 import csv
-import json
-import shutil
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -17,9 +15,12 @@ from PIL import Image
 from cnnlab.analysis import eval_figures, evaluation
 from cnnlab.analysis.evaluation import Collected
 from cnnlab.analysis.render import mistakes_grid
-from cnnlab.training.media import Media
+from cnnlab.core import checkpoint
+from cnnlab.core.files import atomic_folder
+from cnnlab.core.media import Media
+from cnnlab.core.tables import markdown_table
 
-FILES = ("metrics.json", "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png",
+FILES = (checkpoint.METRICS, "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png",
          "reliability.png", "mistakes.png")  # fmt: skip
 
 
@@ -40,23 +41,15 @@ def write(
     numbers = {"split": split, "temperature": temperature,
                **evaluation.metrics(logits, collected.targets, names), **(extra or {})}  # fmt: skip
     counts = evaluation.confusion(logits, collected.targets).numpy()
-    final, tmp = folder / split, folder / f".{split}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_folder(folder / split) as tmp:  # a failure leaves the previous report whole
         _write_files(tmp, numbers, counts, logits, collected, names, to_unit, split, loggers, step)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # the previous report, if any, stays whole
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
     return numbers
 
 
 def _write_files(
     tmp, numbers, counts, logits, collected, names, to_unit, split, loggers, step
 ) -> None:
-    (tmp / "metrics.json").write_text(json.dumps(numbers, indent=2))
+    checkpoint.write_metrics(tmp, numbers)
     with open(tmp / "per_class.csv", "w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["class", "support", "precision", "recall", "f1"])
@@ -99,6 +92,5 @@ def _write_files(
 
 def _summary_table(numbers: dict) -> str:
     keys = ("top1", "top5", "balanced_accuracy", "macro_f1", "nll", "ece", "temperature")
-    return "| metric | value |\n|---|---|\n" + "\n".join(
-        f"| {k} | {numbers[k]:.4f} |" for k in keys if k in numbers
-    )
+    rows = [(k, f"{numbers[k]:.4f}") for k in keys if k in numbers]
+    return markdown_table(["metric", "value"], rows)

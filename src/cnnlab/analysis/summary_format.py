@@ -6,14 +6,9 @@ import csv
 import io
 
 from cnnlab.analysis.arithmetic import Report, numel
+from cnnlab.core.tables import markdown_table
 
 COLUMNS = ["layer", "type", "output (C×H×W)", "activations", "params", "MFLOPs"]
-
-
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    """A Markdown table: header, separator, one line per row (cells as str)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join([*lines, *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)])
 
 
 def human(n: float, unit: str = "") -> str:
@@ -78,11 +73,8 @@ def _memory_label(key: str, batch_size: int) -> str:
 
 
 def markdown(report: Report, batch_size: int) -> str:
-    table = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    table += ["| " + " | ".join(r) + " |" for r in rows(report)]
-    table += ["", "| total | |", "|---|---|"]
-    table += [f"| {k} | {v} |" for k, v in totals(report, batch_size)]
-    return "\n".join(table)
+    layers = markdown_table(COLUMNS, rows(report))
+    return f"{layers}\n\n{markdown_table(['total', ''], totals(report, batch_size))}"
 
 
 def to_csv(report: Report, batch_size: int) -> str:

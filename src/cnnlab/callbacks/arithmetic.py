@@ -8,7 +8,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from cnnlab.analysis.arithmetic import analyze
 from cnnlab.analysis.summary_format import markdown
-from cnnlab.training.media import Media
+from cnnlab.core.media import Media
 
 
 class ArithmeticSummary(L.Callback):

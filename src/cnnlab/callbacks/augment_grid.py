@@ -6,8 +6,8 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from cnnlab.data.preview import augmented_batch, picture
-from cnnlab.training.media import Media
+from cnnlab.analysis.preview import augmented_batch, picture
+from cnnlab.core.media import Media
 
 
 class AugmentationGrid(L.Callback):

@@ -13,7 +13,7 @@ from torchvision.utils import make_grid
 
 from cnnlab.analysis.render import confusion_image, mistakes_grid
 from cnnlab.callbacks.picture_epochs import draws_after_this_epoch
-from cnnlab.training.media import Media
+from cnnlab.core.media import Media
 
 MAX_IMAGES = 2000  # validation images scanned per call
 

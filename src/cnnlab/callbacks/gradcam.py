@@ -14,8 +14,8 @@ import torch
 from cnnlab.analysis.cam import NoFeatureMaps, cam_maps, overlay, pointing_game, resolve_layer
 from cnnlab.analysis.render import grid
 from cnnlab.callbacks.picture_epochs import draws_after_this_epoch
+from cnnlab.core.media import Media
 from cnnlab.data.tensor_dataset import TensorImages
-from cnnlab.training.media import Media
 
 log = logging.getLogger(__name__)
 

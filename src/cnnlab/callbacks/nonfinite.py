@@ -18,8 +18,9 @@ import logging
 
 import lightning as L
 import torch
+from torch.nn.utils import get_total_norm
 
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
 
 log = logging.getLogger(__name__)
 POLICIES = ("stop", "skip")
@@ -97,12 +98,10 @@ class NonFiniteGuard(L.Callback):
             for p in params:  # no gradient: the optimizer leaves the parameter as it is
                 p.grad = None
             return
-        # One fused norm per tensor: 3.8 ms instead of 26 ms per ResNet-18 step here
-        # (isfinite().all() per tensor); their sum is finite only if every norm is, and a sum
+        # One fused norm per tensor (get_total_norm): 3.8 ms instead of 26 ms per ResNet-18 step
+        # here (isfinite().all() per tensor); the total is finite only if every norm is, and one
         # that overflows float32 flags the step too.
-        if not params or torch.isfinite(
-            torch.stack(torch._foreach_norm([p.grad for p in params])).sum()
-        ):
+        if not params or torch.isfinite(get_total_norm([p.grad for p in params])):
             return
         if self._may_skip("gradient", trainer.global_step):
             for p in params:

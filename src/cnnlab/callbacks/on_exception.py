@@ -13,10 +13,11 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from cnnlab.errors import UserError
+from cnnlab.core import checkpoint
+from cnnlab.core.errors import UserError
 
 log = logging.getLogger(__name__)
-FILENAME = "on_exception.ckpt"
+FILENAME = checkpoint.ON_EXCEPTION
 
 
 class CheckpointOnException(L.Callback):

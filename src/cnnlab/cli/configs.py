@@ -15,7 +15,7 @@ from pathlib import Path
 
 import hydra
 
-from cnnlab.cli import user_configs
+from cnnlab.cli import schema, user_configs
 from cnnlab.cli.runner import in_job
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -30,18 +30,20 @@ CONFIG_DIR = config_dir()
 
 
 def command(config_name: str) -> Callable[[Callable], Callable]:
-    """`@command("train")`: `@hydra.main` over cnnlab's conf/, errors logged to the job's files."""
+    """`@command("train")`: `@hydra.main` over cnnlab's conf/, the config checked by
+    `schema.validate`, errors logged to the job's files."""
 
     def wrap(task: Callable) -> Callable:
         user_configs.register()
 
         @functools.wraps(task)
-        def announced(*args, **kwargs):
+        def checked(cfg, *args, **kwargs):
             user_configs.announce(CONFIG_DIR)  # in the job: its log file gets the line too
-            return task(*args, **kwargs)
+            schema.validate(cfg)  # every command's config, before anything runs
+            return task(cfg, *args, **kwargs)
 
         return hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(
-            in_job(announced)
+            in_job(checked)
         )
 
     return wrap

@@ -15,8 +15,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from cnnlab.errors import CannotWrite
-from cnnlab.training import run_lock
+from cnnlab.core import run_lock
+from cnnlab.core.errors import CannotWrite
 
 # Lightning's own order for a process's global rank (lightning_fabric's `_get_rank`), read here
 # without importing it (it imports torch).

@@ -24,8 +24,8 @@ from hydra.errors import (
 from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
-from cnnlab.errors import CannotWrite, RunFolderBusy, RunInterrupted, UserError, message
-from cnnlab.training import run_lock
+from cnnlab.core import run_lock
+from cnnlab.core.errors import CannotWrite, RunFolderBusy, RunInterrupted, UserError, message
 
 T = TypeVar("T")
 # Hydra plugins that ship as cnnlab extras: the config group their option lives in → the extra.
@@ -108,7 +108,7 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
     """
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     # A user project's `_target_: mypkg.MyNet` imports from the folder the command runs in, for
-    # console scripts (`cnnlab-train`) as for `python -m cnnlab.train`.
+    # console scripts (`cnnlab-train`) as for `python -m cnnlab.commands.train`.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -163,7 +163,7 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
         except RunInterrupted as stop:
             _log_to_files(str(stop))  # the sweep report reads it: status `interrupted`
             if _in_multirun():
-                from cnnlab.report import write  # the sweep stops here: report every job now
+                from cnnlab.analysis.sweep_report import write  # the sweep stops: report now
 
                 write(Path(HydraConfig.get().sweep.dir))
             raise

@@ -1,119 +1,23 @@
-"""Types of the config values users override most, so `trainer.max_epochs=abc` fails before
-anything runs with one line naming the key, instead of a crash deep inside Lightning.
-
-The YAML files stay the source of the values; these dataclasses only say what type each known
-key must have. Groups keep any further keys (each optimizer has its own).
-"""
+"""The config check every command runs first (`validate`): one table, `RULES`, says for each key
+users set what values are valid, type and range together; a value outside it stops the command
+with one line naming the key and what is valid, before torch loads and anything runs. The YAML
+files are the only source of default values; a key a config does not have is not checked.
+Commands add their own keys (`COMMAND_RULES`, chosen by the config's `task_name`)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from cnnlab.cli import machine
-from cnnlab.errors import UserError
-from cnnlab.training.metric_names import monitorable
+from cnnlab.core import choices
+from cnnlab.core.errors import UserError
+from cnnlab.core.metric_names import monitorable
 
-
-@dataclass
-class TrainerSchema:
-    max_epochs: int | None = None
-    min_epochs: int | None = None
-    max_steps: int = -1
-    num_nodes: int = 1
-    check_val_every_n_epoch: int | None = 1
-    log_every_n_steps: int = 50
-    gradient_clip_val: float | None = None
-    accumulate_grad_batches: int = 1
-    deterministic: Any = False
-    benchmark: bool | None = None
-    sync_batchnorm: bool = False
-    num_sanity_val_steps: int = 2
-    overfit_batches: float = 0.0
-
-
-@dataclass
-class OptimizerSchema:
-    lr: Any = 1e-3  # a number, or "auto": the learning-rate range test picks it
-    weight_decay: float = 0.0
-
-
-@dataclass
-class DataSchema:
-    name: str = ""
-    num_classes: int = 0
-    in_channels: int = 0
-    image_size: int = 0
-    input_size: int | None = None  # null: the larger of image_size and the model's minimum
-    batch_size: int = 1
-    eval_batch_size: int | None = None
-    val_fraction: float = 0.1
-    train_limit: int | None = None
-    num_workers: int = 0
-    pin_memory: Any = "auto"  # true, false, or auto (pinned when training on a CUDA GPU)
-    seed: int = 0
-
-
-@dataclass
-class ModuleSchema:
-    label_smoothing: float = 0.0
-    channels_last: bool = False
-    compile: bool = False
-
-
-@dataclass
-class RootSchema:
-    task_name: str = "train"
-    seed: int = 0
-    ckpt_path: str | None = None
-    run_id: str | None = None
-    test: bool = True
-    test_ckpt: str = "best"
-    eval_report: bool = True
-    calibrate: bool = False
-    decay_norm_and_bias: bool = False
-    module: ModuleSchema | None = None
-    trainer: TrainerSchema = field(default_factory=TrainerSchema)
-    optimizer: OptimizerSchema | None = None
-    data: DataSchema | None = None
-
-
-def _known(node: DictConfig, schema: type) -> DictConfig:
-    """The keys of `node` that `schema` types, nested groups included; other keys are left out."""
-    keys = [k for k in schema.__dataclass_fields__ if k in node]
-    out = OmegaConf.masked_copy(node, keys)
-    for key in keys:
-        sub = _SUBSCHEMAS.get((schema, key))
-        if (
-            sub is not None
-            and isinstance(node._get_node(key), DictConfig)
-            and node[key] is not None
-        ):
-            out[key] = _known(node[key], sub)
-    return out
-
-
-_SUBSCHEMAS = {
-    (RootSchema, "trainer"): TrainerSchema,
-    (RootSchema, "optimizer"): OptimizerSchema,
-    (RootSchema, "data"): DataSchema,
-    (RootSchema, "module"): ModuleSchema,
-}
-
-
-def validate(cfg: DictConfig) -> None:
-    """Raise UserError naming the first key whose value has the wrong type."""
-    try:
-        OmegaConf.merge(OmegaConf.structured(RootSchema), _known(cfg, RootSchema))
-    except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", "") or "?"
-        msg = str(err).splitlines()[0]
-        raise UserError(f"{key}: {msg}") from None
-    check_ranges(cfg)
+Rule = tuple[Callable[[Any], bool], str]  # (is this value valid?, what is valid, said in the error)
 
 
 def _whole(low: int, *also: int):
@@ -140,19 +44,48 @@ def _optional(check):
     return lambda v: v is None or check(v)
 
 
+def _is(*types: type) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, types) and (bool in types or not isinstance(v, bool))
+
+
+def one_of(options: tuple) -> Rule:
+    return (lambda v: v in options, f"choose one of: {', '.join(map(str, options))}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "mixed", "16-true", "bf16-true",
               "64", "32", "16", "bf16", 64, 32, 16)  # fmt: skip
 POSITIVE = (_between(0, float("inf"), low_open=True), "a finite number > 0")
 NON_NEGATIVE = (_between(0, float("inf")), "a finite number ≥ 0")
+BOOL = (_is(bool), "true or false")
+NAME = (_optional(_is(str, int)), "a name, or null")
 # Bounds past which a value is a typo, not an experiment: a learning rate or weight decay above
 # 10 diverges on every network here; images larger than 4096 px a side would need ≥ 200 MB per
 # float32 RGB image before the network sees it.
 MAX_LR = MAX_WEIGHT_DECAY = 10.0
 MIN_IMAGE, MAX_IMAGE = 8, 4096  # pixels per side; below 8 a picture holds too little (MNIST: 28)
-# key → (check, what is valid): every numeric key users set, answered before anything runs.
-RANGES = {
+# key → (check, what is valid): every key users set, answered before anything runs.
+RULES: dict[str, Rule] = {
     "seed": (_whole(0), "a whole number ≥ 0"),
-    "test_ckpt": (lambda v: v in ("best", "last"), "best or last"),
+    "test_ckpt": one_of(choices.TEST_CKPTS),
+    "test": BOOL,
+    "eval_report": BOOL,
+    "calibrate": BOOL,
+    "decay_norm_and_bias": BOOL,
+    "run_id": NAME,
+    "data.name": (_is(str), "a name"),
+    "data.seed": (_whole(0), "a whole number ≥ 0"),
+    "data.pin_memory": (lambda v: v in (True, False, "auto"), "true, false or auto"),
+    "data.decode": one_of(choices.DECODERS),
+    "data.on_bad_image": one_of(choices.BAD_IMAGE_MODES),
+    "module.channels_last": BOOL,
+    "module.compile": BOOL,
+    "trainer.sync_batchnorm": BOOL,
+    "trainer.benchmark": (_optional(_is(bool)), "true, false or null"),
+    "trainer.overfit_batches": NON_NEGATIVE,
     "data.batch_size": (_whole(1), "a whole number ≥ 1"),
     "data.eval_batch_size": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
     "data.num_workers": (_whole(0), "a whole number ≥ 0"),
@@ -230,15 +163,49 @@ RANGES = {
     ),
 }
 
+WHOLE_1 = (_whole(1), "a whole number ≥ 1")
+# The keys only one command's config has, by its task_name.
+COMMAND_RULES: dict[str, dict[str, Rule]] = {
+    "eval": {"split": one_of(choices.SPLITS)},
+    "predict": {
+        "topk": WHOLE_1,
+        "batch_size": WHOLE_1,
+        "tta": one_of(choices.TTA),
+        "on_bad_image": one_of(choices.BAD_IMAGE_MODES),
+        "device": one_of(choices.DEVICES),
+    },
+    "explain": {
+        "batch_size": WHOLE_1,
+        "on_bad_image": one_of(choices.BAD_IMAGE_MODES),
+        "limit": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
+    },  # fmt: skip
+    "export": {
+        "format": one_of(choices.EXPORT_FORMATS),
+        "parity_images": WHOLE_1,
+        "tolerance": NON_NEGATIVE,  # 0: bit-exact
+    },  # fmt: skip
+    "summary": {"format": one_of(choices.SUMMARY_FORMATS), "batch_size": WHOLE_1},
+    "shards": {
+        "max_side": (_optional(_whole(32)), "a whole number of pixels ≥ 32, or null"),
+        "quality": (lambda v: _whole(1)(v) and v <= 100, "a JPEG quality from 1 to 100"),
+        "chunk_mb": WHOLE_1,
+        "on_bad_image": one_of(choices.BAD_IMAGE_MODES),
+    },
+}
 
-def check_ranges(cfg: DictConfig) -> None:
-    """Raise UserError naming the first key whose value is outside its valid range."""
-    for key, (valid, what) in RANGES.items():
+
+def validate(cfg: DictConfig) -> None:
+    """Raise UserError naming the first key whose value is not valid, then check what depends on
+    several keys or on the machine (input size, devices, monitored metrics)."""
+    task = OmegaConf.select(cfg, "task_name", default=None)
+    for key, (valid, what) in {**RULES, **COMMAND_RULES.get(str(task), {})}.items():
         value = _value(cfg, key)
         if value is _ABSENT:
             continue  # this config has no such key
         if not valid(value):
-            raise UserError(f"{key}={value!r} is out of range; valid: {what}")
+            verdict = "is out of range" if _number(value) else "is not valid"
+            said = what if what.startswith("choose") else f"valid: {what}"
+            raise UserError(f"{key}={value!r} {verdict}; {said}")
     _check_input_size(cfg)
     _check_devices(cfg)
     _check_monitors(cfg)

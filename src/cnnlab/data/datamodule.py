@@ -15,13 +15,13 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
+from cnnlab.core.errors import UserError
+from cnnlab.core.preprocessing import Preprocessing
 from cnnlab.data import decode as decoding
 from cnnlab.data import sanity, splits
 from cnnlab.data.image_set import ImageSet, seeded_sample, seeded_split
 from cnnlab.data.sources import SourceData
 from cnnlab.data.tensor_dataset import collate_batched
-from cnnlab.errors import UserError
-from cnnlab.training.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
 BALANCE = ("none", "sampler", "loss")

@@ -36,10 +36,12 @@ except ImportError:  # pragma: no cover - a future torchvision
     decode_jpeg = None
 from torchvision.transforms import v2
 
+from cnnlab.core import choices
+from cnnlab.core.errors import UserError
 from cnnlab.data import jpeg_header
-from cnnlab.errors import UserError
+from cnnlab.data.pixels import eval_pipeline, open_upright, unreadable
 
-DECODERS = ("auto", "pil", "torchvision", "gpu")
+DECODERS = choices.DECODERS
 DRAFT_MAX = 8  # libjpeg scales by 1/2, 1/4 or 1/8
 
 Box = tuple[int, int, int, int]  # top, left, height, width in upright pixels
@@ -80,13 +82,8 @@ def decode(data: bytes, box: CropBox, decoder: str = "auto", name: str = "image"
     """uint8 (3, S, S). `name` (a path) only labels errors."""
     try:
         return _decode(data, box, decoder)
-    except (OSError, RuntimeError, ValueError, SyntaxError) as err:
-        raise UserError(f"cannot read image {name}: {err}") from None
-    except Image.DecompressionBombError as err:
-        raise UserError(
-            f"cannot read image {name}: {err} Resize it, or raise PIL.Image.MAX_IMAGE_PIXELS if "
-            f"you trust the file"
-        ) from None
+    except (OSError, RuntimeError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise unreadable(name, err) from None
 
 
 def _decode(data: bytes, box: CropBox, decoder: str) -> torch.Tensor:
@@ -128,20 +125,7 @@ def _eval(data: bytes, box: CropBox) -> torch.Tensor:
 @functools.cache
 def _eval_transform(size: int, resize: int | None):
     """One Resize + CenterCrop per size, built once (not per image)."""
-    from cnnlab.data.folder import eval_pipeline
-
     return eval_pipeline(size, resize)
-
-
-def open_upright(fp) -> Image.Image:
-    """Decode fully (truncation shows up here, not later), turn by the EXIF orientation, and
-    convert to RGB (`folder.to_rgb`)."""
-    from cnnlab.data.folder import to_rgb
-
-    with Image.open(fp) as img:
-        img.load()
-        ImageOps.exif_transpose(img, in_place=True)
-        return to_rgb(img)
 
 
 def _auto_jpeg(data: bytes, box: CropBox) -> torch.Tensor:

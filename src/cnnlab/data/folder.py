@@ -2,56 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
-from torchvision.transforms import v2
 
+from cnnlab.core import choices
+from cnnlab.core.errors import UserError
 from cnnlab.data import decode
+from cnnlab.data.pixels import eval_pipeline, load_rgb
 from cnnlab.data.tensor_dataset import TensorImages
-from cnnlab.errors import UserError
 
 log = logging.getLogger(__name__)
-BAD_IMAGE_MODES = ("fail", "skip")
-
-
-def load_rgb(path: str, data: bytes | None = None) -> Image.Image:
-    """Decode fully (truncation shows up here, not later), upright by the EXIF orientation, and
-    convert modes explicitly. `data`: the file's bytes when the caller has read them already."""
-    from cnnlab.data.decode import open_upright
-
-    try:
-        return open_upright(io.BytesIO(data) if data is not None else path)
-    except OSError as err:  # truncated, empty or not an image: name the file
-        raise UserError(f"cannot read image {path}: {err}") from None
-    except Image.DecompressionBombError as err:  # more than 2 × Image.MAX_IMAGE_PIXELS pixels
-        raise UserError(
-            f"cannot read image {path}: {err} Resize it, or raise PIL.Image.MAX_IMAGE_PIXELS if "
-            f"you trust the file"
-        ) from None
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    # Transparent pixels are composited on white, not silently dropped to black.
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(canvas, rgba).convert("RGB")
-    # 16/32-bit integer images are scaled to 8 bits, not clipped to white.
-    if img.mode.startswith("I"):
-        arr = np.asarray(img, dtype=np.float32)
-        top = 65535.0 if arr.max() > 255 else 255.0
-        return Image.fromarray((arr / top * 255).round().clip(0, 255).astype(np.uint8)).convert(
-            "RGB"
-        )
-    return img.convert("RGB")
+BAD_IMAGE_MODES = choices.BAD_IMAGE_MODES
 
 
 def drop_unreadable(samples: list[tuple[str, int]], folder: Path) -> list[tuple[str, int]]:
@@ -83,20 +50,6 @@ def check_bad_image_mode(mode: str, key: str = "on_bad_image") -> None:
 
 
 FILE_SAMPLE = 200  # files opened per split for the size/mode summary
-
-
-def eval_pipeline(image_size: int, resize: int | None = None) -> v2.Compose:
-    """Decoded PIL image → uint8 (C, S, S): shorter side resized to `resize` (default S), then
-    the center S × S crop (ImageNet recipes: resize 256, crop 224). Resized by PIL (antialiased
-    bilinear; torchvision's uint8 tensor kernel differs from it by 1 level on ~0.1 % of pixels),
-    so a torch-free reader with Pillow reproduces it exactly (README's classify_onnx.py)."""
-    return v2.Compose(
-        [
-            v2.Resize(resize or image_size, antialias=True),
-            v2.CenterCrop(image_size),
-            v2.PILToTensor(),
-        ]
-    )
 
 
 class FolderImages(Dataset):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
+from cnnlab.core.files import write_atomic
 
 PER_CLASS_TRAIN = 400  # of the 500 digits per class; the remaining 100 are the test split
 NUM_CLASSES = 10
@@ -53,15 +53,9 @@ def stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _write_idx_atomic(path: Path, array: np.ndarray) -> None:
     # IDX format (yann.lecun.com/exdb/mnist): magic 0x0000 08 <ndim>, big-endian dims, raw bytes.
     header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    # One temporary file per process: DDP ranks on a fresh machine prepare the sample at the same
-    # time, and a shared name let one rank move another's file away (FileNotFoundError on one
-    # rank, the other waiting for it in a collective). Same bytes from each; the last one wins.
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    # DDP ranks on a fresh machine prepare the sample at the same time: each writes its own
+    # temporary file (a shared name once let one rank move another's away, a hang in a collective).
+    write_atomic(path, header + np.ascontiguousarray(array, dtype=np.uint8).tobytes(), durable=True)
 
 
 def prepare(root: str | Path) -> Path:

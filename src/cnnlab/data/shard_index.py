@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
 
 META = "cnnlab"  # cnnlab's key in LitData's index.json: labels, classes, digests
 

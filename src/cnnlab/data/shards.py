@@ -21,8 +21,6 @@ import io
 import json
 import logging
 import math
-import os
-import shutil
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,11 +29,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from cnnlab.core.errors import UserError
+from cnnlab.core.files import atomic_folder
 from cnnlab.data import decode
-from cnnlab.data.folder import check_bad_image_mode, load_rgb, open_split
+from cnnlab.data.folder import check_bad_image_mode, open_split
+from cnnlab.data.pixels import load_rgb
 from cnnlab.data.shard_index import META, check_index
 from cnnlab.data.tensor_dataset import TensorImages
-from cnnlab.errors import UserError
 
 log = logging.getLogger(__name__)
 logging.getLogger("litdata").setLevel(logging.WARNING)  # an INFO line per split about its cache
@@ -88,9 +88,7 @@ def write_split(
 
     check_bad_image_mode(on_bad_image)
     split = open_split(folder, 1, class_names)  # scans only; decoding happens in `encode`
-    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
+    with atomic_folder(out) as partial:  # an earlier `out` is replaced only at the end
         writer = BinaryWriter(str(partial), chunk_bytes=chunk_mb * 1_000_000)
         labels, digests, files, skipped, total = [], [], [], [], 0
         # Stored in a seeded random order: LitData shuffles chunks and a window of samples, so
@@ -130,12 +128,6 @@ def write_split(
         if skipped:
             log.warning("%s: skipped %d unreadable image(s); first: %s", folder, len(skipped),
                         skipped[0])  # fmt: skip
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(partial, out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return {"images": len(labels), "skipped": len(skipped), "bytes": total,
             "classes": split.class_names}  # fmt: skip
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnnlab.core.errors import UserError
 from cnnlab.data import mnist_sample as _mnist_sample
 from cnnlab.data.image_set import ImageSet, seeded_split
 from cnnlab.data.tensor_dataset import TensorImages
-from cnnlab.errors import UserError
 
 
 @dataclass

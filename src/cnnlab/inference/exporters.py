@@ -13,7 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "exported_program": ".pt2"}
+from cnnlab.core import choices
+
+# format → file ending
+FORMATS = dict(zip(choices.EXPORT_FORMATS, (".onnx", ".torchscript.pt", ".pt2"), strict=True))
 INPUT, OUTPUT = "images", "logits"
 
 

@@ -1,6 +1,6 @@
 """The images a user names on the command line (`images=` of `predict` and `explain`): one file, a
 folder read recursively, or a glob, decoded in DataLoader workers exactly as a folder's eval split
-is during training (`cnnlab.data.folder.eval_pipeline`), converted to the network's channels."""
+is during training (`cnnlab.data.pixels.eval_pipeline`), converted to the network's channels."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from cnnlab.data.folder import eval_pipeline, load_rgb
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
+from cnnlab.data.pixels import eval_pipeline, load_rgb
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 

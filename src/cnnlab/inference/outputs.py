@@ -1,6 +1,7 @@
 """predict's files: `predictions.csv` and `predictions.jsonl` (one row per image), and the files it
-did not label (`skipped.csv`: unreadable images; `not_images.txt`). Rows stream to `*.part` files
-renamed into place at the end, so a run that fails leaves no half-written predictions.
+did not label (`skipped.csv`: unreadable images; `not_images.txt`). Rows stream to temporary files
+(`files.Pending`) renamed into place at the end, so a run that fails leaves no half-written
+predictions.
 
 File names are written as the OS gave them, whatever their bytes: the text files keep a name that
 is not UTF-8 byte for byte (read them back with `errors="surrogateescape"`), the JSON lines escape
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from cnnlab.files import naming
+from cnnlab.core.files import Pending, naming
 
 # Undecodable bytes in file names (surrogate-escaped by Python) are written back as those bytes.
 NAME_ERRORS = "surrogateescape"
@@ -26,12 +27,13 @@ class PredictionWriter:
     def __init__(self, folder: Path, class_names: list[str], k: int):
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.class_names, self.k = folder, class_names, k
-        self.parts = {name: folder / f"{name}.part" for name in NAMES}
+        self.pending = {name: Pending(folder / name) for name in NAMES}
+        self.parts = {name: p.tmp for name, p in self.pending.items()}
         self._csv_file = self._jsonl = None
         try:
-            with naming(self.parts["predictions.csv"]):
+            with naming(self.pending["predictions.csv"].path):
                 self._csv_file = self._open("predictions.csv", newline="")
-            with naming(self.parts["predictions.jsonl"]):
+            with naming(self.pending["predictions.jsonl"].path):
                 self._jsonl = self._open("predictions.jsonl")
             self._csv = csv.writer(self._csv_file)
             ranks = [c for r in range(1, k + 1) for c in (f"top{r}", f"top{r}_prob")]
@@ -58,12 +60,12 @@ class PredictionWriter:
                 self.labelled += 1
                 self.correct += names[0] == label
             ranked = [v for n, p in zip(names, values, strict=True) for v in (n, f"{p:.6f}")]
-            with naming(self.parts["predictions.csv"]):
+            with naming(self.pending["predictions.csv"].path):
                 self._csv.writerow([str(path), label, names[0], f"{values[0]:.6f}", *ranked])
             topk = [{"class": n, "prob": round(p, 6)} for n, p in zip(names, values, strict=True)]
             record = {"path": str(path), "label": label or None, "pred": names[0],
                       "prob": round(values[0], 6), "topk": topk}  # fmt: skip
-            with naming(self.parts["predictions.jsonl"]):
+            with naming(self.pending["predictions.jsonl"].path):
                 self._jsonl.write(json.dumps(record) + "\n")
 
     def skip(self, path: Path, reason: str) -> None:
@@ -72,20 +74,20 @@ class PredictionWriter:
     def finish(self, not_images: list[Path]) -> None:
         self._close()
         self.not_images = list(not_images)
-        with naming(self.parts["skipped.csv"]), self._open("skipped.csv", newline="") as fh:
+        with naming(self.pending["skipped.csv"].path), self._open("skipped.csv", newline="") as fh:
             csv.writer(fh).writerows([("path", "reason"), *self.skipped])
-        with naming(self.parts["not_images.txt"]), self._open("not_images.txt") as fh:
+        with naming(self.pending["not_images.txt"].path), self._open("not_images.txt") as fh:
             fh.write("".join(f"{p}\n" for p in not_images))
-        for name, part in self.parts.items():
-            part.replace(self.folder / name)
+        for pending in self.pending.values():
+            pending.commit()
 
     def abandon(self) -> None:
         try:
             self._close()
         except OSError:
             pass  # a full disk: the buffered rows are going away with their file
-        for part in self.parts.values():
-            part.unlink(missing_ok=True)
+        for pending in self.pending.values():
+            pending.discard()
 
     def _open(self, name: str, **kwargs):
         return open(self.parts[name], "w", encoding="utf-8", errors=NAME_ERRORS, **kwargs)
@@ -96,7 +98,7 @@ class PredictionWriter:
         for name, fh in (("predictions.csv", self._csv_file), ("predictions.jsonl", self._jsonl)):
             if fh is not None and not fh.closed:
                 try:
-                    with naming(self.parts[name]):
+                    with naming(self.pending[name].path):
                         fh.close()
                 except OSError as err:
                     failed = failed or err

@@ -13,9 +13,10 @@ from collections.abc import Callable
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from cnnlab.errors import UserError
+from cnnlab.core import choices
+from cnnlab.core.errors import UserError
 
-TTA = ("none", "hflip", "five_crop")
+TTA = choices.TTA
 CROP_FRACTION = 0.875  # five_crop: the crops' side over the resized image's side
 
 

@@ -3,14 +3,14 @@ mean ± std over the seeds of each configuration."""
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnlab import report
-from cnnlab.analysis.summary_format import markdown_table as table  # noqa: F401 - claims use it
+from cnnlab.analysis import sweep_report as report
+from cnnlab.core import checkpoint
+from cnnlab.core.tables import markdown_table as table  # noqa: F401 - claims use it
 
 CURVES = ("train/loss", "val/acc")  # per epoch, read from TensorBoard
 
@@ -35,9 +35,7 @@ def jobs(sweep_dir: Path) -> list[Job]:
     out = []
     for row in report.collect(sweep_dir):
         folder = sweep_dir / row["job"]
-        record = folder / "metrics.json"
-        metrics = json.loads(record.read_text()) if record.is_file() else {}
-        job = Job(folder, dict(row["set"]), metrics)
+        job = Job(folder, dict(row["set"]), checkpoint.read_metrics(folder))
         if job.ok:
             job.curves = {tag: curve(job, tag) for tag in CURVES}
         out.append(job)

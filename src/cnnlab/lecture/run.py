@@ -7,7 +7,6 @@ optimizer.lr, replaces the sweep's values: Hydra's sweeper puts the command line
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -17,8 +16,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from cnnlab import report
-from cnnlab.errors import UserError
+from cnnlab.core import checkpoint
+from cnnlab.core.errors import UserError
+from cnnlab.core.files import write_atomic
+from cnnlab.core.tables import markdown_table
 from cnnlab.lecture import claims, layer_claims, results
 
 SHIFT_PX = 3  # the connectivity claim's shifted test digits: 3 pixels, one of 4 directions each
@@ -40,7 +41,7 @@ def shifted(images, pixels: int = SHIFT_PX):
 def _train(args: list[str], log: Path) -> int:
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
     with open(log, "a") as fh:
-        cmd = [sys.executable, "-m", "cnnlab.train", *args]
+        cmd = [sys.executable, "-m", "cnnlab.commands.train", *args]
         fh.write("$ " + " ".join(cmd) + "\n")
         fh.flush()
         return subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
@@ -61,7 +62,7 @@ def _sweep(experiment: str, out: Path, overrides: list[str]) -> tuple[list[resul
     extra = []
     if experiment in PRETRAINED:  # the pretrained network first (once): digits 0–4
         pre = out / "transfer_pretrain"
-        last = pre / "checkpoints" / "last.ckpt"
+        last = checkpoint.in_run(pre, checkpoint.LAST)
         if not last.is_file():
             rc = _train(["experiment=digits_pretrain", f"hydra.run.dir={pre}",
                          "eval_report=false", *single_run(overrides)], log)  # fmt: skip
@@ -93,7 +94,7 @@ def _measure_shifted(jobs: list[results.Job], data_dir: Path, shifts: dict[int, 
         if not job.ok:
             continue
         model = cnnlab.load(
-            job.folder / "checkpoints" / (job.metrics.get("tested_ckpt") or "last.ckpt")
+            checkpoint.in_run(job.folder, job.metrics.get("tested_ckpt") or checkpoint.LAST)
         )
         for metric, images in moved.items():
             preds = model.predict(images).argmax(1)
@@ -184,7 +185,7 @@ def run(
             drawn["gradcam_maps"] = cam_grid.png(jobs)
         drawn = {name: data for name, data in drawn.items() if data}
         for name, data in drawn.items():
-            report.atomic_write(out / f"{name}.png", data)
+            write_atomic(out / f"{name}.png", data)
         pictures.update(drawn)
         sections.append(_section(claim, finding, error, wall, list(drawn)))
         verdict = finding.verdict if finding else "no verdict"
@@ -194,7 +195,7 @@ def run(
     total = sum(w for _, _, w in summary) if again else time.perf_counter() - started
     stamp = _stamp(out, again, total, overrides)
     text = _report(summary, sections, stamp)
-    report.atomic_write(out / "report.md", text)
+    write_atomic(out / "report.md", text)
     _to_tensorboard(out, text, pictures)
     return complete
 
@@ -208,7 +209,7 @@ def _stamp(out: Path, again: bool, total: float, overrides: list[str]) -> dict:
     args = f' ARGS="{" ".join(overrides)}"' if overrides else ""
     stamp = {"date": f"{datetime.now():%Y-%m-%d %H:%M}", "total_s": total,
              "command": f"make lecture{args}"}  # fmt: skip
-    report.atomic_write(out / record.name, json.dumps(stamp).encode())
+    write_atomic(out / record.name, json.dumps(stamp).encode())
     return stamp
 
 
@@ -220,8 +221,8 @@ def _report(summary, sections, stamp: dict) -> str:
     head = ["# The lecture, measured", "",
             f"`{stamp['command']}` on {machine}, {stamp['date']}; "
             f"{stamp['total_s'] / 60:.1f} min in all.",
-            "", "| claim | verdict | wall s |", "|---|---|---|"]  # fmt: skip
-    head += [f"| {name} | {verdict} | {wall:.0f} |" for name, verdict, wall in summary]
+            "", markdown_table(["claim", "verdict", "wall s"],
+                               [(n, v, f"{w:.0f}") for n, v, w in summary])]  # fmt: skip
     return "\n".join([*head, "", RECOMPUTE, "", *sections])
 
 
@@ -233,53 +234,3 @@ RECOMPUTE = (
     "30 %. Each job's own numbers are in `<sweep>/<job>/metrics.json`; `--report-only` rebuilds "
     "this report from them."
 )
-
-
-def root() -> Path:
-    """Where outputs/ and data/ live: CNNLAB_ROOT when set, as for every other command
-    (conf/paths/default.yaml), else the folder it runs from."""
-    return Path(os.environ.get("CNNLAB_ROOT") or ".")
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="cnnlab-lecture", description=__doc__)
-    parser.add_argument("--only", default="", help="comma-separated claims (default: all)")
-    parser.add_argument(
-        "--out", type=Path, help="default: $CNNLAB_ROOT/outputs/lecture/<date>_<time>"
-    )
-    parser.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("CNNLAB_DATA") or root() / "data")
-    )
-    parser.add_argument(
-        "--report-only",
-        action="store_true",
-        help="train nothing: recompute the verdicts and report from the sweeps in --out",
-    )
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every sweep")
-    args = parser.parse_args(argv)
-    only = [n.strip() for n in args.only.split(",") if n.strip()] or list(claims.BY_NAME)
-    try:
-        unknown = [n for n in only if n not in claims.BY_NAME]
-        if unknown:
-            raise UserError(f"unknown claim {unknown[0]!r}; valid: {', '.join(claims.BY_NAME)}")
-        out = args.out or root() / "outputs" / "lecture" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
-        if args.report_only and args.out is None:
-            raise UserError("--report-only needs --out: the lecture folder to report on")
-        if args.report_only and not out.is_dir():
-            raise UserError(f"{out} holds no lecture run (no such folder)")
-        if not args.report_only and out.exists() and any(out.iterdir()):
-            raise UserError(f"{out} already holds a lecture run; choose another --out")
-        complete = run(only, args.overrides, out, args.data_dir, again=args.report_only)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
-        sys.exit(1)
-    print(f"wrote {out / 'report.md'} (and figures, tb/ for TensorBoard)")
-    if not complete:
-        sys.exit(1)  # a claim without a verdict: its sweep failed
-
-
-if __name__ == "__main__":
-    main()

@@ -8,22 +8,15 @@ backbone that silently loaded half its weights trains as if from scratch.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from cnnlab.errors import UserError
-from cnnlab.training import checkpoint
+from cnnlab.core import checkpoint
+from cnnlab.core.errors import UserError
 
 log = logging.getLogger(__name__)
 PREFIXES = ("net.", "model.", "module.")  # ClassifierModule, other LightningModules, DDP
-
-
-def is_path(weights: str | None) -> bool:
-    return bool(weights) and (
-        "/" in str(weights) or Path(str(weights)).suffix in (".ckpt", ".pt", ".pth", ".bin")
-    )
 
 
 def _state_dict(obj: dict) -> dict[str, torch.Tensor]:

@@ -11,7 +11,7 @@ import torch
 import torchvision
 from torch import nn
 
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
 from cnnlab.models.anatomy import find_head
 
 

@@ -1,4 +1,5 @@
-"""The one place that turns configs into objects (`hydra.utils.instantiate` is called only here).
+"""The one place that turns configs into objects (`hydra.utils.instantiate` is called only here;
+networks come from `models.build`, which `cnnlab.load` also uses and which needs no Hydra).
 
 `train`, `eval` and the tests build the same graph through these functions:
 preprocessing → data and network → ClassifierModule; callbacks, loggers → Trainer.
@@ -13,16 +14,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from cnnlab.core.checkpoint_io import AtomicCheckpointIO
+from cnnlab.core.errors import UserError
+from cnnlab.core.preprocessing import Preprocessing, decide
 from cnnlab.data.datamodule import ClassificationDataModule
-from cnnlab.errors import UserError
-from cnnlab.models import weights as weights_file
-from cnnlab.models.anatomy import find_head
+from cnnlab.models.build import head_name, network, restore_network
 from cnnlab.training import precision, step_hooks
-from cnnlab.training.checkpoint_io import AtomicCheckpointIO
 from cnnlab.training.loggers import continue_run, missing_package
 from cnnlab.training.module import ClassifierModule
 from cnnlab.training.param_groups import GroupPlan
-from cnnlab.training.preprocessing import Preprocessing, decide
 
 # Data-config keys that `preprocessing()` turns into one Preprocessing (not datamodule arguments).
 DECIDED_KEYS = ("mean", "std", "input_size", "normalize")
@@ -65,38 +65,6 @@ def data_and_network(cfg: DictConfig) -> tuple[Preprocessing, ClassificationData
     """Preprocessing decided once, then the datamodule and the network built with it."""
     prep = preprocessing(cfg)
     return prep, datamodule(cfg.data, prep), network(cfg.model, prep)
-
-
-def network(model_cfg: DictConfig, prep: Preprocessing) -> nn.Module:
-    """The network for `prep.input_size` images, with `model.weights` applied: a torchvision
-    weights name is passed to torchvision; a file path is loaded here, backbone only. A network
-    whose config has an `image_size` argument gets the input size there."""
-    label = model_cfg.get("name") or model_cfg.net._target_.rpartition(".")[2]
-    minimum = model_cfg.get("min_input_size") or 1
-    if prep.input_size < minimum:
-        raise UserError(
-            f"model {label} needs images of at least {minimum}×{minimum} pixels, but "
-            f"data.input_size={prep.input_size}; drop that override or raise it"
-        )
-    weights = model_cfg.get("weights")
-    from_file = weights_file.is_path(weights)
-    if weights and not from_file and "weights" not in model_cfg.net:
-        raise UserError(
-            f"model.weights={weights!r}: {label} is built from scratch here; give a "
-            f"checkpoint or state-dict file, or use a torchvision model"
-        )
-    overrides = {"weights": None} if from_file and "weights" in model_cfg.net else {}
-    if "image_size" in model_cfg.net:
-        overrides["image_size"] = prep.input_size
-    net = _instantiate(model_cfg.net, f"model ({label})", **overrides)
-    if from_file:
-        weights_file.load_backbone(net, str(weights), head_name(model_cfg, net))
-    return net
-
-
-def head_name(model_cfg: DictConfig, net: nn.Module) -> str:
-    head = model_cfg.get("head") or "auto"
-    return find_head(net)[0] if head == "auto" else head
 
 
 def freeze_strategy(cfg: DictConfig, net: nn.Module) -> L.Callback | None:
@@ -177,18 +145,6 @@ def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Tr
     step_hooks.skip_unused(built.callbacks)  # Lightning's own (its progress bar) included
     step_hooks.no_gpu_probe_per_step()
     return built
-
-
-def restore_network(stored: dict[str, Any], data_cfg: DictConfig | None = None):
-    """The network of a finished run (untrained), from the config its checkpoint stores, and its
-    preprocessing exactly as in training (weights' statistics included), with nothing downloaded
-    (the checkpoint holds the trained weights). Returns (run config, preprocessing, network)."""
-    run_cfg = OmegaConf.create(stored)
-    if data_cfg is not None:
-        run_cfg.data = data_cfg
-    prep = preprocessing(run_cfg)  # the weights' statistics count, before they are dropped
-    run_cfg.model.weights = None
-    return run_cfg, prep, network(run_cfg.model, prep)
 
 
 def restore(stored: dict[str, Any], data_cfg: DictConfig | None = None):

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from cnnlab.training import checkpoint
-from cnnlab.training.checkpoint_io import AtomicCheckpointIO
+from cnnlab.core import checkpoint
+from cnnlab.core.checkpoint_io import AtomicCheckpointIO
 
 
 def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
@@ -33,5 +33,5 @@ def store(path: Path, temperature: float, fitted_on: str) -> None:
     """Write the temperature into the checkpoint (atomically), where `cnnlab.load`, `predict`
     and `export` read it."""
     ckpt = checkpoint.load(path)
-    ckpt["calibration"] = {"temperature": temperature, "fitted_on": fitted_on}
+    checkpoint.put_temperature(ckpt, temperature, fitted_on)
     AtomicCheckpointIO().save_checkpoint(ckpt, path)

@@ -88,7 +88,7 @@ class PartialFreeze(FreezeStrategy):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        from cnnlab.errors import UserError
+        from cnnlab.core.errors import UserError
 
         stages = top_level_stages(pl_module.net, self.head)
         names = [n for n, _ in stages]

@@ -1,10 +1,9 @@
 """One training run, once its config is valid: build, fit (resuming when asked), test the last or
-best checkpoint (`test_ckpt`), write metrics.json. Imports torch and Lightning; `cnnlab.train`
+best checkpoint (`test_ckpt`), write metrics.json. Imports torch and Lightning; the train command
 reaches it only after the config has been checked, so a typo is answered without that start-up."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -16,8 +15,9 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from cnnlab.errors import CTRL_C, SIGTERM_SAVED, RunInterrupted, UserError
-from cnnlab.training import build, calibration, checkpoint, eval_pass, loggers, resume, run_lock
+from cnnlab.core import checkpoint, run_lock
+from cnnlab.core.errors import CTRL_C, SIGTERM_SAVED, RunInterrupted, UserError
+from cnnlab.training import build, calibration, eval_pass, loggers, resume
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
     callbacks = build.callbacks(cfg)
     if strategy is not None:
         callbacks.append(strategy)
-    named = build.loggers(cfg, resume=(stored or {}).get(loggers.TRACKING_KEY))
+    named = build.loggers(cfg, resume=checkpoint.tracking_runs(stored))
     callbacks.append(loggers.TrackingRuns(named))
     trainer = build.trainer(cfg, callbacks, list(named.values()))
     _log_effective_batch(cfg, trainer)
@@ -82,7 +82,7 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
             # Exactly the weights `eval` reads from that checkpoint. Through ckpt_path, Lightning's
             # weight-averaging callbacks would put the raw weights back (EMA keeps the average in
             # state_dict and the raw ones beside it), and the printed test would not be eval's.
-            checkpoint.load_state(model, checkpoint.load(tested)["state_dict"], tested)
+            checkpoint.load_state(model, checkpoint.module_state(checkpoint.load(tested)), tested)
         trainer.test(model, datamodule=datamodule)
         metrics.update(_metrics(trainer))
         if cfg.get("eval_report", True) and trainer.global_rank == 0:
@@ -119,7 +119,7 @@ def _choose_lr(cfg: DictConfig, stored: dict | None) -> None:
 
     from cnnlab.training import lr_search
 
-    before = (stored or {}).get("hyper_parameters", {}).get("config", {}).get("optimizer", {})
+    before = checkpoint.stored_config(stored).get("optimizer", {})
     if before.get("lr") not in (None, "auto"):
         chosen = float(before["lr"])
     else:
@@ -179,6 +179,4 @@ def _write_metrics(cfg, trainer, model, metrics: dict[str, float], wall_s: float
         # The checkpoint the test/ metrics come from ("" the weights in memory; None: no test).
         "tested_ckpt": Path(tested).name if tested else tested,
     }
-    out = Path(cfg.paths.output_dir) / "metrics.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
+    checkpoint.write_metrics(cfg.paths.output_dir, record)

@@ -4,7 +4,8 @@ TensorBoard: one events file per run. Lightning closes the writer when `fit` end
 that follows opens a second events file in the same folder; this logger only flushes between
 stages and closes once, at the end of the run. It also leaves out Lightning's `epoch` scalar,
 which would otherwise be the first chart of the Scalars tab (the step axis already counts).
-MLflow: the learning curves also under `curves/` (its run page's first group), null tags dropped, asynchronous logging flushed whenever epoch values are logged (so a
+MLflow: the learning curves also under `curves/` (its run page's first group), null tags
+dropped, asynchronous logging flushed whenever epoch values are logged (so a
 checkpoint never holds an epoch the store lacks) and when a stage ends or is interrupted, the
 `epoch` value once per step. W&B: the run is finished when cnnlab's run ends.
 MLflow and W&B continue their tracking run on a resume: `TrackingRuns` stores each one's id in
@@ -21,12 +22,12 @@ import lightning as L
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from cnnlab.core import checkpoint as contract  # `checkpoint` is Lightning's dict in hooks
+
 log = logging.getLogger(__name__)
 
 # The package each logger needs, and the extra that installs it.
 EXTRAS = {"mlflow": "mlflow", "wandb": "wandb"}
-# The checkpoint's key for the tracking runs it was logged to: logger name → run id.
-TRACKING_KEY = "tracking_runs"
 
 
 # TensorBoard's first tab (Time Series) shows tag groups alphabetically, pictures included; a
@@ -201,7 +202,7 @@ def continue_run(target: str, run_id: str) -> dict[str, Any]:
 
 
 class TrackingRuns(L.Callback):
-    """Stores the id of each resumable logger's tracking run in the checkpoint (`TRACKING_KEY`),
+    """Stores the id of each resumable logger's tracking run in the checkpoint (`tracking_runs`),
     so a resume from it continues the same MLflow / W&B run instead of starting a second one."""
 
     def __init__(self, named: dict[str, Any]):
@@ -211,7 +212,8 @@ class TrackingRuns(L.Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         if self.named:
-            checkpoint[TRACKING_KEY] = {name: str(lg.version) for name, lg in self.named.items()}
+            runs = {name: str(lg.version) for name, lg in self.named.items()}
+            contract.put_tracking_runs(checkpoint, runs)
 
 
 def missing_package(name: str, err: BaseException | None) -> str | None:

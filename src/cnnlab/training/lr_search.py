@@ -19,9 +19,9 @@ from lightning.pytorch.tuner import Tuner  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from cnnlab.errors import UserError  # noqa: E402
+from cnnlab.core.errors import UserError  # noqa: E402
+from cnnlab.core.media import Media  # noqa: E402
 from cnnlab.training import build  # noqa: E402
-from cnnlab.training.media import Media  # noqa: E402
 
 log = logging.getLogger(__name__)
 PLACEHOLDER_LR = 1e-3  # builds the optimizer before the search replaces every group's rate

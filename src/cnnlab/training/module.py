@@ -15,7 +15,8 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from cnnlab.training.metric_names import EVAL_METRICS
+from cnnlab.core import checkpoint as contract  # `checkpoint` is Lightning's dict here
+from cnnlab.core.metric_names import EVAL_METRICS
 from cnnlab.training.param_groups import GroupPlan
 
 # Training steps whose counts wait on the device before they are summed (memory stays a few KB).
@@ -226,13 +227,12 @@ class ClassifierModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Class names travel with the weights: `explain` labels its overlays without the data.
         dm = getattr(self.trainer, "datamodule", None)
-        if dm is not None and getattr(dm, "class_names", None):
-            checkpoint["class_names"] = list(dm.class_names)
         # The running best survives a resume (val/acc_best, best_epoch: what sweeps rank by).
-        checkpoint["best_so_far"] = {"val/acc": self._best_acc, "epoch": self.best_epoch}
+        best = {"val/acc": self._best_acc, "epoch": self.best_epoch}
+        contract.put_run_state(checkpoint, getattr(dm, "class_names", None), best)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        best = checkpoint.get("best_so_far")
+        best = contract.best_so_far(checkpoint)
         if best and best.get("epoch") is not None:
             self._restored_best = (float(best["val/acc"]), int(best["epoch"]))
 

@@ -3,7 +3,6 @@ whether the new command asks for something the checkpoint would silently overrid
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from cnnlab.errors import UserError
-from cnnlab.training import checkpoint
+from cnnlab.core import checkpoint
+from cnnlab.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +42,6 @@ MAY_CHANGE = (
 )
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest of a run folder's last.ckpt, on_exception.ckpt and SLURM's hpc_ckpt_N.ckpt
-    (Lightning saves that one on SIGUSR1 before requeueing the job)."""
-    found = [
-        p
-        for p in (
-            run_dir / "checkpoints" / "last.ckpt",
-            run_dir / "checkpoints" / "on_exception.ckpt",
-        )
-        if p.is_file()
-    ]
-    found += list(run_dir.glob("hpc_ckpt_*.ckpt"))
-    return max(found, key=lambda p: p.stat().st_mtime_ns, default=None)
-
-
 def resume_path(cfg: DictConfig) -> str | None:
     """The checkpoint to resume from: `ckpt_path`, `last` for this run folder's newest checkpoint,
     and that checkpoint too when the folder is pinned by `run_id` or SLURM requeued this job
@@ -65,10 +49,10 @@ def resume_path(cfg: DictConfig) -> str | None:
     run_dir = Path(cfg.paths.output_dir)
     wanted = cfg.get("ckpt_path")
     requeued = os.environ.get("SLURM_RESTART_COUNT", "0").strip() not in ("", "0")
-    if wanted is None and (cfg.get("run_id") or requeued) and latest_checkpoint(run_dir):
+    if wanted is None and (cfg.get("run_id") or requeued) and checkpoint.latest(run_dir):
         wanted = "last"
     if wanted == "last":
-        newest = latest_checkpoint(run_dir)
+        newest = checkpoint.latest(run_dir)
         if newest is None:
             log.warning("ckpt_path=last: no checkpoint in %s yet; starting fresh", run_dir)
             return None
@@ -91,10 +75,9 @@ def finished_metrics(ckpt_path: str, stored: dict[str, Any], cfg: DictConfig) ->
     """The final metrics of a run whose fit already completed `trainer.max_epochs` epochs (then
     nothing is trained again), else None. A larger `trainer.max_epochs` extends the run."""
     done, wanted = completed_epochs(stored), cfg.trainer.get("max_epochs") or -1
-    trained_for = stored.get("hyper_parameters", {}).get("config", {}).get("trainer", {})
+    trained_for = checkpoint.stored_config(stored).get("trainer", {})
     if wanted != -1 and done >= wanted:
-        record = Path(cfg.paths.output_dir) / "metrics.json"
-        saved = json.loads(record.read_text()) if record.is_file() else {}
+        saved = checkpoint.read_metrics(cfg.paths.output_dir)
         metrics = {k: float(v) for k, v in saved.items() if isinstance(v, int | float)}
         log.info(
             "%s: this run already finished (%d epochs); nothing to train. Final metrics: %s. "
@@ -103,7 +86,7 @@ def finished_metrics(ckpt_path: str, stored: dict[str, Any], cfg: DictConfig) ->
             ckpt_path,
             done,
             metrics,
-            Path(ckpt_path).with_name("best.ckpt"),
+            Path(ckpt_path).with_name(checkpoint.BEST),
         )
         return metrics
     if done and done >= (trained_for.get("max_epochs") or 0):
@@ -140,10 +123,10 @@ def changed_keys(stored_cfg: dict[str, Any], new_cfg: dict[str, Any]) -> list[st
 def check(ckpt_path: str, stored: dict[str, Any], own_state: dict, new_cfg: dict) -> None:
     """Refuse, in one line, a checkpoint that does not fit this model or that was trained with
     other settings; say from where training continues (mid-epoch cannot be continued exactly)."""
-    problems = checkpoint.mismatch(own_state, stored.get("state_dict", {}))
+    problems = checkpoint.mismatch(own_state, checkpoint.module_state(stored))
     if problems:
         raise UserError(f"ckpt_path={ckpt_path} does not fit this model ({problems})")
-    stored_cfg = stored.get("hyper_parameters", {}).get("config") or {}
+    stored_cfg = checkpoint.stored_config(stored)
     changed = changed_keys(stored_cfg, new_cfg) if stored_cfg else []
     if changed:
         raise UserError(

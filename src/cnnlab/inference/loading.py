@@ -21,8 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnlab.training import build, checkpoint
-from cnnlab.training.preprocessing import Preprocessing
+from cnnlab.core import checkpoint
+from cnnlab.core.preprocessing import Preprocessing
+from cnnlab.models import build
 
 
 @dataclass
@@ -58,7 +59,7 @@ class LoadedModel:
         by their EXIF orientation, transparency on white, 16-bit scaled to 8, converted to the
         network's channels, then the run's eval resize and centre crop. An unreadable file
         raises UserError naming it."""
-        from cnnlab.errors import UserError
+        from cnnlab.core.errors import UserError
         from cnnlab.inference.images import ImageFiles
 
         files = ImageFiles.for_model([Path(p) for p in paths], self)
@@ -84,7 +85,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedMo
     cfg, prep, net = build.restore_network(stored)
     checkpoint.load_state(net, checkpoint.network_state(ckpt), path)
     num_classes = int(cfg.data.num_classes)
-    names = ckpt.get("class_names") or [str(i) for i in range(num_classes)]
+    names = checkpoint.class_names(ckpt, num_classes)
     return LoadedModel(
         net=net.to(map_location).eval(),
         class_names=list(names),

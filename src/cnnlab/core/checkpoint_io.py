@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
+from cnnlab.core.files import Pending
 
 MB = 1024 * 1024
 
@@ -54,27 +55,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         state = (checkpoint.get("epoch"), checkpoint.get("global_step"))
         twin = self._twin(path, state)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        pending = Pending(path, durable=True)  # fsynced, and the rename too: a power cut
         try:
             if twin is not None:
-                os.link(twin, tmp)  # same bytes, one inode; replacing either later is safe
+                os.link(twin, pending.tmp)  # same bytes, one inode; replacing either later is safe
             else:
-                with open(tmp, "wb") as fh:
+                with open(pending.tmp, "wb") as fh:
                     torch.save(checkpoint, fh)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            pending.commit()
         except (OSError, RuntimeError) as err:
-            full = self._no_space(path, tmp, err)
+            full = self._no_space(path, pending.tmp, err)
             if full is None:
                 raise
             raise full from None
         finally:
-            if tmp.exists():
-                tmp.unlink()
+            pending.discard()
         self._previous = (path, state)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself survives a power cut
-        finally:
-            os.close(dir_fd)

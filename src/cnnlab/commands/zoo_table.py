@@ -15,7 +15,8 @@ import io
 import sys
 from dataclasses import astuple, dataclass, fields
 
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
+from cnnlab.core.tables import markdown_table
 
 # The lecture's table: torchvision name → (the lecture's name, parameters, top-1 %).
 LECTURE = {
@@ -111,9 +112,8 @@ def render(rows: list[Entry], form: str) -> str:
         out.writerow(COLUMNS)
         out.writerows(astuple(e) for e in rows)
         return buf.getvalue()
-    table = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    table += ["| " + " | ".join(cells(e)) + " |" for e in rows]
-    lines = [f"{len(rows)} torchvision weights (ImageNet-1k val, from weights.meta)", "", *table]
+    table = markdown_table(HEADER, [cells(e) for e in rows])
+    lines = [f"{len(rows)} torchvision weights (ImageNet-1k val, from weights.meta)", "", table]
     return "\n".join([*lines, "", "The lecture's table:", *(f"- {n}" for n in notes)])
 
 

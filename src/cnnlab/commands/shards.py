@@ -16,8 +16,8 @@ from omegaconf import DictConfig
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
+from cnnlab.core.errors import UserError
 from cnnlab.data.folder import check_bad_image_mode
-from cnnlab.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,6 @@ def check(cfg: DictConfig) -> tuple[Path, Path, list[str]]:
     if not splits or missing:
         have = sorted(p.name for p in src.iterdir() if p.is_dir())
         raise UserError(f"splits={splits}: {missing or 'none given'} not in {src}; it has {have}")
-    if cfg.max_side is not None and int(cfg.max_side) < 32:
-        raise UserError(f"max_side={cfg.max_side} is too small; give at least 32 pixels or null")
-    if not 1 <= int(cfg.quality) <= 100:
-        raise UserError(f"quality={cfg.quality} must be 1..100")
     there = [s for s in splits if (out / s).exists()]
     if there and not cfg.overwrite:
         raise UserError(f"{out} already has {there}; pass overwrite=true to replace them")

@@ -21,13 +21,13 @@ import torch
 from omegaconf import DictConfig
 
 import cnnlab
-from cnnlab import files
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
-from cnnlab.errors import UserError
+from cnnlab.core import files
+from cnnlab.core.errors import UserError
 from cnnlab.inference import exporters, failures, images
-from cnnlab.loading import LoadedModel, load
+from cnnlab.inference.loading import LoadedModel, load
 from cnnlab.training import build
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,7 @@ NEEDS = {"onnx": ("onnx", "onnxruntime", "onnxscript")}
 
 
 def check(cfg: DictConfig) -> None:
-    fmt = cfg.format
-    if fmt not in exporters.FORMATS:
-        raise UserError(
-            f"format={fmt!r} is not supported; choose one of: {', '.join(exporters.FORMATS)}"
-        )
+    fmt = cfg.format  # one of exporters.FORMATS: cli.schema checked it
     missing = [m for m in NEEDS.get(fmt, ()) if importlib.util.find_spec(m) is None]
     if missing:
         raise UserError(
@@ -108,9 +104,9 @@ def export(cfg: DictConfig) -> dict:
     meta = metadata(model, cfg.ckpt_path)
     name = meta["model"]
     final = out_dir / f"{name}{exporters.FORMATS[cfg.format]}"
-    tmp = final.with_name(f".part-{final.name}")  # torch.export.load wants the .pt2 ending
     save = exporters.SAVERS[cfg.format]
-    try:
+    # The temporary file keeps the format's ending: torch.export.load wants .pt2.
+    with files.atomic_file(final, keep_suffix=True) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript's deprecation, exporter chatter
             try:
@@ -128,12 +124,9 @@ def export(cfg: DictConfig) -> dict:
         print(line)
         if not delta <= cfg.tolerance:  # NaN fails too
             raise UserError(f"{cfg.format} export of {name} is not faithful: {line}")
-        tmp.replace(final)
-    finally:
-        tmp.unlink(missing_ok=True)
     sidecar = {**meta, "format": cfg.format, "file": final.name,
                "parity": {"max_abs_logit_delta": delta, "images": len(x)}}  # fmt: skip
-    final.with_name(f"{final.name}.json").write_text(json.dumps(sidecar, indent=2))
+    files.write_atomic(final.with_name(f"{final.name}.json"), json.dumps(sidecar, indent=2))
     return {**sidecar, "path": final}
 
 

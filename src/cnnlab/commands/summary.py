@@ -1,4 +1,4 @@
-"""Print the lecture's arithmetic for a model: `python -m cnnlab.summary model=vgg16 data=imagenet`.
+"""Print the lecture's arithmetic for a model: `cnnlab-summary model=vgg16 data=imagenet`.
 
 One row per layer (output shape, activations, parameters, FLOPs), then the totals: parameters,
 activation memory, parameter memory, training memory with SGD+momentum and Adam, FLOPs and
@@ -16,11 +16,12 @@ from cnnlab.analysis.arithmetic import Report, analyze, on_meta
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
-from cnnlab.errors import UserError
+from cnnlab.core import choices
+from cnnlab.core.errors import UserError
 from cnnlab.models.zoo import aux_note
 from cnnlab.training import build
 
-FORMATS = ("table", "markdown", "csv")
+FORMATS = choices.SUMMARY_FORMATS
 
 
 def report_for(cfg: DictConfig) -> Report:

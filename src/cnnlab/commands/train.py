@@ -1,4 +1,4 @@
-"""Train a classifier: `python -m cnnlab.train model=mlp optimizer=sgd trainer.max_epochs=3`.
+"""Train a classifier: `cnnlab-train model=mlp optimizer=sgd trainer.max_epochs=3`.
 
 `train(cfg)` is a plain function (tests and sweeps call it); `main` is the thin Hydra wrapper.
 Nothing here imports torch or Lightning: the config is checked first, so a mistake is answered
@@ -18,7 +18,7 @@ from cnnlab.cli import ddp_sweep, resolvers  # noqa: F401 - resolvers must exist
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
 from cnnlab.cli.schema import validate
-from cnnlab.errors import UserError
+from cnnlab.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit, then test the best checkpoint. Returns (metrics, objects built) or raises."""
     started = time.perf_counter()
-    validate(cfg)  # before torch and Lightning are imported
+    validate(cfg)  # also when called from Python, before torch and Lightning are imported
     from cnnlab.training import fit
 
     return fit.run(cfg, started)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
-from cnnlab.analysis.summary_format import markdown_table
+from cnnlab.core.tables import markdown_table
 
 log = logging.getLogger(__name__)
 _said_no_images = False  # once per process: a sweep's jobs share it

@@ -1,29 +1,24 @@
 """Sweep reports: one row per job of a multirun folder: Markdown, CSV, a plot, TensorBoard text.
 
-`make report DIR=outputs/train/multirun/<date>/<time>_<id> [GROUP=transfer]` or
-`python -m cnnlab.report DIR [--group-by KEY]`; Hydra also writes it after every job and when a
-sweep ends (`hydra.callbacks.report`). A job without `metrics.json` is listed as failed, with the
-last error line of its log, instead of vanishing. Columns are the keys the sweep varied; the
-overrides every job shares are printed once above the table.
+Written by `cnnlab-report DIR` (cnnlab.commands.report) and, after every job and when a sweep
+ends, by Hydra's callback (cnnlab.cli.sweep_callback). A job without `metrics.json` is listed as
+failed, with the last error line of its log, instead of vanishing. Columns are the keys the sweep
+varied; the overrides every job shares are printed once above the table.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra.core.utils import JobStatus
-from hydra.experimental.callback import Callback
-from hydra.types import RunMode
 
-from cnnlab.errors import CTRL_C, SIGTERM_SAVED
+from cnnlab.core import checkpoint
+from cnnlab.core.errors import CTRL_C, SIGTERM_SAVED
+from cnnlab.core.files import write_atomic
+from cnnlab.core.tables import markdown_table
 
 METRICS = ["params", "val/acc_best", "test/acc", "best_epoch", "wall_s", "val/pointing_game"]
 SELECT_BY = "val/acc_best"  # choose by validation, report test: the test set never picks
@@ -59,16 +54,13 @@ def _row(name: str, overrides: list[str]) -> dict[str, Any]:
 
 def job_row(job: Path, planned: list[str] | None = None) -> dict[str, Any]:
     row = _row(job.name, _overrides(job) or planned or [])
-    metrics_file = job / "metrics.json"
-    if metrics_file.is_file():
-        metrics = json.loads(metrics_file.read_text())
+    metrics = checkpoint.read_metrics(job)
+    if metrics:
         row.update(status="ok", **{k: metrics.get(k, "") for k in [*METRICS, *SUMMARISED]})
         return row
     error = _last_error(job)
     if error.startswith(INTERRUPTED):
-        from cnnlab.training.resume import latest_checkpoint
-
-        ckpt = latest_checkpoint(job)
+        ckpt = checkpoint.latest(job)
         row.update(status="interrupted", error=f"checkpoint {ckpt}" if ckpt else "no checkpoint")
     else:
         row.update(status="failed", error=error)
@@ -87,7 +79,7 @@ def plan(sweep_dir: Path, config) -> None:
     overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
     (jobs,) = BasicSweeper.split_arguments(overrides, None)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(sweep_dir / PLAN, yaml.safe_dump([list(j) for j in jobs]))
+    write_atomic(sweep_dir / PLAN, yaml.safe_dump([list(j) for j in jobs]))
 
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -152,8 +144,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     def cell(r, c):
         return _fmt(c, r[c] if c in r else r["set"].get(c, ""))
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return lines + ["| " + " | ".join(cell(r, c) for c in columns) + " |" for r in rows]
+    return markdown_table(columns, [[cell(r, c) for c in columns] for r in rows]).split("\n")
 
 
 def markdown(rows: list[dict[str, Any]], group_by: str | None = None) -> str:
@@ -186,15 +177,14 @@ def over_repeats(rows: list[dict[str, Any]], key: str) -> list[str]:
             groups.setdefault(tuple(r["set"].get(k) for k in others), []).append(r)
     metrics = [m for m in SUMMARISED if any(isinstance(r.get(m), (int, float)) for r in rows)]
     lines = [f"Mean ± std over `{key}` (finished jobs):", ""]
-    lines += ["| " + " | ".join([*others, "jobs", *metrics]) + " |",
-              "|" + "---|" * (len(others) + 1 + len(metrics))]  # fmt: skip
+    table = []
     for config, members in groups.items():
         cells = [str(v) for v in config] + [str(len(members))]
         for m in metrics:
             values = [r[m] for r in members if isinstance(r.get(m), (int, float))]
             cells.append(_mean_std(values))
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        table.append(cells)
+    return lines + markdown_table([*others, "jobs", *metrics], table).split("\n")
 
 
 def _mean_std(values: list[float]) -> str:
@@ -203,12 +193,6 @@ def _mean_std(values: list[float]) -> str:
     mean = sum(values) / len(values)
     var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
     return f"{mean:.4f} ± {var**0.5:.4f}"
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # parallel jobs may write at once
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -227,63 +211,14 @@ def write(
     """report.md, report.csv and report.png in `sweep_dir`; returns the rows."""
     rows = collect(sweep_dir)
     text = markdown(rows, group_by)
-    atomic_write(sweep_dir / "report.md", text + "\n")
-    atomic_write(sweep_dir / "report.csv", _csv(rows))
+    write_atomic(sweep_dir / "report.md", text + "\n")
+    write_atomic(sweep_dir / "report.csv", _csv(rows))
     if plot or tensorboard:
         from cnnlab.analysis import report_plot
 
         if plot:
             png = report_plot.png(rows, swept_keys(rows), group_by)
-            atomic_write(sweep_dir / "report.png", png)
+            write_atomic(sweep_dir / "report.png", png)
         if tensorboard:
             report_plot.to_tensorboard(sweep_dir, text)
     return rows
-
-
-class SweepReport(Callback):
-    """Hydra callback: rewrite the report after every job (so a sweep that stops on a failure
-    still has one) and print it, with the plot and TensorBoard text, when the sweep ends."""
-
-    def __init__(self, group_by: str | None = None) -> None:
-        self.group_by = group_by
-
-    def on_multirun_start(self, config, **kwargs) -> None:
-        plan(Path(config.hydra.sweep.dir), config)
-
-    def on_job_end(self, config, job_return=None, **kwargs) -> None:
-        if config.hydra.mode == RunMode.MULTIRUN and Path(config.hydra.sweep.dir).is_dir():
-            # A failed job ends the sweep before on_multirun_end: TensorBoard gets it now.
-            failed = getattr(job_return, "status", None) == JobStatus.FAILED
-            write(Path(config.hydra.sweep.dir), self.group_by, tensorboard=failed)
-
-    def on_multirun_end(self, config, **kwargs) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if sweep_dir.is_dir():
-            rows = write(sweep_dir, self.group_by, tensorboard=True)
-            text = markdown(rows, self.group_by)
-            from cnnlab.training.sweep_loggers import attach
-
-            attach(config, sweep_dir, text)  # MLflow parent run / W&B group run with the report
-            print(f"\nSweep report ({sweep_dir / 'report.md'}):\n{text}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m cnnlab.report", description=__doc__)
-    parser.add_argument("sweep_dir", type=Path, help="a multirun folder (holds 0/, 1/, …)")
-    parser.add_argument("--group-by", help="also list the best job per value of this key")
-    args = parser.parse_args(argv)
-    if not args.sweep_dir.is_dir() or not any(
-        p.name.isdigit() for p in args.sweep_dir.iterdir() if p.is_dir()
-    ):
-        print(
-            f"error: {args.sweep_dir} is not a multirun folder (no job folders 0/, 1/, …)",
-            file=sys.stderr,
-        )
-        sys.exit(1)
-    rows = write(args.sweep_dir, args.group_by, tensorboard=True)
-    print(markdown(rows, args.group_by))
-    print(f"\nwrote {args.sweep_dir}/report.md, report.csv, report.png and tb/ (TensorBoard text)")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,5 +1,5 @@
 """Write a grid of augmented training images to a PNG, without training:
-`python -m cnnlab.augment_preview data=cifar10 augment=randaugment` (or `make augment-preview`)."""
+`cnnlab-augment-preview data=cifar10 augment=randaugment` (or `make augment-preview`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 from omegaconf import DictConfig
 from PIL import Image
 
+from cnnlab.analysis.preview import augmented_batch, picture
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
-from cnnlab.data.preview import augmented_batch, picture
 from cnnlab.training import build
 
 

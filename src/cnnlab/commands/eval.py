@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint: `python -m cnnlab.eval ckpt_path=outputs/.../checkpoints/best.ckpt`.
+"""Evaluate a checkpoint: `cnnlab-eval ckpt_path=outputs/.../checkpoints/best.ckpt`.
 
 The network is rebuilt from the config stored in the checkpoint; the data too, unless `data=...`
 names another dataset. Writes the evaluation report into the run folder's `eval/<split>/`
@@ -9,7 +9,6 @@ and stores it in the checkpoint (`predict`, `export` and `cnnlab.load` use it).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -20,17 +19,15 @@ from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
 from cnnlab.cli.schema import validate
-from cnnlab.errors import UserError
-from cnnlab.training import build, calibration, checkpoint, eval_pass
+from cnnlab.core import checkpoint
+from cnnlab.core.errors import UserError
+from cnnlab.training import build, calibration, eval_pass
 
 log = logging.getLogger(__name__)
-SPLITS = ("test", "val")
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    validate(cfg)
-    if cfg.split not in SPLITS:
-        raise UserError(f"split={cfg.split!r} is not valid; choose one of: {', '.join(SPLITS)}")
+    validate(cfg)  # also when called from Python
     ckpt_path = Path(cfg.ckpt_path)
     ckpt = checkpoint.load(ckpt_path)
     stored = checkpoint.run_config(ckpt, ckpt_path)
@@ -48,7 +45,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, verbose=False)
     run_cfg, _, datamodule, net = build.restore(stored, cfg.get("data"))
     model = build.classifier(run_cfg, net)
-    checkpoint.load_state(model, ckpt["state_dict"], ckpt_path)
+    checkpoint.load_state(model, checkpoint.module_state(ckpt), ckpt_path)
     trainer = build.trainer(cfg, callbacks=[], loggers=list(build.loggers(cfg).values()))
     run = trainer.test if cfg.split == "test" else trainer.validate
     results = run(model, datamodule=datamodule)
@@ -71,12 +68,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     summary = {
         k: report[k] for k in ("top1", "top5", "balanced_accuracy", "macro_f1", "nll", "ece")
     }
-    (run_dir / "metrics.json").write_text(
-        json.dumps(
-            {"ckpt_path": str(ckpt_path), "split": cfg.split, **metrics, "report": summary},
-            indent=2,
-        )
-    )
+    record = {"ckpt_path": str(ckpt_path), "split": cfg.split, **metrics, "report": summary}
+    checkpoint.write_metrics(run_dir, record)
     return metrics
 
 

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from cnnlab.errors import RunFolderBusy, UserError
+from cnnlab.core.checkpoint import LOCK
+from cnnlab.core.errors import RunFolderBusy, UserError
 
-LOCK = ".lock"
 _HELD: dict[Path, int] = {}  # run folder (absolute) → the open descriptor that holds its lock
 # run folders this process made → the highest folder it made for them (outputs/train/<date>):
 # the only folders a refused start may remove.

@@ -21,14 +21,15 @@ from rich.progress import Progress
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli, say
+from cnnlab.core import choices
+from cnnlab.core.errors import UserError
 from cnnlab.data.folder import check_bad_image_mode
-from cnnlab.errors import UserError
 from cnnlab.inference import images, tta
+from cnnlab.inference.loading import load
 from cnnlab.inference.outputs import PredictionWriter
-from cnnlab.loading import load
 
 log = logging.getLogger(__name__)
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = choices.DEVICES
 
 
 def device(choice: str) -> torch.device:
@@ -42,9 +43,6 @@ def device(choice: str) -> torch.device:
 def check(cfg: DictConfig) -> None:
     tta.check(cfg.tta)
     check_bad_image_mode(cfg.on_bad_image)
-    for key in ("topk", "batch_size"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
-            raise UserError(f"{key}={cfg[key]!r} is not valid; give a whole number ≥ 1")
 
 
 def predict(cfg: DictConfig) -> PredictionWriter:

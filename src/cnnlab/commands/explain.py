@@ -1,5 +1,5 @@
 """Explain a checkpoint's predictions with Grad-CAM:
-`python -m cnnlab.explain ckpt_path=.../best.ckpt images=photos/ method=gradcam target=pred`.
+`cnnlab-explain ckpt_path=.../best.ckpt images=photos/ method=gradcam target=pred`.
 
 `images=` takes what `predict` takes (a file, a folder read recursively, or a glob), any number:
 images stream through a DataLoader in batches and each overlay PNG is written as its batch is
@@ -19,10 +19,10 @@ from cnnlab.analysis.render import grid
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
+from cnnlab.core.errors import UserError
 from cnnlab.data.folder import check_bad_image_mode
-from cnnlab.errors import UserError
 from cnnlab.inference import images
-from cnnlab.loading import load
+from cnnlab.inference.loading import load
 
 SHEET_MAX = 100  # images on the contact sheet; every overlay is written as its own PNG
 SHEET_TILE = 128  # pixels per side of each sheet image

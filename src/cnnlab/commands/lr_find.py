@@ -17,14 +17,12 @@ from omegaconf import DictConfig
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
-from cnnlab.cli.schema import validate
 
 log = logging.getLogger(__name__)
 
 
 @command("lr_find")
 def _main(cfg: DictConfig) -> None:
-    validate(cfg)
     from cnnlab.training import lr_search
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)

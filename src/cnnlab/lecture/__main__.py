@@ -1,3 +1,0 @@
-from cnnlab.lecture.run import main
-
-main()
