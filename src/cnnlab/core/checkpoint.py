@@ -5,9 +5,10 @@ named here, and read or written through the functions below. Checkpoints are alw
 
 A run folder (`paths.output_dir`) holds `checkpoints/{best,last,on_exception}.ckpt`, Lightning's
 SLURM requeue checkpoint `hpc_ckpt_<n>.ckpt`, `metrics.json` (the run's final numbers) and `.lock`
-(empty: the command using the folder holds an OS lock on it, core.run_lock). A checkpoint is Lightning's dict (`state_dict` with the network
-under `net.`, `epoch`, `global_step`, optimizer and callback states, `hyper_parameters.config`: the
-resolved run config as plain containers) plus cnnlab's keys below.
+(empty: the command using the folder holds an OS lock on it, core.run_lock). A checkpoint is
+Lightning's dict (`state_dict` with the network under `net.`, `epoch`, `global_step`, optimizer
+and callback states, `hyper_parameters.config`: the resolved run config as plain containers) plus
+cnnlab's keys below.
 """
 
 from __future__ import annotations
