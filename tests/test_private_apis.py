@@ -9,6 +9,7 @@ import inspect
 
 import pytest
 import torch
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from lightning.fabric.utilities import logger as fabric_logger
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -35,6 +36,8 @@ PRIVATE = [
     (fabric_logger, "_flatten_dict", "training/loggers.py"),
     (SummaryWriter, "_get_file_writer",
      "core/media.py (PNG at zlib level 1), callbacks/hparams.py (HPARAMS in the run's file)"),
+    (BasicSweeper, "split_arguments",
+     "analysis/sweep_report.py: the jobs a basic sweep will run (hydra._internal)"),
     (torch, "_foreach_norm", "callbacks/nonfinite.py: per-tensor norms kept for the report"),
     (torch, "_foreach_mul", "callbacks/ema.py"),
     (torch, "_foreach_add_", "callbacks/ema.py"),

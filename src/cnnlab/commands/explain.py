@@ -20,7 +20,6 @@ from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
 from cnnlab.core.errors import UserError
-from cnnlab.data.folder import check_bad_image_mode
 from cnnlab.inference import images
 from cnnlab.inference.loading import load
 
@@ -49,7 +48,6 @@ def target_classes(target: str, paths: list[Path], preds: list[int], names: list
 
 
 def explain(cfg: DictConfig) -> Path:
-    check_bad_image_mode(cfg.on_bad_image)
     ckpt_path = Path(cfg.ckpt_path)
     model = load(ckpt_path)  # network in eval mode, class names, preprocessing, temperature
     net, names, prep = model.net, model.class_names, model.preprocessing

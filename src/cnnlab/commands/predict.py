@@ -21,33 +21,23 @@ from rich.progress import Progress
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli, say
-from cnnlab.core import choices
 from cnnlab.core.errors import UserError
-from cnnlab.data.folder import check_bad_image_mode
 from cnnlab.inference import images, tta
 from cnnlab.inference.loading import load
 from cnnlab.inference.outputs import PredictionWriter
 
 log = logging.getLogger(__name__)
-DEVICES = choices.DEVICES
 
 
 def device(choice: str) -> torch.device:
-    if choice not in DEVICES:
-        raise UserError(f"device={choice!r} is not valid; choose one of: {', '.join(DEVICES)}")
+    """`device=` (one of choices.DEVICES, checked by cli.schema) → the torch device."""
     if choice == "cuda" and not torch.cuda.is_available():
         raise UserError("device=cuda but this machine has no CUDA GPU; use device=auto or cpu")
     return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
 
 
-def check(cfg: DictConfig) -> None:
-    tta.check(cfg.tta)
-    check_bad_image_mode(cfg.on_bad_image)
-
-
 def predict(cfg: DictConfig) -> PredictionWriter:
-    check(cfg)
-    found = images.find(cfg.images)
+    found = images.find(cfg.images)  # tta, on_bad_image, device: checked by cli.schema
     on = device(cfg.device)
     model = load(cfg.ckpt_path, map_location=on)
     size = int(model.config["data"]["image_size"])

@@ -17,7 +17,6 @@ from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
 from cnnlab.core.errors import UserError
-from cnnlab.data.folder import check_bad_image_mode
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,6 @@ log = logging.getLogger(__name__)
 def check(cfg: DictConfig) -> tuple[Path, Path, list[str]]:
     src, out = Path(str(cfg.src)).expanduser(), Path(str(cfg.out)).expanduser()
     splits = list(cfg.splits)
-    check_bad_image_mode(cfg.on_bad_image)
     if not src.is_dir():
         raise UserError(f"src={src} is not a folder; give an image folder <src>/<split>/<class>/*")
     missing = [s for s in splits if not (src / s).is_dir()]

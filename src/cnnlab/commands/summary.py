@@ -21,8 +21,6 @@ from cnnlab.core.errors import UserError
 from cnnlab.models.zoo import aux_note
 from cnnlab.training import build
 
-FORMATS = choices.SUMMARY_FORMATS
-
 
 def report_for(cfg: DictConfig) -> Report:
     """Counted on the meta device: shapes only, no weights downloaded or initialised."""
@@ -37,8 +35,10 @@ def report_for(cfg: DictConfig) -> Report:
 
 
 def render(report: Report, form: str, batch_size: int) -> str | None:
-    if form not in FORMATS:
-        raise UserError(f"format={form!r} is not valid; choose one of: {', '.join(FORMATS)}")
+    if form not in choices.SUMMARY_FORMATS:
+        raise UserError(
+            f"format={form!r} is not valid; choose one of: {', '.join(choices.SUMMARY_FORMATS)}"
+        )
     if form == "table":
         fmt.terminal(report, batch_size)
         return None

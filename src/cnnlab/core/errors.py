@@ -25,6 +25,14 @@ class CannotWrite(BaseException):
         self.error = error
 
 
+def could_not_build(what: str, cause: BaseException) -> UserError:
+    """The one line for an object a config could not build: a UserError raised while building
+    it, as it is; anything else named with `what` and its type."""
+    if isinstance(cause, UserError):
+        return cause
+    return UserError(f"could not build {what}: {type(cause).__name__}: {cause}")
+
+
 def message(err: BaseException) -> str:
     """The error's own line, also when a DataLoader worker raised it: PyTorch re-raises it in the
     main process as "Caught UserError in DataLoader worker process 0. Original Traceback …"."""

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
+from cnnlab.core.checkpoint import is_weights_file
 from cnnlab.core.errors import UserError
 
 NORMALIZE = ("auto", "dataset")
@@ -85,8 +86,6 @@ def decide(data_cfg: DictConfig, model_cfg: DictConfig) -> Preprocessing:
 
 def _torchvision_weights(model_cfg: DictConfig):
     """The `transforms()` of a torchvision weights name (metadata only: nothing is downloaded)."""
-    from cnnlab.core.checkpoint import is_weights_file
-
     weights = model_cfg.get("weights")
     if not weights or is_weights_file(weights) or "name" not in model_cfg.get("net", {}):
         return None

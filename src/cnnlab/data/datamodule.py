@@ -47,7 +47,7 @@ class ClassificationDataModule(L.LightningDataModule):
         sanity_report: bool = True,
         augment: dict[str, Any] | None = None,
         on_bad_image: str = "fail",  # image folders: their source reads it (data.on_bad_image)
-        decode: str = "auto",  # training crops of files: cnnlab.data.decode.DECODERS
+        decode: str = "auto",  # training crops of files: cnnlab.core.choices.DECODERS
         balance: str = "none",  # none | sampler | loss (the module reads class_weights)
         imbalance: float | None = None,  # long-tailed training split: smallest/largest class
         folds: int | None = None,  # k-fold: the train pool in `folds` stratified folds,

@@ -41,15 +41,16 @@ from cnnlab.core.errors import UserError
 from cnnlab.data import jpeg_header
 from cnnlab.data.pixels import eval_pipeline, open_upright, unreadable
 
-DECODERS = choices.DECODERS
 DRAFT_MAX = 8  # libjpeg scales by 1/2, 1/4 or 1/8
 
 Box = tuple[int, int, int, int]  # top, left, height, width in upright pixels
 
 
 def check_decoder(name: str) -> None:
-    if name not in DECODERS:
-        raise UserError(f"data.decode={name!r} is not valid; choose one of: {', '.join(DECODERS)}")
+    if name not in choices.DECODERS:
+        raise UserError(
+            f"data.decode={name!r} is not valid; choose one of: {', '.join(choices.DECODERS)}"
+        )
 
 
 class CropBox:

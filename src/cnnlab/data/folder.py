@@ -18,7 +18,6 @@ from cnnlab.data.pixels import eval_pipeline, load_rgb
 from cnnlab.data.tensor_dataset import TensorImages
 
 log = logging.getLogger(__name__)
-BAD_IMAGE_MODES = choices.BAD_IMAGE_MODES
 
 
 def drop_unreadable(samples: list[tuple[str, int]], folder: Path) -> list[tuple[str, int]]:
@@ -45,8 +44,10 @@ def drop_unreadable(samples: list[tuple[str, int]], folder: Path) -> list[tuple[
 
 
 def check_bad_image_mode(mode: str, key: str = "on_bad_image") -> None:
-    if mode not in BAD_IMAGE_MODES:
-        raise UserError(f"{key}={mode!r} is not valid; choose one of: {', '.join(BAD_IMAGE_MODES)}")
+    if mode not in choices.BAD_IMAGE_MODES:
+        raise UserError(
+            f"{key}={mode!r} is not valid; choose one of: {', '.join(choices.BAD_IMAGE_MODES)}"
+        )
 
 
 FILE_SAMPLE = 200  # files opened per split for the size/mode summary

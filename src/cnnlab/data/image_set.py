@@ -30,7 +30,7 @@ class ImageSet(Protocol):
     def for_training(self, sample, crop, decoder: str = "auto") -> ImageSet:
         """The same images through the training pipeline: `crop` (random resized crop; files
         only), `sample`, a per-image uint8 → uint8 policy, and `decoder` (files only:
-        `cnnlab.data.decode.DECODERS`)."""
+        `cnnlab.core.choices.DECODERS`)."""
 
     def as_tensors(self, limit: int) -> ImageSet:
         """The first `limit` images decoded into memory (callbacks that index many at once)."""

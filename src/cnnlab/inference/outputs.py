@@ -28,7 +28,6 @@ class PredictionWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.class_names, self.k = folder, class_names, k
         self.pending = {name: Pending(folder / name) for name in NAMES}
-        self.parts = {name: p.tmp for name, p in self.pending.items()}
         self._csv_file = self._jsonl = None
         try:
             with naming(self.pending["predictions.csv"].path):
@@ -90,7 +89,7 @@ class PredictionWriter:
             pending.discard()
 
     def _open(self, name: str, **kwargs):
-        return open(self.parts[name], "w", encoding="utf-8", errors=NAME_ERRORS, **kwargs)
+        return open(self.pending[name].tmp, "w", encoding="utf-8", errors=NAME_ERRORS, **kwargs)
 
     def _close(self) -> None:
         """Close both row files (each is closed even when its last write fails: a full disk)."""

@@ -13,16 +13,7 @@ from collections.abc import Callable
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from cnnlab.core import choices
-from cnnlab.core.errors import UserError
-
-TTA = choices.TTA
 CROP_FRACTION = 0.875  # five_crop: the crops' side over the resized image's side
-
-
-def check(mode: str) -> None:
-    if mode not in TTA:
-        raise UserError(f"tta={mode!r} is not valid; choose one of: {', '.join(TTA)}")
 
 
 def load_size(mode: str, image_size: int) -> int:

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from cnnlab.core.checkpoint import is_weights_file
-from cnnlab.core.errors import UserError
+from cnnlab.core.errors import UserError, could_not_build
 from cnnlab.core.preprocessing import Preprocessing, decide
 from cnnlab.models import weights as weights_file
 from cnnlab.models.anatomy import find_head
@@ -36,9 +36,8 @@ def instantiate(node: dict | DictConfig, what: str, **overrides: Any) -> Any:
         raise
     except Exception as err:  # noqa: BLE001 - report which network failed, with the cause
         cause = err.__cause__ if isinstance(err.__cause__, UserError) else err
-        if isinstance(cause, UserError):
-            raise cause from None
-        raise UserError(f"could not build {what}: {type(err).__name__}: {err}") from err
+        failure = could_not_build(what, cause)
+        raise failure from (None if failure is cause else err)
 
 
 def network(model_cfg: DictConfig, prep: Preprocessing) -> nn.Module:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from cnnlab.core.checkpoint_io import AtomicCheckpointIO
-from cnnlab.core.errors import UserError
+from cnnlab.core.errors import UserError, could_not_build
 from cnnlab.core.preprocessing import Preprocessing, decide
 from cnnlab.data.datamodule import ClassificationDataModule
 from cnnlab.models.build import head_name, network, restore_network
@@ -45,10 +45,8 @@ def _instantiate(node: DictConfig, what: str, *, built: dict[str, Any] | None = 
     except UserError:
         raise
     except Exception as err:  # noqa: BLE001 - report which group failed, with the cause
-        cause = err.__cause__ or err
-        if isinstance(cause, UserError):
-            raise cause from None
-        raise UserError(f"could not build {what}: {type(cause).__name__}: {cause}") from err
+        failure = could_not_build(what, err.__cause__ or err)  # Hydra wraps the cause once
+        raise failure from (None if failure is err.__cause__ else err)
 
 
 def preprocessing(cfg: DictConfig) -> Preprocessing:
