@@ -4,9 +4,13 @@ subprocess launcher inside a Hydra multirun."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from cnnlab.core.errors import LOST_RANK
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +72,46 @@ def test_a_killed_rank_ends_the_run_in_one_line_not_at_the_collective_timeout(cl
     errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-3000:]
     assert "a DDP process ended" in errors[0]
+
+
+# Rank 0 of a `ddp` run, reduced to the launcher's watcher: a started rank that died (exit 3),
+# and a main thread that either hangs in a collective or ends by itself.
+WATCHED = """
+import subprocess, sys, threading
+from cnnlab.training.rank_watch import RankWatch
+decided = threading.Event()
+class Watch(RankWatch):
+    def _terminate_all(self):
+        decided.set()
+        super()._terminate_all()
+rank = subprocess.Popen([sys.executable, "-c", "import os; os._exit(3)"])
+Watch([rank], poll_s=0.01, grace_s=float(sys.argv[1])).start()
+if sys.argv[2] == "hangs":
+    threading.Event().wait()  # a collective waiting for the lost rank: only the watcher ends it
+decided.wait()
+sys.exit(7)  # rank 0's own ending, after the watcher saw the lost rank
+"""
+
+
+@pytest.mark.parametrize(("main", "grace_s", "code"), [("hangs", "0", 1), ("ends", "60", 7)])
+def test_the_rank_watch_ends_a_hung_rank_0_in_one_line_and_lets_it_end_by_itself(
+    main, grace_s, code
+):
+    proc = subprocess.run(
+        [sys.executable, "-c", WATCHED, grace_s, main], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == code, proc.stderr[-3000:]  # Lightning's own watcher: -9 in both
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert errors == ([f"error: {LOST_RANK}"] if main == "hangs" else [])
+
+
+def test_a_ddp_trainer_starts_the_rank_watch_not_lightnings_own(compose, monkeypatch):
+    from lightning.pytorch.strategies.launchers import subprocess_script
+
+    from cnnlab.training import build, rank_watch
+
+    stock = subprocess_script._launch_process_observer
+    monkeypatch.setattr(subprocess_script, "_launch_process_observer", stock)  # undone after
+    trainer = build.trainer(compose("data=fake", "trainer=ddp_cpu"), callbacks=[], loggers=[])
+    assert isinstance(trainer.strategy.launcher, subprocess_script._SubprocessScriptLauncher)
+    assert subprocess_script._launch_process_observer is rank_watch._launch

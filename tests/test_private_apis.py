@@ -10,12 +10,14 @@ import inspect
 import pytest
 import torch
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
 from lightning.fabric.utilities import logger as fabric_logger
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.callbacks.weight_averaging import WeightAveraging
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from lightning.pytorch.loops.fit_loop import _FitLoop
+from lightning.pytorch.strategies.launchers import subprocess_script as ddp_launcher
 from lightning.pytorch.trainer.connectors.logger_connector.logger_connector import (
     _LoggerConnector,
 )
@@ -38,6 +40,9 @@ PRIVATE = [
      "core/media.py (PNG at zlib level 1), callbacks/hparams.py (HPARAMS in the run's file)"),
     (BasicSweeper, "split_arguments",
      "analysis/sweep_report.py: the jobs a basic sweep will run (hydra._internal)"),
+    (ddp_launcher, "_launch_process_observer",
+     "training/rank_watch.py: a lost DDP rank ends rank 0 with one line, exit 1"),
+    (_ChildProcessObserver, "_terminate_all", "training/rank_watch.py"),
     (torch, "_foreach_norm", "callbacks/nonfinite.py: per-tensor norms kept for the report"),
     (torch, "_foreach_mul", "callbacks/ema.py"),
     (torch, "_foreach_add_", "callbacks/ema.py"),

@@ -25,7 +25,14 @@ from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
 from cnnlab.core import run_lock
-from cnnlab.core.errors import CannotWrite, RunFolderBusy, RunInterrupted, UserError, message
+from cnnlab.core.errors import (
+    LOST_RANK,
+    CannotWrite,
+    RunFolderBusy,
+    RunInterrupted,
+    UserError,
+    message,
+)
 
 T = TypeVar("T")
 # Hydra plugins that ship as cnnlab extras: the config group their option lives in → the extra.
@@ -77,10 +84,7 @@ def runtime_failure(err: RuntimeError) -> str | None:
             "on the cluster's login node, or use launcher=submitit_local to run the jobs here"
         )
     if any(p in text for p in PEER_LOST):  # gloo/NCCL: another rank died (killed, OOM, crash)
-        return (
-            "a DDP process ended unexpectedly and the others lost it (killed, out of memory or "
-            "crashed: see its output above); resume with ckpt_path=last and the same run_id"
-        )
+        return LOST_RANK
     return None
 
 

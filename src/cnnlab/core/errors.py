@@ -44,6 +44,11 @@ def message(err: BaseException) -> str:
 
 SIGTERM_SAVED = "SIGTERM: checkpoint saved; exiting 143"
 CTRL_C = "interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last"
+# Said by rank 0 however it learns of the loss: gloo's reset connection or the rank watch.
+LOST_RANK = (
+    "a DDP process ended unexpectedly and the others lost it (killed, out of memory or "
+    "crashed: see its output above); resume with ckpt_path=last and the same run_id"
+)
 
 
 class RunInterrupted(BaseException):

@@ -19,7 +19,7 @@ from cnnlab.core.errors import UserError, could_not_build
 from cnnlab.core.preprocessing import Preprocessing, decide
 from cnnlab.data.datamodule import ClassificationDataModule
 from cnnlab.models.build import head_name, network, restore_network
-from cnnlab.training import precision, step_hooks
+from cnnlab.training import precision, rank_watch, step_hooks
 from cnnlab.training.loggers import continue_run, missing_package
 from cnnlab.training.module import ClassifierModule
 from cnnlab.training.param_groups import GroupPlan
@@ -142,6 +142,7 @@ def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Tr
     precision.warn_if_slow(built.precision, on_cpu=built.strategy.root_device.type == "cpu")
     step_hooks.skip_unused(built.callbacks)  # Lightning's own (its progress bar) included
     step_hooks.no_gpu_probe_per_step()
+    rank_watch.install()
     return built
 
 
