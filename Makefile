@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval lr-find lecture mlflow sweep summary zoo shards corpus augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint format clean
+.PHONY: help install train eval lr-find lecture mlflow sweep summary zoo shards corpus augment-preview predict export explain bench bench-scaling report tensorboard test test-fast lint docs docs-serve format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -15,10 +15,10 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -e '.[all,test]'
+	$(PY) -m pip install --quiet -e '.[all,test,docs]'
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install cnnlab (editable) with every extra and the test tools
+install: $(STAMP) ## Create .venv and install cnnlab (editable) with every extra, the docs and the test tools
 
 train: $(STAMP) ## Train the default experiment (ConvNet on 5,000 real MNIST digits, offline)
 	$(PY) -m cnnlab.commands.train $(ARGS)
@@ -52,7 +52,7 @@ tensorboard: $(STAMP) ## Serve outputs/ on http://localhost:6006
 TEST_JOBS ?= -n auto --maxprocesses 4
 
 # The 15 slowest tests are printed after every run, so a slow one is seen when it lands.
-test: lint ## Check style and layers, then run the whole test suite (what CI runs)
+test: lint docs ## Check style and layers, build the docs site, then run the whole test suite (what CI runs)
 	$(PY) -m pytest tests $(TEST_JOBS) --durations=15 $(ARGS)
 
 test-fast: $(STAMP) ## Run the tests not marked slow
@@ -63,12 +63,20 @@ lint: $(STAMP) ## Style (ruff check + format) and the import layers (import-lint
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/lint-imports --no-cache
 
+# MkDocs + Material; --strict: a broken link, anchor or included file fails the build.
+# NO_MKDOCS_2_WARNING: Material's banner about MkDocs 2 (not a problem with this site).
+docs: $(STAMP) ## Build the documentation site (docs/ → site/) with --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+docs-serve: $(STAMP) ## Serve the documentation site on http://localhost:8000, rebuilt on every edit
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict
+
 format: $(STAMP) ## Format and fix with ruff
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
 clean: ## Remove run outputs and caches (keeps .venv and data/)
-	rm -rf outputs multirun lightning_logs .pytest_cache .ruff_cache
+	rm -rf outputs multirun lightning_logs site .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 summary: $(STAMP) ## Layer table: shapes, params, memory, FLOPs: make summary ARGS="model=vgg16 data=imagenet"

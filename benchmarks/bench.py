@@ -26,7 +26,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.bench_common import REPS, compose, rows, stats  # noqa: E402
+from benchmarks.bench_common import REPS, compose, cpu_model, rows, stats  # noqa: E402
 from benchmarks.decode import decode_rows  # noqa: E402
 from benchmarks.host_cost import host_rows  # noqa: E402
 from benchmarks.inference import inference_rows  # noqa: E402
@@ -278,7 +278,7 @@ def main() -> None:
     host_rows(rows)  # the framework's own host ms and stalling reads per step, tiny MLP
     # The ConvNet rows time the default recipe's length: per-run work (the last epoch's
     # Grad-CAM and diagnostics) weighs what it weighs in `make train`, and a 2-epoch window hid
-    # a steady-state step gap (README "Performance"). MLflow's cost is read over 2 epochs.
+    # a steady-state step gap (docs/performance.md). MLflow's cost is read over 2 epochs.
     epochs = int(compose().trainer.max_epochs)
     convnet = throughput(
         f"ConvNet / MNIST sample, the recipe's {epochs} epochs", f"trainer.max_epochs={epochs}"
@@ -326,7 +326,7 @@ def main() -> None:
     knobs()
     inference_rows()
     machine = (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     table = [

@@ -18,7 +18,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.bench_common import compose  # noqa: E402
+from benchmarks.bench_common import compose, cpu_model  # noqa: E402
 from benchmarks.timing import FitTimer  # noqa: E402
 
 
@@ -76,7 +76,9 @@ def main() -> None:
             + " |"
         )
         print(lines[-1], flush=True)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    machine = (
+        f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    )
     text = "\n".join(
         [
             f"Machine: {machine}; 3×32×32 images, {EPOCHS} epochs per cell, default callbacks; "

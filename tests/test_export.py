@@ -26,8 +26,9 @@ def _export(command, ckpt, tmp_path, fmt, *extra):
     return proc, tmp_path / "outputs" / "export" / "runs" / fmt
 
 
-def _readme_snippet(folder: Path) -> Path:
-    section = (REPO / "README.md").read_text().split("## Export", 1)[1].split("\n## ", 1)[0]
+def _site_snippet(folder: Path) -> Path:
+    page = (REPO / "docs" / "predict-export.md").read_text()  # the site's page, as users copy it
+    section = page.split("## Export", 1)[1].split("\n## ", 1)[0]
     (body,) = re.findall(r"```python\n# file: classify_onnx.py\n(.*?)```", section, flags=re.S)
     path = folder / "classify_onnx.py"
     path.write_text(body)
@@ -52,7 +53,7 @@ def test_onnx_export_checks_parity_and_runs_with_onnxruntime_and_numpy_alone(
     run = exporters.runner("onnx", model)
     assert run(np.zeros((5, 1, 28, 28), np.float32)).shape == (5, 10)
 
-    # README's snippet, as a user runs it: no torch imported, predict's answer on awkward files.
+    # The site's snippet, as a user runs it: no torch imported, predict's answer on awkward files.
     _snippet_equals_predict(command, digits_run / CKPT, model, tmp_path)
 
 
@@ -60,7 +61,7 @@ def _snippet_equals_predict(command, ckpt: Path, model: Path, tmp_path: Path) ->
     import cnnlab
 
     files = awkward_images(tmp_path / "awkward")
-    script = _readme_snippet(tmp_path)
+    script = _site_snippet(tmp_path)
     as_user = subprocess.run([sys.executable, str(script), str(model), str(files[0])],
                              capture_output=True, text=True, timeout=120)  # fmt: skip
     assert as_user.returncode == 0, as_user.stderr

@@ -96,7 +96,7 @@ def test_residual_holds_only_when_every_part_of_the_sentence_does():
 
 
 def test_residual_deeper_residual_training_worse_is_never_holds():
-    """The README's earlier run: residual-56 below residual-20 (loss 1.240 vs 1.113)."""
+    """A real earlier run: residual-56 below residual-20 (training loss 1.240 vs 1.113)."""
     accs = {"residual-20": 0.706, "residual-56": 0.611, "plain-20": 0.65, "plain-56": 0.35}
     losses = {"residual-20": 1.113, "residual-56": 1.240, "plain-20": 1.2, "plain-56": 1.9}
     verdict = claims.residual(residual_sweep(accs, losses)).verdict

@@ -1,6 +1,6 @@
 """cnnlab as a package: a wheel that trains from any folder, a user project that extends it
-through `--config-dir` (the README's worked example, run as written), `cnnlab.load` in a
-notebook, and one line naming the extra when an optional plugin is missing."""
+through `--config-dir` (the site's worked example, docs/own-project.md, run as written),
+`cnnlab.load` in a notebook, and one line naming the extra when an optional plugin is missing."""
 
 from __future__ import annotations
 
@@ -72,10 +72,9 @@ def test_wheel_installs_and_trains_from_an_unrelated_folder(tmp_path):
     assert mains == [str(site / "cnnlab" / "conf")]  # the installed configs, not the checkout's
 
 
-def _readme_project(root: Path) -> str:
-    """Write the files of README's "Use cnnlab in your own project"; return its command."""
-    text = (REPO / "README.md").read_text()
-    section = text.split("## Use cnnlab in your own project", 1)[1].split("\n## ", 1)[0]
+def _site_project(root: Path) -> str:
+    """Write the files of the site's "Your own project" page; return its command."""
+    section = (REPO / "docs" / "own-project.md").read_text().split("\n## ", 1)[0]
     # Each block is written whole, as a user pastes it: its "# file:" line included (a header
     # such as "# @package _global_" must come before it to count).
     blocks = re.findall(r"```(?:python|yaml)\n((?:# @[^\n]*\n)?# file: (\S+)[^\n]*\n.*?)```",
@@ -92,7 +91,7 @@ def _readme_project(root: Path) -> str:
 @pytest.mark.slow
 def test_a_user_project_adds_its_own_network_data_and_experiment(tmp_path, data_dir):
     project = tmp_path / "my_project"
-    command = _readme_project(project)
+    command = _site_project(project)
     assert command == "cnnlab-train --config-dir conf experiment=mine"
     # A same-named file replaces cnnlab's for this project only.
     (project / "conf" / "optimizer").mkdir()

@@ -13,7 +13,7 @@ def test_digits_transfer_beats_training_from_scratch(command, tmp_path):
     assert pre.returncode == 0, pre.stderr[-2000:]
     assert (tmp_path / "outputs/train/runs/digits_0to4/checkpoints/last.ckpt").is_file()
     sweep = tmp_path / "sweep"
-    # Half the README's learning-rate grid (command-line sweeps replace the experiment's).
+    # Half the transfer page's learning-rate grid (command-line sweeps replace the experiment's).
     lrs = "optimizer.lr=3e-4,3e-3,3e-2"
     study = command("train", "experiment=digits_transfer", lrs, f"hydra.sweep.dir={sweep}")
     assert study.returncode == 0, study.stderr[-2000:]

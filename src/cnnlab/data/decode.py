@@ -1,5 +1,5 @@
 """Encoded image bytes → uint8 (3, S, S): decode, crop, resize in one step, upright, the fastest
-correct way measured on one core here (`make bench`, README "ImageNet-scale data"):
+correct way measured on one core here (`make bench`, docs/data-at-scale.md):
 
 - ImageNet-sized JPEGs (500×375) → 224 crop: `torchvision.io.decode_jpeg` + a tensor crop-resize
   432 images/s, PIL's decode + crop-resize 305; reduced-size decoding cannot help, since a 224

@@ -61,7 +61,8 @@ def eval_pipeline(image_size: int, resize: int | None = None) -> v2.Compose:
     """Decoded PIL image → uint8 (C, S, S): shorter side resized to `resize` (default S), then
     the center S × S crop (ImageNet recipes: resize 256, crop 224). Resized by PIL (antialiased
     bilinear; torchvision's uint8 tensor kernel differs from it by 1 level on ~0.1 % of pixels),
-    so a torch-free reader with Pillow reproduces it exactly (README's classify_onnx.py)."""
+    so a torch-free reader with Pillow reproduces it exactly (docs/predict-export.md's
+    classify_onnx.py)."""
     return v2.Compose(
         [
             v2.Resize(resize or image_size, antialias=True),

@@ -3,7 +3,7 @@
 `hflip` (the image and its mirror) suits photos whose classes are mirror-symmetric; `five_crop`
 (four corners and the centre of the image resized to 1/0.875 of the network's image size, as
 ImageNet's 224 of 256) suits photos whose object is not always centred. Neither suits digits or
-text, whose mirror image is another symbol: README "Predict" has the measured effect.
+text, whose mirror image is another symbol: docs/predict-export.md has the measured effect.
 """
 
 from __future__ import annotations
