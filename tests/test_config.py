@@ -13,7 +13,10 @@ from tests.conftest import GROUPS, options
 
 CASES = [(g, o) for g in GROUPS for o in options(g)]
 # Options that need a value only the user can give (a folder of their own images).
-NEEDS_USER_VALUE = {("data", "image_folder"): ["data.source.root=/x", "data.num_classes=3"]}
+NEEDS_USER_VALUE = {
+    ("data", "image_folder"): ["data.source.root=/x", "data.num_classes=3"],
+    ("data", "hf"): ["data.source.name=/x", "data.num_classes=3"],
+}
 
 
 def test_every_group_has_options():

@@ -44,9 +44,10 @@ class NoFeatureMaps(UserError):
 
 
 def vit_tokens_to_maps(tokens: torch.Tensor) -> torch.Tensor:
-    """ViT: (N, 1 + H·W, D) tokens → (N, D, H, W) maps, dropping the class token."""
-    patches = tokens[:, 1:, :]
-    side = int(math.isqrt(patches.shape[1]))
+    """ViT: (N, P + H·W, D) tokens → (N, D, H, W) maps, dropping the P prefix tokens (the class
+    token, and the register tokens some timm ViTs add)."""
+    side = int(math.isqrt(tokens.shape[1]))
+    patches = tokens[:, tokens.shape[1] - side * side :, :]
     return patches.reshape(tokens.shape[0], side, side, tokens.shape[2]).permute(0, 3, 1, 2)
 
 

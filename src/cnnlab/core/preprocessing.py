@@ -3,9 +3,9 @@ built, and handed to both (`train`, `eval`, `explain`, `summary` and `cnnlab.loa
 `decide`).
 
 Inputs, in order: the data config's mean/std and image size; the model's minimum input size (a
-small image is resized up for a big network); and torchvision weights, which bring the mean/std
-and crop size they were trained with (`data.normalize=auto`). `data.input_size` set explicitly
-wins over the sizes.
+small image is resized up for a big network); and pretrained weights, torchvision's or timm's,
+which bring the mean/std and crop size they were trained with (timm's also its interpolation;
+`data.normalize=auto`). `data.input_size` set explicitly wins over the sizes.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Preprocessing:
     mean: tuple[float, ...]  # per channel, pixel values in [0, 1]
     std: tuple[float, ...]
     input_size: int  # pixels per side the network sees (batches are resized to it)
+    interpolation: str = "bilinear"  # how batches are resized to input_size (timm: bicubic often)
 
     def to_unit(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) images → float in [0, 1] at the network's input size."""
@@ -37,7 +38,7 @@ class Preprocessing:
             x = F.interpolate(
                 x,
                 size=(self.input_size, self.input_size),
-                mode="bilinear",
+                mode=self.interpolation,
                 align_corners=False,
                 antialias=x.shape[-1] > self.input_size,
             )
@@ -77,11 +78,53 @@ def decide(data_cfg: DictConfig, model_cfg: DictConfig) -> Preprocessing:
     size = data_cfg.get("input_size") or max(
         int(data_cfg.image_size), int(model_cfg.get("min_input_size") or 1)
     )
-    weights = _torchvision_weights(model_cfg)
+    interpolation = "bilinear"
+    weights = _timm_weights(model_cfg) or _torchvision_weights(model_cfg)
     if weights is not None and normalize == "auto":
         mean, std = _fit_channels(weights.mean, channels), _fit_channels(weights.std, channels)
         size = max(size, weights.crop_size[0])
-    return Preprocessing(tuple(mean), tuple(std), int(size))
+        interpolation = weights.interpolation
+    return Preprocessing(tuple(mean), tuple(std), int(size), interpolation)
+
+
+@dataclass(frozen=True)
+class _WeightsPreprocessing:  # the fields of torchvision's `transforms()` that cnnlab reads
+    mean: Sequence[float]
+    std: Sequence[float]
+    crop_size: Sequence[int]
+    interpolation: str = "bilinear"
+
+
+def _timm_weights(model_cfg: DictConfig) -> _WeightsPreprocessing | None:
+    """timm's `pretrained_cfg` of the weights named (metadata only: nothing is downloaded)."""
+    net = model_cfg.get("net", {})
+    weights = model_cfg.get("weights")
+    if not str(net.get("_target_", "")).endswith(".timm_model") or is_weights_file(weights):
+        return None
+    try:
+        import timm
+    except ImportError:
+        return None  # building the network says how to install it, in one line
+    base = str(net.name).partition(".")[0]
+    if not weights or not timm.is_model(base):
+        return None  # no weights, or not a timm name: building the network says so
+    try:
+        cfg = timm.models.get_pretrained_cfg(timm_name(str(net.name), weights))
+    except RuntimeError:  # "Invalid pretrained tag"
+        cfg = None
+    if cfg is None:
+        tags = [t.partition(".")[2] for t in timm.list_pretrained(f"{base}.*")]
+        raise UserError(
+            f"model.weights={weights!r} is not a pretrained tag of {base}; valid: DEFAULT, "
+            f"{', '.join(tags) or '(none: no pretrained weights)'}, null, or a checkpoint file"
+        )
+    mode = cfg.interpolation if cfg.interpolation == "bicubic" else "bilinear"
+    return _WeightsPreprocessing(cfg.mean, cfg.std, cfg.input_size[1:], mode)
+
+
+def timm_name(name: str, weights: str | None) -> str:
+    """`resnet18d` + weights `ra2_in1k` → `resnet18d.ra2_in1k`; DEFAULT or null keep the name."""
+    return name if weights in (None, "DEFAULT") or "." in name else f"{name}.{weights}"
 
 
 def _torchvision_weights(model_cfg: DictConfig):

@@ -112,7 +112,7 @@ class ClassificationDataModule(L.LightningDataModule):
             self.train_set, self.val_set = data.train, data.val
         else:
             self.train_set, self.val_set = self._split(data.train)
-        self.test_set = data.test
+        self.test_set = data.test if data.test is not None else self.val_set
         if self.train_limit and self.train_limit < len(self.train_set):
             # seed + 1: the subset is not the validation split's permutation
             idx = seeded_sample(len(self.train_set), self.train_limit, self.seed + 1)

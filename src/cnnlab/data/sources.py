@@ -23,7 +23,7 @@ from cnnlab.data.tensor_dataset import TensorImages
 @dataclass
 class SourceData:
     train: ImageSet  # the pool that train/val are split from, unless `val` is given
-    test: ImageSet
+    test: ImageSet | None  # None: the test is the validation split (given or carved)
     class_names: list[str]
     val: ImageSet | None = None
 
@@ -189,6 +189,48 @@ def shards(
             differ = sorted(set(other.class_names) ^ set(train.class_names))
             raise UserError(f"classes in {other.path} differ from the training split's: {differ}")
     return SourceData(train=train, test=test, val=val, class_names=train.class_names)
+
+
+def hf(
+    name: str,
+    image_size: int,
+    root: str | None = None,  # noqa: ARG001 - cnnlab's data folder: datasets keeps its own cache
+    image_column: str = "image",
+    label_column: str = "label",
+    train_split: str = "train",
+    val_split: str | None = "auto",
+    test_split: str | None = "auto",
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    classes: list[int] | None = None,
+    on_bad_image: str = "fail",
+    eval_resize: int | None = None,
+) -> SourceData:
+    """A Hugging Face dataset by Hub name or local path (`cnnlab.data.hf`). Splits: `auto`
+    takes validation/valid/val/dev and test when present; without a validation split it is
+    carved from train (seeded, data.val_fraction), without a test split the test is the val."""
+    from cnnlab.data import hf as hf_data
+
+    hf_data.check_mode(on_bad_image)
+    if classes:
+        raise UserError("data.source.classes applies to in-memory datasets; for data=hf, filter "
+                        "the dataset first (datasets' .filter, then save_to_disk)")  # fmt: skip
+    dataset = hf_data.open_dataset(name, revision, cache_dir)
+    available = list(dataset.keys())
+    train_name = hf_data.pick_split(available, train_split, "train")
+    val_name = hf_data.pick_split(available, val_split, "val")
+    test_name = hf_data.pick_split(available, test_split, "test")
+    hf_data.check_columns(dataset[train_name], train_name, image_column, label_column)
+    names, lookup = hf_data.class_names(dataset[train_name], label_column)
+
+    def split(which: str | None):
+        if which is None:
+            return None
+        return hf_data.open_split(dataset, which, image_size, image_column, label_column,
+                                  names, lookup, on_bad_image, eval_resize)  # fmt: skip
+
+    train, val, test = split(train_name), split(val_name), split(test_name)
+    return SourceData(train=train, test=test, val=val, class_names=names)
 
 
 def shapes(

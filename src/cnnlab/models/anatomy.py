@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -17,16 +19,34 @@ def find_head(net: nn.Module) -> tuple[str, nn.Linear]:
     return linears[-1]
 
 
+# A transformer block's first norm (timm `norm1`, torchvision `ln_1`): its tokens are the
+# Grad-CAM target pytorch-grad-cam recommends for ViTs (the last block's, reshaped to a grid).
+TOKEN_NORMS = ("norm1", "ln_1")
+
+
+def is_token_grid(out: torch.Tensor) -> bool:
+    """(N, P + S², D) tokens: a few prefix tokens (class, registers) and an S × S patch grid."""
+    if out.ndim != 3 or out.shape[1] < 5:
+        return False
+    side = math.isqrt(out.shape[1])
+    return side > 1 and out.shape[1] - side * side <= 8
+
+
 def find_cam_layer(net: nn.Module, example: torch.Tensor) -> str | None:
-    """The last module to finish whose output is a feature map (N, C, H, W) with H, W > 1: the
-    usual Grad-CAM target (a parent finishes after its children, so `layer4`, not its ReLU)."""
+    """The last module to finish whose output is a feature map (N, C, H, W) with H, W > 1, or a
+    transformer block's token grid: the usual Grad-CAM target (a parent finishes after its
+    children, so `layer4`, not its ReLU; a ViT's last `blocks.N.norm1`, not its patch embedding)."""
     seen: list[str] = []
     names = {m: n for n, m in net.named_modules() if n}
 
     def hook(module, _inp, out):
-        if isinstance(module, POOLS_TO_SKIP):
+        if isinstance(module, POOLS_TO_SKIP) or not isinstance(out, torch.Tensor):
             return
-        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] > 1:
+        if "attn" in names[module].split("."):  # attention's own (N, heads, T, T) tensors
+            return
+        if out.ndim == 4 and out.shape[-1] > 1:
+            seen.append(names[module])
+        elif names[module].endswith(TOKEN_NORMS) and is_token_grid(out):
             seen.append(names[module])
 
     handles = [m.register_forward_hook(hook) for m in names]

