@@ -184,6 +184,11 @@ COMMAND_RULES: dict[str, dict[str, Rule]] = {
         "parity_images": WHOLE_1,
         "tolerance": NON_NEGATIVE,  # 0: bit-exact
     },  # fmt: skip
+    "demo": {
+        "port": (lambda v: _whole(1)(v) and v <= 65535, "a port number from 1 to 65535"),
+        "examples": (_whole(0), "a whole number ≥ 0"),
+        "share": BOOL,
+    },
     "summary": {"format": one_of(choices.SUMMARY_FORMATS), "batch_size": WHOLE_1},
     "shards": {
         "max_side": (_optional(_whole(32)), "a whole number of pixels ≥ 32, or null"),
