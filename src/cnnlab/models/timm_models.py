@@ -76,8 +76,8 @@ def timm_model(
         kwargs["img_size"] = image_size  # ViTs: position embeddings for this size
     try:
         return timm.create_model(model_name, pretrained=weights is not None, **kwargs)
-    except (OSError, RuntimeError, ValueError) as err:  # offline: OSError (LocalEntryNotFound)
-        if weights is None or isinstance(err, ValueError) and "download" not in str(err).lower():
+    except OSError as err:  # offline, proxy, DNS: huggingface_hub's errors are OSErrors
+        if weights is None:
             raise
         raise UserError(_offline(model_name, err)) from None
 
