@@ -84,6 +84,9 @@ def test_the_page_answers_as_predict_does_and_a_bad_file_in_one_line(
     _, _, line = client.predict(image, other, "gradcam++", api_name="/classify")
     assert line.startswith(f"gradcam++ for **{other}**")
 
+    with pytest.raises(Exception, match="is not one of this model's"):
+        client.predict(image, "no such class", "gradcam", api_name="/classify")
+
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
     with pytest.raises(Exception, match="cannot read|unreadable|cannot identify"):

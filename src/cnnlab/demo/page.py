@@ -43,6 +43,8 @@ class Classifier:
         top = probs.topk(min(TOP, len(names)))
         scores = {names[i]: float(p) for p, i in zip(top.values, top.indices, strict=True)}
         predicted = int(probs.argmax())
+        if target not in (None, "", PREDICTED, *names):
+            raise UserError(f"class {target!r} is not one of this model's: {', '.join(names)}")
         cls = predicted if target in (None, "", PREDICTED) else names.index(target)
         x = self.model.preprocess(images.to(self.model.device))
         try:
