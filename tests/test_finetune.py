@@ -189,6 +189,8 @@ def test_pretrained_weights_bring_their_preprocessing(compose, torch_home):
     assert dm.mean.flatten().tolist() == pytest.approx([0.485, 0.456, 0.406])
     assert dm.input_size == prep.input_size == 224  # ResNet18_Weights.DEFAULT crop_size
     assert net(torch.zeros(1, 3, 224, 224)).shape == (1, 10)
+    small = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)  # the data's size, resized on the device
+    assert prep.interpolation == "bilinear" and prep(small).shape == (2, 3, 224, 224)
 
 
 def test_weights_file_with_another_head_loads_the_backbone(compose, tmp_path):

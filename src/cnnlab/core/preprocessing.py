@@ -83,7 +83,7 @@ def decide(data_cfg: DictConfig, model_cfg: DictConfig) -> Preprocessing:
     if weights is not None and normalize == "auto":
         mean, std = _fit_channels(weights.mean, channels), _fit_channels(weights.std, channels)
         size = max(size, weights.crop_size[0])
-        interpolation = weights.interpolation
+        interpolation = _resize_mode(weights.interpolation)
     return Preprocessing(tuple(mean), tuple(std), int(size), interpolation)
 
 
@@ -118,8 +118,17 @@ def _timm_weights(model_cfg: DictConfig) -> _WeightsPreprocessing | None:
             f"model.weights={weights!r} is not a pretrained tag of {base}; valid: DEFAULT, "
             f"{', '.join(tags) or '(none: no pretrained weights)'}, null, or a checkpoint file"
         )
-    mode = cfg.interpolation if cfg.interpolation == "bicubic" else "bilinear"
-    return _WeightsPreprocessing(cfg.mean, cfg.std, cfg.input_size[1:], mode)
+    return _WeightsPreprocessing(cfg.mean, cfg.std, cfg.input_size[1:], cfg.interpolation)
+
+
+def _resize_mode(interpolation) -> str:
+    """The weights' interpolation as the mode batches are resized with: torchvision's is an
+    InterpolationMode enum, timm's a string; bicubic is kept, anything else resizes bilinearly."""
+    return (
+        "bicubic"
+        if str(getattr(interpolation, "value", interpolation)) == "bicubic"
+        else "bilinear"
+    )
 
 
 def timm_name(name: str, weights: str | None) -> str:
