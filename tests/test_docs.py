@@ -56,9 +56,8 @@ def options_table(text: str) -> dict[str, set[str]]:
 def table_mismatch(text: str) -> list[str]:
     """What the options table in `text` lacks or names wrongly; empty when it matches conf/."""
     table = options_table(text)
-    wrong = [f"groups {sorted(set(table) ^ (set(GROUPS) - NOT_IN_TABLE))}"]
-    if wrong[0] == "groups []":
-        wrong = []
+    differ = sorted(set(table) ^ (set(GROUPS) - NOT_IN_TABLE))
+    wrong = [f"groups {differ}"] if differ else []
     for group in set(table) & set(GROUPS):
         missing = [o for o in options(group) if o.split("/")[0] not in table[group]]
         if missing:

@@ -8,8 +8,6 @@ CAM constructor changes) is restored afterwards.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from pytorch_grad_cam import (
@@ -26,7 +24,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from cnnlab.core.errors import UserError
-from cnnlab.models.anatomy import find_cam_layer
+from cnnlab.models.anatomy import find_cam_layer, patch_grid
 
 METHODS = {
     "gradcam": GradCAM,
@@ -46,8 +44,8 @@ class NoFeatureMaps(UserError):
 def vit_tokens_to_maps(tokens: torch.Tensor) -> torch.Tensor:
     """ViT: (N, P + H·W, D) tokens → (N, D, H, W) maps, dropping the P prefix tokens (the class
     token, and the register tokens some timm ViTs add)."""
-    side = int(math.isqrt(tokens.shape[1]))
-    patches = tokens[:, tokens.shape[1] - side * side :, :]
+    prefix, side = patch_grid(tokens.shape[1])
+    patches = tokens[:, prefix:, :]
     return patches.reshape(tokens.shape[0], side, side, tokens.shape[2]).permute(0, 3, 1, 2)
 
 

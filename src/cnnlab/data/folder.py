@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -20,15 +21,18 @@ from cnnlab.data.tensor_dataset import TensorImages
 log = logging.getLogger(__name__)
 
 
-def drop_unreadable(samples: list[tuple[str, int]], folder: Path) -> list[tuple[str, int]]:
-    """Decode every file once and drop those that fail (data.on_bad_image=skip), saying how many
-    and which: a skipped file is never silently replaced by another image."""
+def drop_unreadable(
+    samples: list[tuple[str, int]], folder: Path | str, decode: Callable[[str], object] = load_rgb
+) -> list[tuple[str, int]]:
+    """Decode every sample once (`decode` of its key: a file path, or a dataset row's key) and
+    drop those that fail (data.on_bad_image=skip), saying how many and which: a skipped image is
+    never silently replaced by another."""
     bad = {}
-    for path, _ in samples:
+    for key, _ in samples:
         try:
-            load_rgb(path)
+            decode(key)
         except UserError as err:
-            bad[path] = str(err)
+            bad[key] = str(err)
     if not bad:
         return samples
     kept = [s for s in samples if s[0] not in bad]
@@ -93,7 +97,11 @@ class FolderImages(Dataset):
     def _with(self, samples, **changes) -> FolderImages:
         keep = dict(crop=self.crop, sample=self.sample, decoder=self.decoder, train=self.train,
                     eval_resize=self.eval_resize)  # fmt: skip
-        return FolderImages(samples, self.class_names, self.image_size, **(keep | changes))
+        return self._like(samples, **(keep | changes))
+
+    def _like(self, samples, **settings) -> FolderImages:
+        """The same kind of set over other samples (a subclass adds what it reads from)."""
+        return FolderImages(samples, self.class_names, self.image_size, **settings)
 
     def subset(self, indices: torch.Tensor) -> FolderImages:
         return self._with([self.samples[i] for i in indices.tolist()])

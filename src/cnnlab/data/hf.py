@@ -10,16 +10,14 @@ decoder and `predict` behave the same on either.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cnnlab.core.errors import UserError
-from cnnlab.data.folder import FolderImages, check_bad_image_mode
+from cnnlab.data.folder import FolderImages, drop_unreadable
 from cnnlab.data.pixels import load_rgb
 
-log = logging.getLogger(__name__)
 INSTALL = "data=hf needs Hugging Face datasets: pip install 'cnnlab[hf]' (make install has it)"
 # Split names tried, in order, when a split is `auto`; none found: val is carved from train
 # (seeded, data.val_fraction) and test is the val split.
@@ -98,9 +96,10 @@ class HFImages(FolderImages):
     """Rows of one split, decoded on demand like image files. `samples` are ("<split>#<row>",
     class index) pairs, so subsets, train/val carving and the overlap check work unchanged."""
 
-    def __init__(self, table, samples, class_names, image_size, **kwargs):
-        super().__init__(samples, class_names, image_size, **kwargs)
+    def __init__(self, table, image_column: str, samples, class_names, image_size, **settings):
+        super().__init__(samples, class_names, image_size, **settings)
         self.table = table  # the split, images as {"bytes", "path"} (decode=False)
+        self.image_column = image_column
 
     def _bytes(self, key: str) -> tuple[bytes, str]:
         row = self.table[int(key.rpartition("#")[2])][self.image_column]
@@ -112,25 +111,27 @@ class HFImages(FolderImages):
                 raise UserError(f"cannot read image {path} ({key}): {err}") from None
         return data, f"{key} ({path})" if row.get("path") else key
 
+    def image(self, key: str):
+        """The row's image decoded as `predict` decodes a file (`load_rgb`)."""
+        data, name = self._bytes(key)
+        return load_rgb(name, data)
+
     def __getitem__(self, i: int):
         key, target = self.samples[i]
-        data, name = self._bytes(key)
         if self.read is None:  # eval: PIL, exactly as predict reads a file
-            return self.eval_transform(load_rgb(name, data)), target
+            return self.eval_transform(self.image(key)), target
+        data, name = self._bytes(key)
         return self.read(data, name), target
 
-    def _with(self, samples, **changes) -> HFImages:
-        keep = dict(crop=self.crop, sample=self.sample, decoder=self.decoder, train=self.train,
-                    eval_resize=self.eval_resize)  # fmt: skip
-        made = HFImages(self.table, samples, self.class_names, self.image_size, **(keep | changes))
-        made.image_column = self.image_column
-        return made
+    def _like(self, samples, **settings) -> HFImages:
+        return HFImages(self.table, self.image_column, samples, self.class_names,
+                        self.image_size, **settings)  # fmt: skip
 
     def file_summary(self) -> str:
         sizes: dict[tuple[int, int], int] = {}
         for key, _ in self.samples[:200]:
             try:
-                img = load_rgb(*reversed(self._bytes(key)))
+                img = self.image(key)
             except UserError:
                 continue
             sizes[img.size] = sizes.get(img.size, 0) + 1
@@ -153,27 +154,7 @@ def open_split(
             raise UserError(f"split {split} has labels the training split lacks: {unknown[:10]}")
         labels = [lookup[v] for v in labels]
     samples = [(f"{split}#{i}", int(y)) for i, y in enumerate(labels)]
-    images = HFImages(table, samples, names, image_size, eval_resize=eval_resize)
-    images.image_column = image_column
+    images = HFImages(table, image_column, samples, names, image_size, eval_resize=eval_resize)
     if on_bad_image == "skip":
-        images = _drop_unreadable(images, split)
+        images = images._with(drop_unreadable(samples, f"split {split}", images.image))
     return images
-
-
-def _drop_unreadable(images: HFImages, split: str) -> HFImages:
-    bad = {}
-    for key, _ in images.samples:
-        try:
-            load_rgb(*reversed(images._bytes(key)))
-        except UserError as err:
-            bad[key] = str(err)
-    if not bad:
-        return images
-    kept = [s for s in images.samples if s[0] not in bad]
-    log.warning("split %s: skipped %d unreadable image(s), kept %d (data.on_bad_image=skip); "
-                "first: %s", split, len(bad), len(kept), next(iter(bad.values())))  # fmt: skip
-    return images._with(kept)
-
-
-def check_mode(on_bad_image: str) -> None:
-    check_bad_image_mode(on_bad_image, "data.on_bad_image")

@@ -210,8 +210,9 @@ def hf(
     takes validation/valid/val/dev and test when present; without a validation split it is
     carved from train (seeded, data.val_fraction), without a test split the test is the val."""
     from cnnlab.data import hf as hf_data
+    from cnnlab.data.folder import check_bad_image_mode
 
-    hf_data.check_mode(on_bad_image)
+    check_bad_image_mode(on_bad_image, "data.on_bad_image")
     if classes:
         raise UserError("data.source.classes applies to in-memory datasets; for data=hf, filter "
                         "the dataset first (datasets' .filter, then save_to_disk)")  # fmt: skip

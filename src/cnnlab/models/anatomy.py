@@ -24,12 +24,18 @@ def find_head(net: nn.Module) -> tuple[str, nn.Linear]:
 TOKEN_NORMS = ("norm1", "ln_1")
 
 
+def patch_grid(tokens: int) -> tuple[int, int]:
+    """A ViT's token count P + S² → (P prefix tokens: class, registers; S, the grid's side)."""
+    side = math.isqrt(tokens)
+    return tokens - side * side, side
+
+
 def is_token_grid(out: torch.Tensor) -> bool:
     """(N, P + S², D) tokens: a few prefix tokens (class, registers) and an S × S patch grid."""
     if out.ndim != 3 or out.shape[1] < 5:
         return False
-    side = math.isqrt(out.shape[1])
-    return side > 1 and out.shape[1] - side * side <= 8
+    prefix, side = patch_grid(out.shape[1])
+    return side > 1 and prefix <= 8
 
 
 def find_cam_layer(net: nn.Module, example: torch.Tensor) -> str | None:
