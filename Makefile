@@ -106,5 +106,5 @@ bench: $(STAMP) ## cnnlab vs a plain PyTorch loop, same run, with ratios (SAVE=1
 bench-scaling: $(STAMP) ## Training cost vs dataset size (1k-4k images) and model (mlp … vgg11) at 32×32
 	SAVE=$(SAVE) $(PY) benchmarks/scaling.py
 
-report: $(STAMP) ## Sweep table + plot: make report DIR=outputs/train/multirun/<date>/<time> [GROUP=transfer]
+report: $(STAMP) ## Sweep table + plot: make report DIR=outputs/train/multirun/<date>/<time>_<id> [GROUP=transfer]
 	$(PY) -m cnnlab.commands.report $(DIR) $(if $(GROUP),--group-by $(GROUP))

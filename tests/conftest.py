@@ -6,6 +6,7 @@ import importlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import traceback
@@ -174,3 +175,37 @@ def command(tmp_path, data_dir, monkeypatch, capfd):
         return subprocess.CompletedProcess([entry, *args], code, out, err)
 
     return _run
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def demo_server(digits_run, tmp_path, data_dir):
+    """`cnnlab-demo` on the shared digits checkpoint, as a real server in its own process:
+    yields (its URL, the CNNLAB_ROOT its run folder is under); stopped after the test."""
+    port = free_port()
+    env = {**os.environ, "CNNLAB_ROOT": str(tmp_path), "CNNLAB_DATA": str(data_dir),
+           "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
+    args = [f"ckpt_path={digits_run / 'checkpoints' / 'best.ckpt'}", f"port={port}",
+            "examples=2", "run_id=demo"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab.commands.demo", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen = []
+    for line in proc.stdout:  # blocks until the server says where it listens, or exits
+        seen.append(line)
+        if f"127.0.0.1:{port}" in line and "Running on" in line:
+            break
+    else:
+        pytest.fail("the demo ended before serving:\n" + "".join(seen[-30:]))
+    yield f"http://127.0.0.1:{port}/", tmp_path
+    proc.terminate()
+    proc.wait(timeout=60)

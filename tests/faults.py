@@ -44,11 +44,17 @@ class SignalAt(L.Callback):
 
 
 class RaiseAt(L.Callback):
-    def __init__(self, step: int, message: str = "disk on fire"):
-        self.step, self.message = step, message
+    """Raise at `step`; with `once` (a file path), only the first time (see SignalAt)."""
+
+    def __init__(self, step: int, message: str = "disk on fire", once: str | None = None):
+        self.step, self.message, self.once = step, message, once
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
+            if self.once is not None:
+                if os.path.exists(self.once):
+                    return
+                open(self.once, "w").close()
             raise RuntimeError(self.message)
 
 

@@ -111,10 +111,10 @@ def test_eval_on_data_with_another_class_count_is_one_line(command, quick):
     cfg = quick("data=fake", "data.num_classes=5")
     train(cfg)
     ckpt = f"ckpt_path={cfg.paths.output_dir}/checkpoints/last.ckpt"
-    proc = command("eval", ckpt, "data=fake", "trainer.accelerator=cpu")
+    proc = command("eval", ckpt, "data=mnist_sample", "trainer.accelerator=cpu")
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-2000:]
-    assert "predicts 5 classes, but data=fake has 10" in errors[0]
+    assert "predicts 5 classes, but data=mnist_sample has 10" in errors[0]
 
 
 def test_eval_needs_ckpt_path(command):

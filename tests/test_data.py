@@ -165,3 +165,47 @@ def test_no_checkpoint_on_an_exception_before_the_first_step(tmp_path):
                               global_step=0, save_checkpoint=saved.append)  # fmt: skip
     CheckpointOnException(str(tmp_path)).on_exception(trainer, None, RuntimeError("setup"))
     assert saved == []
+
+
+def test_a_val_image_that_is_a_train_image_is_found_by_its_bytes(tmp_path):
+    """The same photo under another name in another split's folder: paths and row keys differ,
+    the bytes do not."""
+    import shutil
+
+    from PIL import Image
+
+    from cnnlab.data.folder import FolderImages
+    from cnnlab.data.sanity import report, shared_images
+
+    (tmp_path / "train").mkdir()
+    (tmp_path / "val").mkdir()
+    train = []
+    for i in range(4):
+        path = tmp_path / "train" / f"{i}.png"
+        Image.fromarray(np.full((8, 8), 60 * i, np.uint8)).save(path)
+        train.append((str(path), i % 2))
+    shutil.copy(train[2][0], tmp_path / "val" / "renamed.png")
+    Image.fromarray(np.full((8, 8), 7, np.uint8)).save(tmp_path / "val" / "own.png")
+    val = [(str(tmp_path / "val" / "renamed.png"), 0), (str(tmp_path / "val" / "own.png"), 1)]
+    splits = {"train": FolderImages(train, ["a", "b"], 8), "val": FolderImages(val, ["a", "b"], 8)}
+    assert shared_images(splits["train"], splits["val"]) == 1
+    lines = report(splits, ["a", "b"])
+    assert "WARNING val shares 1 images with train: validation accuracy is optimistic" in lines
+    splits["val"] = FolderImages(val[1:], ["a", "b"], 8)
+    assert shared_images(splits["train"], splits["val"]) == 0
+
+
+def test_hf_rows_shared_between_splits_are_found_by_their_bytes():
+    datasets = pytest.importorskip("datasets")
+    from PIL import Image
+
+    from cnnlab.data.hf import HFImages
+    from cnnlab.data.sanity import shared_images
+
+    images = [Image.fromarray(np.full((8, 8), v, np.uint8)) for v in (10, 20, 30)]
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")})
+    table = datasets.Dataset.from_dict({"image": images, "label": [0, 1, 0]}, features=features)
+    table = table.cast_column("image", datasets.Image(decode=False))
+    train = HFImages(table, "image", [("train#0", 0), ("train#1", 1)], ["a", "b"], 8)
+    test = HFImages(table, "image", [("test#1", 1), ("test#2", 0)], ["a", "b"], 8)
+    assert shared_images(train, test) == 1  # row 1 is in both

@@ -4,10 +4,6 @@ answer checked against `predict`'s for the same file; a bad file answers in the 
 from __future__ import annotations
 
 import csv
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,48 +16,10 @@ CKPT = "checkpoints/best.ckpt"
 PREDICTED = "the predicted class"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(digits_run, tmp_path, data_dir):
-    port = _free_port()
-    env = {**os.environ, "CNNLAB_ROOT": str(tmp_path), "CNNLAB_DATA": str(data_dir),
-           "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cnnlab.commands.demo",
-            f"ckpt_path={digits_run / CKPT}",
-            f"port={port}",
-            "examples=2",
-            "run_id=demo",
-        ],  # fmt: skip
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    seen = []
-    for line in proc.stdout:  # blocks until the server says where it listens, or exits
-        seen.append(line)
-        if f"127.0.0.1:{port}" in line:
-            break
-    else:
-        pytest.fail("the demo ended before serving:\n" + "".join(seen[-30:]))
-    yield f"http://127.0.0.1:{port}/", tmp_path
-    proc.terminate()
-    proc.wait(timeout=60)
-
-
 def test_the_page_answers_as_predict_does_and_a_bad_file_in_one_line(
-    server, command, digits_run, tmp_path
+    demo_server, command, digits_run, tmp_path
 ):
-    url, root = server
+    url, root = demo_server
     digit = tmp_path / "seven.png"
     Image.new("L", (28, 28), 0).save(digit)
     client = gradio_client.Client(url, verbose=False)
@@ -94,3 +52,26 @@ def test_the_page_answers_as_predict_does_and_a_bad_file_in_one_line(
                        api_name="/classify")  # fmt: skip
     examples = sorted((root / "outputs" / "demo").rglob("examples/*.png"))
     assert len(examples) == 2  # two test-split digits offered on the page
+
+
+def test_the_page_says_what_it_shows(demo_server, digits_run):
+    """An uncalibrated model's probabilities are labelled so; the card opens with a header, not
+    an empty row; the page opens on an example the model gets right."""
+    import httpx
+
+    import cnnlab
+
+    url, root = demo_server
+    config = httpx.get(f"{url}config", timeout=60).json()
+    labels = [c["props"].get("label") for c in config["components"] if c.get("type") == "label"]
+    assert labels == ["top classes (not calibrated)"]
+    texts = [
+        str(c["props"].get("value")) for c in config["components"] if c.get("type") == "markdown"
+    ]
+    cards = [t for t in texts if "Model card" in t]
+    assert cards[0].split("## Model card\n", 1)[1].startswith("|  | this model |")
+    image = next(c for c in config["components"] if c.get("type") == "image")
+    opened = image["props"]["value"]["path"]
+    model = cnnlab.load(digits_run / CKPT)
+    predicted = model.class_names[int(model.predict_files([opened]).argmax())]
+    assert Path(opened).stem.split("_", 1)[1] == predicted.replace("/", "_")

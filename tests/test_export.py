@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from torch import nn
 
 from cnnlab.data.mnist_sample import write_pngs
 from cnnlab.inference import exporters, failures
+from cnnlab.training import calibration
 
 REPO = Path(__file__).resolve().parents[1]
 CKPT = "checkpoints/best.ckpt"
@@ -38,7 +40,11 @@ def _site_snippet(folder: Path) -> Path:
 def test_onnx_export_checks_parity_and_runs_with_onnxruntime_and_numpy_alone(
     command, digits_run, tmp_path
 ):
-    proc, out = _export(command, digits_run / CKPT, tmp_path, "onnx")
+    # A calibrated checkpoint (T ≠ 1): the graph divides by T, and the snippet must not again.
+    ckpt = tmp_path / "calibrated.ckpt"
+    shutil.copy(digits_run / CKPT, ckpt)
+    calibration.store(ckpt, 1.7, fitted_on="val")
+    proc, out = _export(command, ckpt, tmp_path, "onnx")
     assert proc.returncode == 0, proc.stderr
     delta = float(re.search(r"max \|Δ logit\| = (\S+) on 32 real images", proc.stdout).group(1))
     assert delta <= 1e-4
@@ -54,7 +60,8 @@ def test_onnx_export_checks_parity_and_runs_with_onnxruntime_and_numpy_alone(
     assert run(np.zeros((5, 1, 28, 28), np.float32)).shape == (5, 10)
 
     # The site's snippet, as a user runs it: no torch imported, predict's answer on awkward files.
-    _snippet_equals_predict(command, digits_run / CKPT, model, tmp_path)
+    assert inside["temperature"] == pytest.approx(1.7)
+    _snippet_equals_predict(command, ckpt, model, tmp_path)
 
 
 def _snippet_equals_predict(command, ckpt: Path, model: Path, tmp_path: Path) -> None:

@@ -41,3 +41,19 @@ def test_gpu_check_dry_run_measures_every_row(tmp_path):
         assert "data.decode=gpu: no CUDA device here; decoding on the CPU (auto)" in (
             proc.stdout + proc.stderr
         )
+
+
+def test_without_cuda_it_says_so_in_one_line(tmp_path):
+    proc = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", "--out", str(tmp_path / "gpu_check.md")],
+        cwd=REPO,
+        env={**os.environ, "PY": sys.executable, "CUDA_VISIBLE_DEVICES": ""},  # none, on any card
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: no CUDA device; run with --dry-run for the CPU check"
+    )
+    assert not (tmp_path / "gpu_check.md").exists()

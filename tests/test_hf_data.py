@@ -62,16 +62,26 @@ def test_a_saved_dataset_trains_offline_with_its_class_names(command, saved, tmp
 
 
 def test_parquet_files_and_string_labels(command, tmp_path):
-    rows = _digits(300, 0)["train"].cast_column("digit", datasets.Value("int64"))
-    rows = rows.map(lambda r: {"digit": NAMES[r["digit"]]})  # labels as plain strings
+    digits = _digits(300, 60)
     folder = tmp_path / "parquet"
     folder.mkdir()
-    rows.to_parquet(str(folder / "part-0.parquet"))
+    for split in ("train", "test"):  # labels as plain strings, one file per split
+        rows = digits[split].cast_column("digit", datasets.Value("int64"))
+        rows.map(lambda r: {"digit": NAMES[r["digit"]]}).to_parquet(
+            str(folder / f"{split}.parquet")
+        )
     proc = command("train", *COMMON, f"data.source.name={folder}", "run_id=pq")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    ckpt = tmp_path / "outputs" / "train" / "runs" / "pq" / "checkpoints" / "last.ckpt"
-    stored = torch.load(ckpt, weights_only=True, map_location="cpu")
+    run = tmp_path / "outputs" / "train" / "runs" / "pq"
+    stored = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert stored["class_names"] == sorted(NAMES)  # distinct values, sorted
+    log = (run / "train.log").read_text()
+    # The test rows are the test split, never trained on: train and val are carved from train.
+    assert "data train: 270 images" in log and "data val: 30 images" in log
+    assert "data test: 60 images" in log
+    named = command("train", *COMMON, f"data.source.name={folder}", "data.source.test_split=test",
+                    "run_id=pq2")  # fmt: skip
+    assert named.returncode == 0, named.stderr[-3000:]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ end (its report's verdict is recomputed from the table it wrote)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -262,9 +263,11 @@ def test_one_small_claim_end_to_end_its_verdict_follows_from_its_table(tmp_path)
     assert (out / "connectivity.png").stat().st_size > 1000
     assert list((out / "tb").glob("events.out.tfevents.*"))
     assert len([p for p in (out / "connectivity").iterdir() if p.name.isdigit()]) == 2
-    # --report-only trains nothing and recomputes the same verdict from the folders.
+    # --report-only trains nothing and recomputes the same verdict from the folders, of the
+    # claims the folder was made with (no --only repeated).
+    assert json.loads((out / "claims.json").read_text()) == ["connectivity"]
     again = subprocess.run(
-        [sys.executable, "-m", LECTURE, "--only", "connectivity", "--out", str(out),
+        [sys.executable, "-m", LECTURE, "--out", str(out),
          "--data-dir", str(REPO / "data"), "--report-only"],
         capture_output=True, text=True, cwd=REPO,
     )  # fmt: skip

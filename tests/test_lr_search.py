@@ -57,3 +57,20 @@ def test_doubtful_suggestions_are_said(caplog):
     with caplog.at_level(logging.WARNING):
         _warn_if_doubtful(3e-3, type("T", (), {"num_training_batches": 70})(), steps=100)
     assert caplog.text == ""
+
+
+def test_the_range_test_runs_its_steps_past_the_recipes_epochs(quick, tmp_path, caplog):
+    """One epoch of 600 images is 10 batches: the test goes on past it, up to its 100 steps or
+    until the loss diverges, and says how many it ran (it used to stop with the epoch and find
+    no falling loss in what it said were 100 steps)."""
+    import logging
+    import re
+
+    from cnnlab.training import lr_search
+
+    cfg = quick("data.train_limit=600", "trainer.max_epochs=1", "scheduler=none")
+    with caplog.at_level(logging.INFO, logger="cnnlab.training.lr_search"):
+        suggestion = lr_search.search(cfg, tmp_path)
+    ran = int(re.search(r"learning-rate range test: (\d+) of 100 steps", caplog.text).group(1))
+    assert ran > 10  # past the one epoch; it stops early only where the loss diverges
+    assert 1e-6 < suggestion < 1.0 and (tmp_path / "lr_find.png").is_file()

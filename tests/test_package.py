@@ -125,8 +125,15 @@ def _load_in_a_notebook(ckpt: Path, project: Path) -> dict:
 import json, sys, torch
 sys.path.insert(0, {str(project)!r})
 import cnnlab
+from cnnlab.core.errors import UserError
 from mypkg.data import bright_or_dark
-m = cnnlab.load({str(ckpt)!r})
+try:
+    cnnlab.load({str(ckpt)!r})  # the project's builders are not cnnlab's: refused without it
+except UserError as err:
+    assert "_target_='mypkg." in str(err), err
+else:
+    raise AssertionError("a checkpoint naming mypkg's builders loaded without config_dir")
+m = cnnlab.load({str(ckpt)!r}, config_dir={str(project / "conf")!r})
 test = bright_or_dark(64, 16, seed=1).train
 acc = (m.predict(test.images).argmax(1) == test.targets).float().mean().item()
 trained = "hydra.main" in sys.modules and "cnnlab.commands.train" in sys.modules

@@ -25,6 +25,14 @@ BASE = [
 CLI = [*BASE, "run_id=job", "callbacks.model_checkpoint.every_n_train_steps=3"]
 
 
+def _once(tmp_path: Path, fault: str, *settings: str) -> list[str]:
+    """A fault callback that fires the first time only: the same command, run again, resumes
+    (a checkpoint names only builders the command line names, so the resume names it too)."""
+    return [f"+callbacks.fault._target_=tests.faults.{fault}",
+            *(f"+callbacks.fault.{s}" for s in settings),
+            f"+callbacks.fault.once={tmp_path / 'fault-fired'}"]  # fmt: skip
+
+
 def _weights(run: Path, name: str = "last.ckpt") -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints" / name, map_location="cpu", weights_only=True)[
         "state_dict"
@@ -33,37 +41,27 @@ def _weights(run: Path, name: str = "last.ckpt") -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow
 def test_kill_9_leaves_a_loadable_last_checkpoint_and_resume_finishes(cli, command, tmp_path):
-    proc = cli(
-        "train",
-        *CLI,
-        "trainer.max_epochs=2",
-        "+callbacks.fault._target_=tests.faults.SignalAt",
-        "+callbacks.fault.step=7",
-    )
+    args = [*CLI, "trainer.max_epochs=2", *_once(tmp_path, "SignalAt", "step=7")]
+    proc = cli("train", *args)
     assert proc.returncode == -9
     run = tmp_path / "outputs" / "train" / "runs" / "job"
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 6  # saved every 3 steps, killed at step 7
     assert not list((run / "checkpoints").glob(".*tmp*"))  # no half-written file left visible
-    proc = command("train", *CLI, "trainer.max_epochs=2")
+    proc = command("train", *args)  # the same command again: it resumes
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 10
 
 
 @pytest.mark.slow
 def test_sigterm_saves_and_exits_143_then_resumes(cli, command, tmp_path):
-    proc = cli(
-        "train",
-        *CLI,
-        "trainer.max_epochs=2",
-        "+callbacks.fault._target_=tests.faults.SignalAt",
-        "+callbacks.fault.step=5",
-        "+callbacks.fault.signal_name=SIGTERM",
-    )
+    args = [*CLI, "trainer.max_epochs=2",
+            *_once(tmp_path, "SignalAt", "step=5", "signal_name=SIGTERM")]  # fmt: skip
+    proc = cli("train", *args)
     assert proc.returncode == 143, proc.stderr[-2000:]
     run = tmp_path / "outputs" / "train" / "runs" / "job"
     assert (run / "checkpoints" / "last.ckpt").is_file()
-    proc = command("train", *CLI, "trainer.max_epochs=2")
+    proc = command("train", *args)
     assert (
         proc.returncode == 0
         and "resuming from" in proc.stderr + proc.stdout + (run / "train.log").read_text()
@@ -71,16 +69,28 @@ def test_sigterm_saves_and_exits_143_then_resumes(cli, command, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_exits_130(cli):
-    proc = cli(
-        "train",
-        *CLI,
-        "trainer.max_epochs=2",
-        "+callbacks.fault._target_=tests.faults.SignalAt",
-        "+callbacks.fault.step=3",
-        "+callbacks.fault.signal_name=SIGINT",
-    )
+def test_ctrl_c_in_the_first_epoch_saves_and_resumes_from_that_step(cli, command, tmp_path):
+    # No step checkpoints: before this fix nothing was saved until the first epoch ended.
+    # The same command twice, as a user would (the fault fires once).
+    args = [*BASE, "run_id=job", "trainer.max_epochs=2",
+            *_once(tmp_path, "SignalAt", "step=2", "signal_name=SIGINT")]  # fmt: skip
+    proc = cli("train", *args)
     assert proc.returncode == 130, proc.stderr[-2000:]
+    assert (
+        "interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last" in proc.stdout + proc.stderr
+    )
+    run = tmp_path / "outputs" / "train" / "runs" / "job"
+    saved = torch.load(run / "checkpoints" / "on_exception.ckpt", weights_only=True)
+    assert (saved["global_step"], saved["epoch"]) == (2, 0)  # the first epoch, at the Ctrl-C
+    assert not (run / "checkpoints" / "last.ckpt").exists()
+    proc = command("train", *args, "ckpt_path=last")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = (run / "train.log").read_text()
+    assert f"resuming from {run / 'checkpoints' / 'on_exception.ckpt'}, saved mid-epoch " in log
+    assert "(epoch 0, step 2)" in log
+    steps_per_epoch = saved["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["ready"]
+    final = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert final["epoch"] == 1 and final["global_step"] > steps_per_epoch  # went on, not over
 
 
 def test_nonfinite_loss_stops_naming_the_step_and_writes_no_checkpoint(compose, tmp_path):
@@ -147,18 +157,13 @@ def test_checkpoint_of_another_model_is_refused_in_one_line(command, compose, tm
 
 @pytest.mark.slow
 def test_exception_mid_epoch_saves_a_checkpoint_and_resume_warns(command, tmp_path):
-    proc = command(
-        "train",
-        *CLI,
-        "trainer.max_epochs=2",
-        "+callbacks.fault._target_=tests.faults.RaiseAt",
-        "+callbacks.fault.step=4",
-    )
+    args = [*CLI, "trainer.max_epochs=2", *_once(tmp_path, "RaiseAt", "step=4")]
+    proc = command("train", *args)
     assert proc.returncode == 1 and "RuntimeError: disk on fire" in proc.stderr
     run = tmp_path / "outputs" / "train" / "runs" / "job"
     saved = torch.load(run / "checkpoints" / "on_exception.ckpt", weights_only=True)
     assert saved["global_step"] == 4  # last.ckpt (every 3 steps) holds step 3: this is newer
-    proc = command("train", *CLI, "trainer.max_epochs=2")
+    proc = command("train", *args)
     log = (run / "train.log").read_text()
     assert proc.returncode == 0 and "on_exception.ckpt, saved mid-epoch (epoch 0, step 4)" in log
     done = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
@@ -184,20 +189,14 @@ def test_slurm_sigusr1_saves_requeues_and_the_requeued_job_resumes(cli, command,
         "SLURM_LOCALID": "0",
         "SLURM_NODEID": "0",
     }
-    proc = cli(
-        "train",
-        *CLI,
-        "trainer.max_epochs=2",
-        "+callbacks.fault._target_=tests.faults.SignalAt",
-        "+callbacks.fault.step=5",
-        "+callbacks.fault.signal_name=SIGUSR1",
-        env=slurm,
-    )
+    args = [*CLI, "trainer.max_epochs=2",
+            *_once(tmp_path, "SignalAt", "step=5", "signal_name=SIGUSR1")]  # fmt: skip
+    proc = cli("train", *args, env=slurm)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
     run = tmp_path / "outputs" / "train" / "runs" / "job"
     assert torch.load(run / "hpc_ckpt_1.ckpt", weights_only=True)["global_step"] == 5
-    proc = command("train", *CLI, "trainer.max_epochs=2", env={**slurm, "SLURM_RESTART_COUNT": "1"})
+    proc = command("train", *args, env={**slurm, "SLURM_RESTART_COUNT": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "resuming from" in (run / "train.log").read_text().split("hpc_ckpt_1.ckpt")[0]
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 10

@@ -22,11 +22,9 @@ def test_resume_is_exact_with_shuffle_dropout_and_augmentation(compose, tmp_path
     full = compose(*BASE, "trainer.max_epochs=3", f"paths.output_dir={tmp_path / 'full'}")
     train(full)
     part = [*BASE, "run_id=r", f"paths.output_dir={tmp_path / 'part'}", "trainer.max_epochs=3"]
-    train(
-        compose(
-            *part, "+callbacks.stop._target_=tests.faults.StopAfterEpoch", "+callbacks.stop.epoch=0"
-        )
-    )
+    # Stopped after epoch 0 (the stop names no later epoch, so the same config resumes).
+    part += ["+callbacks.stop._target_=tests.faults.StopAfterEpoch", "+callbacks.stop.epoch=0"]
+    train(compose(*part))
     assert _weights(tmp_path / "part").keys()  # stopped after epoch 0 with a last.ckpt
     train(compose(*part))  # a new run: run_id pins the folder, so it resumes by itself
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "part")
@@ -157,7 +155,7 @@ def test_resuming_with_other_settings_is_refused_naming_them(command, tmp_path):
     assert changed.returncode == 1 and len(errors) == 1, changed.stderr[-2000:]
     assert "cannot resume" in errors[0] and "data.batch_size 32 → 16" in errors[0]
     assert "optimizer.lr 0.005 → 0.5" in errors[0]
-    allowed = command(*args[:-2], "trainer.log_every_n_steps=1", "data.num_workers=0")
+    allowed = command(*args, "trainer.log_every_n_steps=1", "data.num_workers=0")
     assert allowed.returncode == 0, allowed.stderr[-2000:]
 
 

@@ -105,7 +105,11 @@ def test_conversion_refuses_bad_input_and_leaves_nothing(command, corpus, tmp_pa
     assert skipped.returncode == 0, skipped.stderr[-2000:]
     assert "train: 2 images in 2 classes" in skipped.stdout and "skipped 1" in skipped.stdout
     again = command("shards", f"src={bad}", f"out={out}", "splits=[train]")
-    assert again.returncode == 1 and "overwrite=true" in again.stderr
+    assert again.returncode == 1
+    assert (
+        again.stderr.strip()
+        == f"error: {out} already has ['train']; pass overwrite=true to replace them"
+    )
 
 
 def test_a_folder_without_shards_is_one_line(compose, tmp_path):
@@ -137,14 +141,15 @@ def test_kill_9_mid_epoch_then_resume_is_bit_identical(cli, command, shards, tmp
            "callbacks.model_checkpoint.every_n_train_steps=2"]  # fmt: skip
     full = command("train", *run, "run_id=full")
     assert full.returncode == 0, full.stderr[-3000:]
-    killed = cli("train", *run, "run_id=part", "+callbacks.fault._target_=tests.faults.SignalAt",
-                 "+callbacks.fault.step=9")  # fmt: skip
+    fault = ["+callbacks.fault._target_=tests.faults.SignalAt", "+callbacks.fault.step=9",
+             f"+callbacks.fault.once={tmp_path / 'fired'}"]  # fmt: skip
+    killed = cli("train", *run, "run_id=part", *fault)
     assert killed.returncode == -9
     part = tmp_path / "outputs" / "train" / "runs" / "part"
     ckpt = torch.load(part / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 8 and ckpt["epoch"] == 1  # 2 of epoch 1's 6 batches done
     assert ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"]  # LitData's position
-    resumed = command("train", *run, "run_id=part")
+    resumed = command("train", *run, "run_id=part", *fault)  # the same command again
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a, b = _weights(tmp_path / "outputs" / "train" / "runs" / "full"), _weights(part)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

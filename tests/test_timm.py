@@ -124,3 +124,25 @@ def test_timm_mistakes_are_one_line(command, monkeypatch, tmp_path):
         proc = command("train", "model=timm", override, "debug=test", f"run_id={len(override)}")
         errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
         assert proc.returncode == 1 and len(errors) == 1 and expected in errors[0], proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "head"),
+    [("vit_tiny_patch16_224", "head"), ("deit_tiny_distilled_patch16_224", "head,head_dist")],
+)
+def test_the_linear_probe_trains_only_the_heads_a_model_declares(compose, name, head):
+    """A ViT's class token and position embedding are backbone; a distilled DeiT's two heads
+    (timm's pretrained_cfg names both) are the head, not just the last nn.Linear."""
+    from types import SimpleNamespace
+
+    from cnnlab.models.build import head_name
+    from cnnlab.training.finetune import LinearProbe
+
+    cfg = compose("model=timm", f"model.name={name}", "data.input_size=32")
+    net = build.network(cfg.model, decide(cfg.data, cfg.model))
+    assert head_name(cfg.model, net) == head
+    LinearProbe(head=head).setup(None, SimpleNamespace(net=net), "fit")
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    expected = {f"{h}.{w}" for h in head.split(",") for w in ("weight", "bias")}
+    assert trainable == expected, sorted(trainable)
+    assert not net.cls_token.requires_grad and not net.pos_embed.requires_grad

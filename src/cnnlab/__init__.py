@@ -25,8 +25,9 @@ def _version() -> str:
 __version__ = _version()
 
 
-def load(path, map_location="cpu") -> LoadedModel:
-    """A checkpoint's network in eval mode, with its class names and preprocessing (no Hydra)."""
+def load(path, map_location="cpu", config_dir=None) -> LoadedModel:
+    """A checkpoint's network in eval mode, with its class names and preprocessing (no Hydra).
+    Only cnnlab's own builders are rebuilt, and those of `config_dir` (a project's configs)."""
     from cnnlab.inference.loading import load as _load  # torch and Lightning only when asked for
 
-    return _load(path, map_location)
+    return _load(path, map_location, config_dir)

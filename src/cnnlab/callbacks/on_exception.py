@@ -1,5 +1,6 @@
-"""A checkpoint when training dies of an unexpected exception, so the run can resume from the
-step it reached (mid-epoch: the rest of that epoch is not replayed exactly; resuming says so).
+"""A checkpoint when training dies of an unexpected exception or is stopped with Ctrl-C, so the
+run can resume from the step it reached with `ckpt_path=last` (the newest of last.ckpt and this
+file; mid-epoch: the rest of that epoch is not replayed exactly; resuming says so).
 
 Not for a user's mistake (a UserError such as a non-finite loss: nothing worth keeping, and a
 NaN model must never become something to resume from), and never with non-finite weights.
@@ -27,7 +28,7 @@ class CheckpointOnException(L.Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
         # During fit only (training or its validation), not in the sanity check or `test`.
         if (
-            isinstance(exception, (UserError, KeyboardInterrupt))
+            isinstance(exception, UserError)
             or trainer.state.fn != "fit"
             or trainer.sanity_checking
             or trainer.global_step == 0  # nothing trained yet (setup, first batch): nothing to

@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from pathlib import Path
 
 import hydra
 
 from cnnlab.cli import schema, user_configs
 from cnnlab.cli.runner import in_job
+from cnnlab.core.targets import config_dir
 
-_PACKAGE = Path(__file__).resolve().parents[1]
-
-
-def config_dir() -> str:
-    shipped = _PACKAGE / "conf"  # installed from a wheel
-    return str(shipped if shipped.is_dir() else _PACKAGE.parents[1] / "conf")
-
-
-CONFIG_DIR = config_dir()
+CONFIG_DIR = str(config_dir())
 
 
 def command(config_name: str) -> Callable[[Callable], Callable]:

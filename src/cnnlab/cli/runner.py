@@ -27,6 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 from cnnlab.core import run_lock
 from cnnlab.core.errors import (
     LOST_RANK,
+    NO_SLURM,
     CannotWrite,
     RunFolderBusy,
     RunInterrupted,
@@ -79,10 +80,7 @@ def runtime_failure(err: RuntimeError) -> str | None:
     """One line for runtime errors that are the machine's or the cluster's, not a bug."""
     text = str(err)
     if 'Could not detect "srun"' in text:  # submitit: launcher=slurm off a cluster
-        return (
-            "launcher=slurm needs SLURM (srun/sbatch), which this machine does not have; run "
-            "on the cluster's login node, or use launcher=submitit_local to run the jobs here"
-        )
+        return NO_SLURM
     if any(p in text for p in PEER_LOST):  # gloo/NCCL: another rank died (killed, OOM, crash)
         return LOST_RANK
     return None

@@ -18,14 +18,7 @@ from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-
-def config_dir_argument(argv: list[str]) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--config-dir="):
-            return arg.split("=", 1)[1]
-    return None
+from cnnlab.core.targets import config_dir_argument
 
 
 class UserConfigsFirst(SearchPathPlugin):

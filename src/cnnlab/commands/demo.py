@@ -8,8 +8,10 @@ method, and read the model's card (`cnnlab.demo.page`). Needs the demo extra (Gr
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -53,6 +55,18 @@ def test_examples(stored: dict, count: int, folder: Path) -> list[str]:
     return paths
 
 
+def right_first(model, examples: list[str]) -> list[str]:
+    """The examples with one the model classifies right first: the page opens on it, so a new
+    visitor sees the model at work, not its mistake (the others keep their order)."""
+    if not examples:
+        return examples
+    predicted = model.predict_files(examples).argmax(1).tolist()
+    truth = [Path(p).stem.split("_", 1)[1] for p in examples]  # <index>_<class name>.png
+    names = [model.class_names[i].replace("/", "_") for i in predicted]
+    right = next((i for i, (n, t) in enumerate(zip(names, truth, strict=True)) if n == t), 0)
+    return [examples[right], *examples[:right], *examples[right + 1 :]]
+
+
 def _one_per_class(targets, count: int) -> list[int]:
     """Indices of the first image of each class in turn (a split sorted by class would
     otherwise offer only its first class), `count` of them at most."""
@@ -66,8 +80,38 @@ def _one_per_class(targets, count: int) -> list[int]:
     return picked[:count]
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_address(host: str, port: int) -> None:
+    """One line for a host this machine cannot listen on or a port in use, before anything is
+    loaded or written (Gradio would answer with a long traceback)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError, OverflowError) as err:
+        raise UserError(
+            f"host={host!r} is not an address to serve on ({err}); use 127.0.0.1 (this machine "
+            f"only) or 0.0.0.0 (every network this machine is on)"
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(address)
+        except OSError as err:
+            busy = err.errno == errno.EADDRINUSE
+            raise UserError(
+                f"port={port} on {host} is in use by another program; choose a free one, e.g. "
+                f"port={port + 1}"
+                if busy
+                else f"cannot serve on host={host} port={port} ({err.strerror}); use 127.0.0.1 "
+                f"(this machine only) or 0.0.0.0 (every network this machine is on)"
+            ) from None
+
+
 def serve(cfg: DictConfig) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no telemetry calls
+    host, port = str(cfg.host), int(cfg.port)
+    check_address(host, port)
     try:
         import gradio  # noqa: F401
     except ImportError:
@@ -82,12 +126,21 @@ def serve(cfg: DictConfig) -> None:
     run = ckpt.resolve().parent.parent
     metrics = checkpoint.read_metrics(run) or {}
     folder = Path(cfg.paths.output_dir) / "examples"
-    examples = test_examples(model.config, int(cfg.examples), folder)
+    examples = right_first(model, test_examples(model.config, int(cfg.examples), folder))
     card = page.model_card(model, metrics, ckpt)
     title = f"cnnlab demo: {run.name}"
     app = page.build(page.Classifier(model, card), examples, title)
-    app.launch(server_name=cfg.host, server_port=int(cfg.port), share=bool(cfg.share),
-               allowed_paths=[str(folder)], show_error=True, quiet=False)  # fmt: skip
+    if host in LOOPBACK:
+        log.info("the page is served on this machine only (host=%s); host=0.0.0.0 opens it "
+                 "to the network", host)  # fmt: skip
+    else:
+        log.warning("host=%s: the page is reachable from the network, by anyone who can reach "
+                    "this machine (it asks for no password)", host)  # fmt: skip
+    try:
+        app.launch(server_name=host, server_port=port, share=bool(cfg.share),
+                   allowed_paths=[str(folder)], show_error=True, quiet=False)  # fmt: skip
+    except OSError as err:  # taken between the check and the start
+        raise UserError(f"cannot serve on host={host} port={port}: {err}") from None
 
 
 @command("demo")

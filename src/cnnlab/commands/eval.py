@@ -15,9 +15,10 @@ from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig
 
+from cnnlab.analysis import eval_report
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
-from cnnlab.cli.runner import run_cli
+from cnnlab.cli.runner import run_cli, say
 from cnnlab.cli.schema import validate
 from cnnlab.core import checkpoint
 from cnnlab.core.errors import UserError
@@ -45,7 +46,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, verbose=False)
     run_cfg, _, datamodule, net = build.restore(stored, cfg.get("data"))
     model = build.classifier(run_cfg, net)
-    checkpoint.load_state(model, checkpoint.module_state(ckpt), ckpt_path)
+    checkpoint.load_state(model, checkpoint.trained_state(ckpt, ckpt_path), ckpt_path)
     trainer = build.trainer(cfg, callbacks=[], loggers=list(build.loggers(cfg).values()))
     run = trainer.test if cfg.split == "test" else trainer.validate
     results = run(model, datamodule=datamodule)
@@ -56,7 +57,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         datamodule,
         cfg.split,
         run_dir / "eval",
-        temperature=checkpoint.temperature(ckpt),
+        # calibrate=true fits a new one: a damaged stored temperature is replaced, not refused
+        temperature=1.0 if cfg.calibrate else checkpoint.temperature(ckpt, ckpt_path),
         calibrate=bool(cfg.calibrate),
         loggers=trainer.loggers,
     )
@@ -77,6 +79,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 def _main(cfg: DictConfig) -> None:
     metrics = evaluate(cfg)
     log.info("metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
+    report = Path(cfg.paths.output_dir) / "eval" / cfg.split
+    say(f"report: {report}/ ({', '.join(eval_report.FILES)})")
 
 
 def main() -> None:

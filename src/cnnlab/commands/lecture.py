@@ -5,12 +5,14 @@ claims and how they are judged: cnnlab.lecture)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
 from cnnlab.core.errors import UserError
+from cnnlab.core.files import write_atomic
 from cnnlab.lecture import claims
 from cnnlab.lecture.run import run
 
@@ -19,6 +21,17 @@ def root() -> Path:
     """Where outputs/ and data/ live: CNNLAB_ROOT when set, as for every other command
     (conf/paths/default.yaml), else the folder it runs from."""
     return Path(os.environ.get("CNNLAB_ROOT") or ".")
+
+
+CLAIMS = "claims.json"  # in a lecture folder: the claims it was made with
+
+
+def _claims_of(out: Path) -> list[str]:
+    """The claims a lecture folder was made with ([]: a folder from before the file existed)."""
+    try:
+        return list(json.loads((out / CLAIMS).read_text()))
+    except (OSError, ValueError):
+        return []
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every sweep")
     args = parser.parse_args(argv)
-    only = [n.strip() for n in args.only.split(",") if n.strip()] or list(claims.BY_NAME)
+    only = [n.strip() for n in args.only.split(",") if n.strip()]
     try:
         unknown = [n for n in only if n not in claims.BY_NAME]
         if unknown:
@@ -49,6 +62,12 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(f"{out} holds no lecture run (no such folder)")
         if not args.report_only and out.exists() and any(out.iterdir()):
             raise UserError(f"{out} already holds a lecture run; choose another --out")
+        if args.report_only and not only:  # the claims the folder was made with (ONLY=…)
+            only = _claims_of(out)
+        only = only or list(claims.BY_NAME)
+        if not args.report_only:
+            out.mkdir(parents=True, exist_ok=True)
+            write_atomic(out / CLAIMS, json.dumps(only))
         complete = run(only, args.overrides, out, args.data_dir, again=args.report_only)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

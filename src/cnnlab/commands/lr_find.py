@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from cnnlab.cli import resolvers  # noqa: F401 - resolvers before Hydra composes
 from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
+from cnnlab.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 def _main(cfg: DictConfig) -> None:
     from cnnlab.training import lr_search
 
+    if cfg.get("ckpt_path"):  # the test starts from the recipe's initial weights
+        raise UserError(
+            f"lr-find does not resume ckpt_path={cfg.ckpt_path}: the range test starts from the "
+            f"recipe's initial weights; to start from a checkpoint's, give model.weights=<file>"
+        )
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     tuned = cfg.optimizer.lr
     out = Path(cfg.paths.output_dir)

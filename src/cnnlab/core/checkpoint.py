@@ -5,15 +5,16 @@ named here, and read or written through the functions below. Checkpoints are alw
 
 A run folder (`paths.output_dir`) holds `checkpoints/{best,last,on_exception}.ckpt`, Lightning's
 SLURM requeue checkpoint `hpc_ckpt_<n>.ckpt`, `metrics.json` (the run's final numbers) and `.lock`
-(empty: the command using the folder holds an OS lock on it, core.run_lock). A checkpoint is
-Lightning's dict (`state_dict` with the network under `net.`, `epoch`, `global_step`, optimizer
-and callback states, `hyper_parameters.config`: the resolved run config as plain containers) plus
-cnnlab's keys below.
+(the holder's pid and start time; the command using the folder holds an OS lock on it,
+core.run_lock). A checkpoint is Lightning's dict (`state_dict` with the network under `net.`,
+`epoch`, `global_step`, optimizer and callback states, `hyper_parameters.config`: the resolved
+run config as plain containers) plus cnnlab's keys below.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import re
 import warnings
@@ -21,6 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnlab.core import targets
 from cnnlab.core.errors import UserError
 from cnnlab.core.files import write_atomic
 
@@ -114,15 +116,22 @@ def _torch_save_file(path: Path) -> bool:
     return head.startswith(b"PK") or head.startswith(b"\x80") or not head
 
 
-def stored_config(ckpt: dict[str, Any] | None) -> dict[str, Any]:
-    """The resolved training config stored by ClassifierModule ({} when there is none)."""
-    return ((ckpt or {}).get("hyper_parameters") or {}).get("config") or {}
+def stored_config(
+    ckpt: dict[str, Any] | None, source: str | Path = "the checkpoint", config_dirs=(), also=()
+) -> dict[str, Any]:
+    """The resolved training config stored by ClassifierModule ({} when there is none), with
+    every `_target_` in it checked against cnnlab's builders (`core.targets`): a file is data,
+    and a target that is not cnnlab's is one UserError line before anything is imported."""
+    config = ((ckpt or {}).get("hyper_parameters") or {}).get("config") or {}
+    if not isinstance(config, dict):
+        raise UserError(f"{source} holds a training config that is not a mapping")
+    return targets.checked(config, source, config_dirs, also) if config else {}
 
 
-def run_config(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any]:
-    """The resolved training config stored by ClassifierModule; UserError when missing."""
-    config = stored_config(ckpt)
-    if not config or "model" not in config:
+def run_config(ckpt: dict[str, Any], path: str | Path, config_dirs=()) -> dict[str, Any]:
+    """The checked training config stored by ClassifierModule; UserError when missing."""
+    config = stored_config(ckpt, path, config_dirs)
+    if not config or not isinstance(config.get("model"), dict):
         raise UserError(
             f"{path} has no cnnlab training config; was it written by cnnlab.commands.train?"
         )
@@ -134,14 +143,44 @@ def module_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     return ckpt.get("state_dict", {})
 
 
-def network_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The network's own state dict inside a ClassifierModule checkpoint (`net.*` keys)."""
-    return {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+def trained_state(ckpt: dict[str, Any], path: str | Path) -> dict[str, torch.Tensor]:
+    """The module's state dict of a checkpoint used for answers (eval, predict, cnnlab.load):
+    present, and every weight finite (a NaN weight would answer "nan" for every image)."""
+    import torch
+
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict) or not state:
+        raise UserError(f"{path} has no state_dict (the trained weights); it cannot be used")
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise UserError(f"{path}: state_dict[{key!r}] is not a tensor")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise UserError(
+                f"{path}: state_dict[{key!r}] holds NaN or infinite weights; use a checkpoint "
+                f"saved before the values went bad (last.ckpt or an earlier run)"
+            )
+    return state
 
 
-def class_names(ckpt: dict[str, Any], num_classes: int) -> list[str]:
-    """The stored class names, or "0", "1", … for a checkpoint written without data names."""
-    return list(ckpt.get(CLASS_NAMES) or [str(i) for i in range(num_classes)])
+def network_state(ckpt: dict[str, Any], path: str | Path) -> dict[str, torch.Tensor]:
+    """The network's own state dict inside a ClassifierModule checkpoint (`net.*` keys), checked
+    as `trained_state` checks it."""
+    return {k[4:]: v for k, v in trained_state(ckpt, path).items() if k.startswith("net.")}
+
+
+def class_names(ckpt: dict[str, Any], num_classes: int, path: str | Path) -> list[str]:
+    """The stored class names, or "0", "1", … for a checkpoint written without data names; a
+    list that does not match the head's classes is one UserError line."""
+    names = ckpt.get(CLASS_NAMES)
+    if not names:
+        return [str(i) for i in range(num_classes)]
+    if not isinstance(names, list | tuple) or len(names) != num_classes:
+        count = len(names) if isinstance(names, list | tuple) else type(names).__name__
+        raise UserError(
+            f"{path}: {CLASS_NAMES} has {count} entries but the network has {num_classes} "
+            f"classes; the file was edited or damaged"
+        )
+    return [str(n) for n in names]
 
 
 def put_run_state(ckpt: dict[str, Any], names: list[str] | None, best: dict[str, Any]) -> None:
@@ -155,9 +194,16 @@ def best_so_far(ckpt: dict[str, Any]) -> dict[str, Any] | None:
     return ckpt.get(BEST_SO_FAR)
 
 
-def temperature(ckpt: dict[str, Any]) -> float:
-    """The calibration temperature `eval calibrate=true` stored (1.0: uncalibrated)."""
-    return float((ckpt.get(CALIBRATION) or {}).get("temperature", 1.0))
+def temperature(ckpt: dict[str, Any], path: str | Path) -> float:
+    """The calibration temperature `eval calibrate=true` stored (1.0: uncalibrated); one that is
+    not a finite number > 0 (every probability NaN, or the ranking inverted) is one line."""
+    value = (ckpt.get(CALIBRATION) or {}).get("temperature", 1.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise UserError(
+            f"{path}: {CALIBRATION}.temperature={value!r} is not a finite number > 0; fit it "
+            f'again with make eval ARGS="ckpt_path={path} calibrate=true"'
+        )
+    return float(value)
 
 
 def put_temperature(ckpt: dict[str, Any], temperature: float, fitted_on: str) -> None:

@@ -43,6 +43,10 @@ def message(err: BaseException) -> str:
 
 
 SIGTERM_SAVED = "SIGTERM: checkpoint saved; exiting 143"
+NO_SLURM = (
+    "launcher=slurm needs SLURM (srun/sbatch), which this machine does not have; run on the "
+    "cluster's login node, or use launcher=submitit_local to run the jobs here"
+)
 CTRL_C = "interrupted (Ctrl-C): exiting 130; resume with ckpt_path=last"
 # Said by rank 0 however it learns of the loss: gloo's reset connection or the rank watch.
 LOST_RANK = (

@@ -9,9 +9,11 @@ is checked before minutes of work are spent on what it would hold."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,10 +98,70 @@ def write_atomic(path: Path, data: str | bytes, *, durable: bool = False) -> Non
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
 
 
+# Filesystems that refuse hard links (some FUSE mounts, SMB, exFAT) answer with one of these.
+NO_LINKS = (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """`target` holds `source`'s bytes: a hard link (no copy, one inode), or a copy where the
+    filesystem has no hard links (as timm does for its `last` checkpoint)."""
+    try:
+        os.link(source, target)
+    except OSError as err:
+        if err.errno not in NO_LINKS:
+            raise
+        with naming(target):
+            shutil.copyfile(source, target)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths in one step
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap `a` and `b` atomically (Linux renameat2); False where the system or filesystem
+    cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_cwd = -100  # AT_FDCWD
+    done = renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if done == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _swap_in(new: Path, path: Path) -> None:
+    """Put folder `new` at `path`. An earlier `path` is exchanged with `new` in one atomic step
+    (then deleted), so `path` always holds one whole version; without that system call it is
+    renamed aside first and renamed back if the move fails (a kill between the two renames
+    leaves both versions whole, under hidden names beside `path`)."""
+    if not path.exists():
+        os.replace(new, path)
+        return
+    if _exchange(new, path):
+        shutil.rmtree(new, ignore_errors=True)  # now the earlier version
+        return
+    aside = path.with_name(f".{path.name}.{os.getpid()}.old")
+    os.replace(path, aside)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        os.replace(aside, path)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 @contextmanager
 def atomic_folder(path: Path) -> Iterator[Path]:
     """Yields an empty temporary folder to fill; on a clean exit it replaces the folder `path`
-    (an earlier one is removed just before), on an error it is removed and `path` stays whole."""
+    (`_swap_in`: never a moment without a whole version), on an error it is removed and `path`
+    stays whole."""
     path = Path(path)
     tmp = temporary_name(path)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -109,8 +171,7 @@ def atomic_folder(path: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
+    _swap_in(tmp, path)
 
 
 def _fsync(path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -118,8 +120,21 @@ class FolderImages(Dataset):
         images = torch.stack([self[i][0] for i in range(n)])
         return TensorImages(images, self.targets[:n], self.class_names)
 
-    def fingerprints(self) -> set[str]:
-        return {path for path, _ in self.samples}
+    def quick_keys(self) -> list[str]:
+        keys = []
+        for path, _ in self.samples:
+            try:
+                keys.append(str(os.stat(path).st_size))
+            except OSError:  # unreadable: reported where it is read, never "shared"
+                keys.append(f"unreadable {path}")
+        return keys
+
+    def content_hash(self, i: int) -> str:
+        path = self.samples[i][0]
+        try:
+            return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
+        except OSError:
+            return f"unreadable {path}"
 
     def file_summary(self) -> str:
         sizes, modes = Counter(), Counter()

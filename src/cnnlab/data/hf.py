@@ -10,6 +10,7 @@ decoder and `predict` behave the same on either.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,10 @@ def open_dataset(name: str, revision: str | None = None, cache_dir: str | None =
             return datasets.load_from_disk(str(path))
         if path.is_dir() and (path / "state.json").is_file():  # one saved split
             return datasets.DatasetDict(train=datasets.load_from_disk(str(path)))
-        if path.suffix == ".parquet" or path.is_dir() and list(path.glob("*.parquet")):
-            files = str(path) if path.is_file() else str(path / "*.parquet")
-            return datasets.load_dataset("parquet", data_files={"train": files},
+        if path.is_file() and path.suffix == ".parquet":  # one file: one split
+            return datasets.load_dataset("parquet", data_files={"train": str(path)},
                                          cache_dir=cache_dir)  # fmt: skip
-        if path.exists():
+        if path.exists():  # a folder: its splits as `datasets` finds them (train.parquet, test-*…)
             return datasets.load_dataset(str(path), cache_dir=cache_dir)
         return datasets.load_dataset(name, revision=revision, cache_dir=cache_dir)
     except (FileNotFoundError, ConnectionError, OSError, ValueError) as err:
@@ -122,6 +122,18 @@ class HFImages(FolderImages):
             return self.eval_transform(self.image(key)), target
         data, name = self._bytes(key)
         return self.read(data, name), target
+
+    def quick_keys(self) -> list[str]:
+        """Each row's encoded size, from the Arrow column's offsets (no image bytes read)."""
+        import pyarrow.compute as pc
+
+        column = self.table.data.column(self.image_column).combine_chunks()
+        sizes = pc.binary_length(column.field("bytes")).to_pylist()
+        return [str(sizes[int(key.rpartition("#")[2])]) for key, _ in self.samples]
+
+    def content_hash(self, i: int) -> str:
+        data, _ = self._bytes(self.samples[i][0])
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
 
     def _like(self, samples, **settings) -> HFImages:
         return HFImages(self.table, self.image_column, samples, self.class_names,

@@ -35,8 +35,13 @@ class ImageSet(Protocol):
     def as_tensors(self, limit: int) -> ImageSet:
         """The first `limit` images decoded into memory (callbacks that index many at once)."""
 
-    def fingerprints(self) -> set[str]:
-        """One id per image (content hash or file path): finds images shared by two splits."""
+    def quick_keys(self) -> list[str]:
+        """A key per image that identical images always share and different ones rarely do (a
+        file's size, read from the file system; in memory, the content hash itself): images of
+        two splits are compared byte for byte only where their keys meet."""
+
+    def content_hash(self, i: int) -> str:
+        """Image `i`'s bytes (a file's, or the pixels in memory), hashed."""
 
     def file_summary(self) -> str:
         """Sizes and modes of a sample of the files ('' in memory)."""

@@ -266,9 +266,12 @@ class ShardImages:
         images = torch.stack([self[i][0] for i in range(n)])
         return TensorImages(images, self.targets[:n], self.class_names)
 
-    def fingerprints(self) -> set[str]:
-        digests = self.meta["digests"]
-        return {digests[i] for i in self._positions()}
+    def quick_keys(self) -> list[str]:
+        digests = self.meta["digests"]  # the encoded bytes' hashes, written by make shards
+        return [digests[i] for i in self._positions()]
+
+    def content_hash(self, i: int) -> str:
+        return self.quick_keys()[i]
 
     def file_summary(self) -> str:
         side = self.meta.get("max_side")

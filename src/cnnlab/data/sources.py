@@ -173,8 +173,9 @@ def shards(
 ) -> SourceData:
     """`make shards` output: `root/train/`, `root/val/` (and optionally `root/test/`), each
     LitData chunks + index.json; `root` is a folder or a URL LitData reads (s3://, gs://, …)."""
-    from cnnlab.data.shards import ShardImages
+    from cnnlab.data.shards import ShardImages, litdata
 
+    litdata()  # without the package there is nothing to check: its one line first
     if classes:
         raise UserError("data.source.classes applies to in-memory datasets; for shards, convert "
                         "only the class folders you want")  # fmt: skip

@@ -73,8 +73,11 @@ class TensorImages(Dataset):
     def as_tensors(self, limit: int) -> TensorImages:
         return self  # already in memory: every image
 
-    def fingerprints(self) -> set[str]:
-        return {hashlib.sha1(img.numpy().tobytes()).hexdigest() for img in self.images}
+    def quick_keys(self) -> list[str]:
+        return [self.content_hash(i) for i in range(len(self.images))]  # in memory: cheap
+
+    def content_hash(self, i: int) -> str:
+        return hashlib.sha1(self.images[i].numpy().tobytes()).hexdigest()
 
     def file_summary(self) -> str:
         return ""

@@ -10,6 +10,8 @@ An unreadable file answers in the page (Gradio's error box), not with a tracebac
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +35,9 @@ class Classifier:
         self.model, self.card = model, card
         self.layer: str | None = None
 
-    def classify(self, path: str | None, target: str = PREDICTED, method: str = "gradcam"):
-        """(top-k {class: probability}, overlay RGB uint8, one line on what the CAM shows)."""
-        if not path:
-            raise UserError("no image: drop, paste or pick one")
-        images = self.model.read([path])  # uint8 (1, C, S, S), exactly as predict reads it
+    def classify(self, images, target: str = PREDICTED, method: str = "gradcam"):
+        """uint8 (1, C, S, S) images, as `LoadedModel.read` reads a file (exactly as predict)
+        → (top-k {class: probability}, overlay RGB uint8, one line on what the CAM shows)."""
         probs = self.model.predict(images)[0]
         names = self.model.class_names
         top = probs.topk(min(TOP, len(names)))
@@ -84,7 +84,7 @@ def model_card(model: LoadedModel, metrics: dict[str, Any], ckpt: Path) -> str:
             "calibrate=true\" fits one)")),
         ("checkpoint", str(ckpt)),
     ]  # fmt: skip
-    return markdown_table(["", ""], rows)
+    return markdown_table(["", "this model"], rows)
 
 
 def _metric(metrics: dict[str, Any], key: str) -> str:
@@ -92,18 +92,51 @@ def _metric(metrics: dict[str, Any], key: str) -> str:
     return f"{value:.4f}" if isinstance(value, int | float) else "not measured (no test after fit)"
 
 
+def uploaded(upload: Any, folder: str | Path) -> tuple[Path, str]:
+    """(the file, the name the user knows it by) of an upload this page may read: a regular file
+    inside Gradio's upload folder, symbolic links resolved. A server path sent instead of an
+    upload is refused without being named (Gradio refuses it too; this holds if it did not)."""
+    path = upload.get("path") if isinstance(upload, dict) else upload
+    if not path:
+        raise UserError("no image: drop, paste or pick one")
+    name = (upload.get("orig_name") if isinstance(upload, dict) else None) or Path(path).name
+    real, root = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    if not real.is_relative_to(root) or not real.is_file():
+        raise UserError("the page reads only images uploaded to it: drop, paste or pick one")
+    return real, Path(name).name
+
+
+def forget(path: Path, folder: str | Path) -> None:
+    """Delete a refused upload from Gradio's cache, so that no URL serves it afterwards."""
+    path.unlink(missing_ok=True)
+    if path.parent != Path(os.path.realpath(folder)):
+        with contextlib.suppress(OSError):  # the per-upload folder, when now empty
+            path.parent.rmdir()
+
+
 def build(classifier: Classifier, examples: list[str], title: str):
     import gradio as gr
+    from gradio.utils import get_upload_folder
 
     names = classifier.model.class_names
+    cache = get_upload_folder()
 
     # preprocess=False: the handlers get the uploaded file as it came, so a file Gradio could
-    # not open reaches cnnlab's reader, which names what is wrong in one line.
+    # not open reaches cnnlab's reader, which names what is wrong in one line. `uploaded` then
+    # admits only files in Gradio's upload folder, and no message names a server path.
     def answer(upload, target, method):
-        path = upload.get("path") if isinstance(upload, dict) else upload
         try:
-            return classifier.classify(path, target, method)
+            path, name = uploaded(upload, cache)
+        except UserError as err:
+            raise gr.Error(str(err)) from None
+        try:
+            images = classifier.model.read([path])
         except UserError as err:  # an unreadable file: one line in the page's error box
+            forget(path, cache)
+            raise gr.Error(str(err).replace(str(path), name)) from None
+        try:
+            return classifier.classify(images, target, method)
+        except UserError as err:  # a class the model does not have (through the API)
             raise gr.Error(str(err)) from None
 
     def changed(upload, target, method):  # a cleared image clears the answer, quietly
@@ -122,7 +155,9 @@ def build(classifier: Classifier, examples: list[str], title: str):
                 if examples:
                     gr.Examples(examples, inputs=image, label="from the test split")
             with gr.Column():
-                label = gr.Label(num_top_classes=TOP, label="top classes (calibrated)")
+                calibrated = classifier.model.temperature != 1.0
+                label = gr.Label(num_top_classes=TOP, label="top classes" + (
+                    " (calibrated)" if calibrated else " (not calibrated)"))  # fmt: skip
                 cam = gr.Image(label="Grad-CAM", type="numpy", format="png")
                 line = gr.Markdown()
         gr.Markdown("## Model card\n" + classifier.card)

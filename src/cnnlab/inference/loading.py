@@ -78,19 +78,25 @@ class LoadedModel:
         return self.predict(self.read(paths))
 
 
-def load(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+def load(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    config_dir: str | Path | None = None,
+) -> LoadedModel:
+    """`config_dir`: a project's config folder (as `--config-dir` on the command line) whose
+    `_target_`s the checkpoint may name; without it only cnnlab's own builders are accepted."""
     path = Path(path)
     ckpt = checkpoint.load(path)  # weights_only=True: never runs code stored in the file
-    stored = checkpoint.run_config(ckpt, path)
+    stored = checkpoint.run_config(ckpt, path, [config_dir] if config_dir else ())
     cfg, prep, net = build.restore_network(stored)
-    checkpoint.load_state(net, checkpoint.network_state(ckpt), path)
+    checkpoint.load_state(net, checkpoint.network_state(ckpt, path), path)
     num_classes = int(cfg.data.num_classes)
-    names = checkpoint.class_names(ckpt, num_classes)
+    names = checkpoint.class_names(ckpt, num_classes, path)
     return LoadedModel(
         net=net.to(map_location).eval(),
         class_names=list(names),
         preprocessing=prep,
         in_channels=int(cfg.data.in_channels),
         config=stored,
-        temperature=checkpoint.temperature(ckpt),
+        temperature=checkpoint.temperature(ckpt, path),
     )

@@ -11,12 +11,25 @@ from torch import nn
 POOLS_TO_SKIP = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
 
-def find_head(net: nn.Module) -> tuple[str, nn.Linear]:
-    """The last nn.Linear in definition order: the classifier of every torchvision model."""
+def find_head(net: nn.Module) -> tuple[str, nn.Module]:
+    """The head a model declares (timm's `pretrained_cfg["classifier"]`, which names two for
+    distilled models: `head,head_dist`, comma-joined), else the last nn.Linear in definition
+    order: the classifier of every torchvision model."""
+    declared = (getattr(net, "pretrained_cfg", None) or {}).get("classifier")
+    names = [declared] if isinstance(declared, str) else list(declared or [])
+    modules = dict(net.named_modules())
+    if names and all(isinstance(modules.get(n), nn.Linear) for n in names):
+        return ",".join(names), modules[names[0]]
     linears = [(n, m) for n, m in net.named_modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise ValueError(f"{type(net).__name__} has no nn.Linear head")
     return linears[-1]
+
+
+def in_head(name: str, head: str) -> bool:
+    """A parameter's or module's dotted name is (inside) the head; `head` may name several,
+    comma-separated (`find_head`)."""
+    return any(name == h or name.startswith(h + ".") for h in head.split(","))
 
 
 # A transformer block's first norm (timm `norm1`, torchvision `ln_1`): its tokens are the

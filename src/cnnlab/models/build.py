@@ -5,6 +5,7 @@ A network config is `_target_` (a dotted callable) and its keyword arguments, re
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,6 +28,7 @@ def instantiate(node: dict | DictConfig, what: str, **overrides: Any) -> Any:
     try:
         module, _, name = target.rpartition(".")
         factory = getattr(importlib.import_module(module), name)
+        _check_arguments(factory, target, kwargs, what)
         built = {
             k: instantiate(v, f"{what}.{k}") if isinstance(v, dict) and "_target_" in v else v
             for k, v in kwargs.items()
@@ -38,6 +40,24 @@ def instantiate(node: dict | DictConfig, what: str, **overrides: Any) -> Any:
         cause = err.__cause__ if isinstance(err.__cause__, UserError) else err
         failure = could_not_build(what, cause)
         raise failure from (None if failure is cause else err)
+
+
+def _check_arguments(factory: Any, target: str, kwargs: dict[str, Any], what: str) -> None:
+    """Only the keyword arguments the builder declares (a config read from a file cannot slip
+    another one through a builder's **kwargs-less signature)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to compare
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    unknown = sorted(set(kwargs) - names)
+    if unknown:
+        raise UserError(
+            f"could not build {what}: {target} takes no argument {unknown[0]!r} "
+            f"(it takes: {', '.join(sorted(names)) or 'none'})"
+        )
 
 
 def network(model_cfg: DictConfig, prep: Preprocessing) -> nn.Module:

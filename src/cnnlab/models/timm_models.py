@@ -51,7 +51,7 @@ def _offline(name: str, err: Exception) -> str:
     folder = "models--" + repo.replace("/", "--")
     return (
         f"model.weights: could not download the pretrained weights of {name} from the Hugging Face "
-        f"Hub ({type(err).__name__}); on a machine online run `hf download {repo}`, then copy "
+        f"Hub ({type(err).__name__}); on a machine online run hf download {repo}, then copy "
         f"its cache folder {folder} into {constants.HF_HUB_CACHE} here, or pass "
         f"model.weights=<a local file>"
     )

@@ -14,6 +14,7 @@ from torch import nn
 
 from cnnlab.core import checkpoint
 from cnnlab.core.errors import UserError
+from cnnlab.models.anatomy import in_head
 
 log = logging.getLogger(__name__)
 PREFIXES = ("net.", "model.", "module.")  # ClassifierModule, other LightningModules, DDP
@@ -42,7 +43,7 @@ def load_backbone(net: nn.Module, path: str, head: str) -> None:
     own = net.state_dict()
 
     def is_head(key: str) -> bool:
-        return key.startswith(head + ".")
+        return in_head(key, head)
 
     problems = checkpoint.mismatch(own, state, ignore=is_head)
     if problems:

@@ -16,6 +16,8 @@ import logging
 import lightning as L
 from torch import nn
 
+from cnnlab.models.anatomy import in_head
+
 log = logging.getLogger(__name__)
 
 
@@ -31,15 +33,18 @@ def set_frozen(modules: list[nn.Module], frozen: bool) -> None:
 def top_level_stages(net: nn.Module, head: str) -> list[tuple[str, nn.Module]]:
     """The backbone as a flat list of stages in definition order: the direct children of the
     network, with the container that holds the head opened one level (e.g. VGG's `classifier`)."""
+    heads = head.split(",")
     stages: list[tuple[str, nn.Module]] = []
     for name, child in net.named_children():
-        if head == name:
+        if in_head(name, head):
             continue
-        if head.startswith(name + "."):
+        if any(h.startswith(name + ".") for h in heads):
             stages += [
                 (f"{name}.{n}", c)
                 for n, c in child.named_children()
-                if not (head == f"{name}.{n}" or head.startswith(f"{name}.{n}."))
+                if not (
+                    in_head(f"{name}.{n}", head) or any(h.startswith(f"{name}.{n}.") for h in heads)
+                )
             ]
         else:
             stages.append((name, child))
@@ -71,11 +76,17 @@ class FreezeStrategy(L.Callback):
 
 
 class LinearProbe(FreezeStrategy):
-    """Frozen backbone (weights and BatchNorm statistics); only the head trains."""
+    """Frozen backbone (weights and BatchNorm statistics); only the head trains. Parameters the
+    network holds itself, outside any stage (a ViT's class token and position embedding), are
+    backbone too."""
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            self.freeze(self.backbone(pl_module.net))
+        if stage != "fit":
+            return
+        self.freeze(self.backbone(pl_module.net))
+        for name, p in pl_module.net.named_parameters():
+            if not in_head(name, self.head):
+                p.requires_grad = False
 
 
 class PartialFreeze(FreezeStrategy):

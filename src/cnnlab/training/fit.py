@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from cnnlab.core import checkpoint, run_lock
+from cnnlab.core import checkpoint, run_lock, targets
 from cnnlab.core.errors import CTRL_C, SIGTERM_SAVED, RunInterrupted, UserError
 from cnnlab.training import build, calibration, eval_pass, loggers, resume
 
@@ -43,15 +43,20 @@ def effective_batch(cfg: DictConfig, trainer: L.Trainer) -> int:
 def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dict[str, Any]]:
     ckpt_path = resume.resume_path(cfg)
     stored = checkpoint.load(ckpt_path) if ckpt_path else None
+    # A file is data: a builder that is neither cnnlab's nor named on this command line (a
+    # callback added with +callbacks.x._target_=…) is refused before anything else.
+    trained_with = checkpoint.stored_config(
+        stored, ckpt_path, also=targets.named_in(build.plain(cfg))
+    )
     if cfg.optimizer.get("lr") == "auto":
-        _choose_lr(cfg, stored)
+        _choose_lr(cfg, trained_with)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     _, datamodule, net = build.data_and_network(cfg)
     strategy = build.freeze_strategy(cfg, net)
     model = build.classifier(cfg, net, strategy)
     if stored is not None:  # before any logger or callback writes into the run folder
-        resume.check(ckpt_path, stored, model.state_dict(), build.plain(cfg))
-        finished = resume.finished_metrics(ckpt_path, stored, cfg)
+        resume.check(ckpt_path, stored, trained_with, model.state_dict(), build.plain(cfg))
+        finished = resume.finished_metrics(ckpt_path, stored, trained_with, cfg)
         if finished is not None:
             return finished, {}
     callbacks = build.callbacks(cfg)
@@ -103,7 +108,7 @@ def tested_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str:
     stopped_early = any(
         isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks
     )
-    which = "best" if stopped_early else cfg.get("test_ckpt", "best")
+    which = "best" if stopped_early else cfg.test_ckpt  # conf/train.yaml: last
     path = ""
     if callback is not None:
         path = callback.best_model_path if which == "best" else callback.last_model_path
@@ -113,13 +118,13 @@ def tested_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str:
     return path
 
 
-def _choose_lr(cfg: DictConfig, stored: dict | None) -> None:
+def _choose_lr(cfg: DictConfig, trained_with: dict) -> None:
     """optimizer.lr=auto: the range test's suggestion (a resumed run keeps the rate it chose)."""
     from omegaconf import open_dict
 
     from cnnlab.training import lr_search
 
-    before = checkpoint.stored_config(stored).get("optimizer", {})
+    before = trained_with.get("optimizer", {})
     if before.get("lr") not in (None, "auto"):
         chosen = float(before["lr"])
     else:

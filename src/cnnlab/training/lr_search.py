@@ -67,6 +67,10 @@ def search(cfg: DictConfig, out_dir: Path, *, steps: int = 100) -> float:
     every logger that shows images); return the suggested rate."""
     with open_dict(cfg):
         cfg.optimizer.lr = PLACEHOLDER_LR
+        # The test's own step count decides how long it runs, not the recipe's epochs (one
+        # epoch of a small dataset is fewer than `steps` batches).
+        cfg.trainer.max_epochs = -1
+        cfg.trainer.max_steps = -1
     _, datamodule, net = build.data_and_network(cfg)
     strategy = build.freeze_strategy(cfg, net)
     model = build.classifier(cfg, net, strategy)
@@ -82,10 +86,13 @@ def search(cfg: DictConfig, out_dir: Path, *, steps: int = 100) -> float:
         raw.remove()
     lrs = list(finder.results["lr"]) if finder is not None else []
     losses = smoothed(raw.losses) if len(raw.losses) == len(lrs) else []
+    ran = len(lrs)  # fewer than `steps` when the loss diverged (Lightning stops at 4× its low)
+    log.info("learning-rate range test: %d of %d steps, rates %.1e to %.1e", ran, steps,
+             lrs[0] if lrs else 0.0, lrs[-1] if lrs else 0.0)  # fmt: skip
     index = steepest(lrs, losses)
     if index is None:
         raise UserError(
-            f"the learning-rate search found no falling loss in {steps} steps (a diverged or "
+            f"the learning-rate search found no falling loss in {ran} steps (a diverged or "
             f"flat curve); set optimizer.lr yourself"
         )
     suggestion = lrs[index]
@@ -99,7 +106,7 @@ def search(cfg: DictConfig, out_dir: Path, *, steps: int = 100) -> float:
         lg.log_metrics({"lr_find/suggestion": float(suggestion)}, step=0)
         if isinstance(lg, TensorBoardLogger):
             lg.experiment.flush()
-    _warn_if_doubtful(float(suggestion), trainer, steps)
+    _warn_if_doubtful(float(suggestion), trainer, ran)
     return float(suggestion)
 
 

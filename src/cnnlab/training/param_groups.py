@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
+from cnnlab.models.anatomy import in_head
+
 NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
 
 
@@ -39,7 +41,7 @@ def param_groups(
     for name, p in net.named_parameters():
         if not p.requires_grad and not include_frozen:
             continue
-        part = "head" if name == head or name.startswith(head + ".") else "backbone"
+        part = "head" if in_head(name, head) else "backbone"
         decays = name not in no_decay
         key = f"{part}" if decays else f"{part}_no_decay"
         group = groups.setdefault(

@@ -24,8 +24,8 @@ def cpu_has_fast_bf16() -> bool:
 def warn_if_slow(precision: str, on_cpu: bool) -> None:
     if on_cpu and str(precision).startswith("bf16") and not cpu_has_fast_bf16():
         log.warning(
-            "trainer.precision=%s on a CPU without native bfloat16 (no %s): emulated, measured "
-            "~100× slower matmuls on an AVX2 CPU (make bench); use 32-true on this machine",
+            "trainer.precision=%s on a CPU without native bfloat16 (no %s): emulated, and far "
+            "slower than 32-true (make bench measures it); use 32-true on this machine",
             precision,
             " or ".join(BF16_FLAGS),
         )

@@ -71,11 +71,14 @@ def completed_epochs(stored: dict[str, Any]) -> int:
     return int(_epoch_progress(stored).get("processed", 0))
 
 
-def finished_metrics(ckpt_path: str, stored: dict[str, Any], cfg: DictConfig) -> dict | None:
+def finished_metrics(
+    ckpt_path: str, stored: dict[str, Any], trained_with: dict[str, Any], cfg: DictConfig
+) -> dict | None:
     """The final metrics of a run whose fit already completed `trainer.max_epochs` epochs (then
-    nothing is trained again), else None. A larger `trainer.max_epochs` extends the run."""
+    nothing is trained again), else None. A larger `trainer.max_epochs` extends the run.
+    `trained_with`: the checkpoint's config, checked (`checkpoint.stored_config`)."""
     done, wanted = completed_epochs(stored), cfg.trainer.get("max_epochs") or -1
-    trained_for = checkpoint.stored_config(stored).get("trainer", {})
+    trained_for = trained_with.get("trainer", {})
     if wanted != -1 and done >= wanted:
         saved = checkpoint.read_metrics(cfg.paths.output_dir)
         metrics = {k: float(v) for k, v in saved.items() if isinstance(v, int | float)}
@@ -120,14 +123,16 @@ def changed_keys(stored_cfg: dict[str, Any], new_cfg: dict[str, Any]) -> list[st
     ]
 
 
-def check(ckpt_path: str, stored: dict[str, Any], own_state: dict, new_cfg: dict) -> None:
+def check(
+    ckpt_path: str, stored: dict[str, Any], trained_with: dict, own_state: dict, new_cfg: dict
+) -> None:
     """Refuse, in one line, a checkpoint that does not fit this model or that was trained with
-    other settings; say from where training continues (mid-epoch cannot be continued exactly)."""
+    other settings (`trained_with`, its checked config); say from where training continues
+    (mid-epoch cannot be continued exactly)."""
     problems = checkpoint.mismatch(own_state, checkpoint.module_state(stored))
     if problems:
         raise UserError(f"ckpt_path={ckpt_path} does not fit this model ({problems})")
-    stored_cfg = checkpoint.stored_config(stored)
-    changed = changed_keys(stored_cfg, new_cfg) if stored_cfg else []
+    changed = changed_keys(trained_with, new_cfg) if trained_with else []
     if changed:
         raise UserError(
             f"cannot resume {ckpt_path} with other settings ({'; '.join(changed[:4])}"

@@ -1,0 +1,232 @@
+"""A checkpoint is data and the demo page is a page: what a shared file or a page's visitor can
+make cnnlab do. Each door is tried as an attacker would, and a marker file shows whether anything
+ran (malicious pickles: test_reliability.py)."""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+from PIL import Image
+
+import cnnlab
+from cnnlab.core.errors import UserError
+from cnnlab.core.targets import checked
+from tests.conftest import free_port
+
+CKPT = Path("checkpoints") / "best.ckpt"
+PREDICTED = "the predicted class"
+
+
+def _edited(digits_run: Path, out: Path, edit) -> Path:
+    """A copy of the shared digits checkpoint with `edit(ckpt)` applied, as a hand would."""
+    ckpt = torch.load(digits_run / CKPT, weights_only=True)
+    edit(ckpt)
+    torch.save(ckpt, out)
+    return out
+
+
+def _inject(where: str, marker: Path):
+    """An edit that puts `os.system("touch marker")` at a dotted key of the stored config."""
+
+    def edit(ckpt):
+        node = ckpt["hyper_parameters"]["config"]
+        *parents, last = where.split(".")
+        for key in parents:
+            node = node[key]
+        if last == "_target_":  # the node itself becomes the call
+            node.clear()
+            node.update({"_target_": "os.system", "command": f"touch {marker}"})
+        else:
+            node[last] = {"_target_": "os.system", "command": f"touch {marker}"}
+
+    return edit
+
+
+UNSAFE = "is unsafe: {}._target_='os.system' is not one of cnnlab's builders"
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["model.net._target_", "model.net.dropout", "data.source._target_", "data.augment.batch",
+     "module._target_"],
+)  # fmt: skip
+def test_a_target_injected_anywhere_is_refused_before_it_runs(where, digits_run, tmp_path):
+    marker = tmp_path / "ran"
+    evil = _edited(digits_run, tmp_path / "evil.ckpt", _inject(where, marker))
+    key = where.removesuffix("._target_")
+    with pytest.raises(UserError, match=re.escape(UNSAFE.format(key))):
+        cnnlab.load(evil)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "entry, args",
+    [
+        ("predict", ["images={images}"]),
+        ("explain", ["images={images}"]),
+        ("export", []),
+        ("eval", []),
+        ("demo", ["port={port}"]),
+        ("lr_find", []),
+        ("train", ["debug=test"]),
+    ],
+)
+def test_every_command_refuses_an_injected_checkpoint_in_one_line(
+    entry, args, command, digits_run, tmp_path
+):
+    marker = tmp_path / "ran"
+    evil = _edited(digits_run, tmp_path / "evil.ckpt", _inject("model.net.dropout", marker))
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("L", (28, 28), 0).save(images / "a.png")
+    proc = command(
+        entry, f"ckpt_path={evil}", *(a.format(images=images, port=free_port()) for a in args)
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr
+    if entry == "lr_find":  # the range test never reads a checkpoint it would not use
+        assert "lr-find does not resume ckpt_path=" in errors[0]
+    else:
+        assert f"{evil} " + UNSAFE.format("model.net.dropout") in errors[0]
+    assert not marker.exists()
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.ckpt"))
+
+
+def test_a_projects_own_builders_only_with_its_config_dir(tmp_path):
+    project = tmp_path / "project"
+    (project / "model").mkdir(parents=True)
+    (project / "model" / "mynet.yaml").write_text("net:\n  _target_: mypkg.nets.MyNet\n")
+    stored = {"model": {"net": {"_target_": "mypkg.nets.MyNet", "width": 4}}}
+    with pytest.raises(UserError, match=r"_target_='mypkg.nets.MyNet' is not one of cnnlab's"):
+        checked(stored, "run.ckpt")
+    assert checked(stored, "run.ckpt", [project]) == stored
+    # an interpolation that would build a node after the check is resolved before it
+    sneaky = {"model": {"net": "${oc.create:'{_target_: os.system, command: touch x}'}"}}
+    with pytest.raises(UserError, match="_target_='os.system'"):
+        checked(sneaky, "run.ckpt")
+
+
+def test_a_network_takes_only_the_arguments_its_builder_declares(digits_run, tmp_path):
+    def extra(ckpt):
+        ckpt["hyper_parameters"]["config"]["model"]["net"]["shell"] = "echo hi"
+
+    odd = _edited(digits_run, tmp_path / "odd.ckpt", extra)
+    with pytest.raises(UserError, match="ConvNet takes no argument 'shell' \\(it takes: "):
+        cnnlab.load(odd)
+
+
+def _set(key, value):
+    def edit(ckpt):
+        ckpt[key] = value
+
+    return edit
+
+
+def _nan_weight(ckpt):
+    ckpt["state_dict"]["net.features.0.weight"].fill_(math.nan)
+
+
+@pytest.mark.parametrize(
+    "edit, line",
+    [
+        (_set("calibration", {"temperature": 0.0}), "calibration.temperature=0.0 is not a finite "
+                                                    "number > 0; fit it again with make eval"),
+        (_set("calibration", {"temperature": math.nan}), "calibration.temperature=nan is not"),
+        (_set("calibration", {"temperature": -1.5}), "calibration.temperature=-1.5 is not"),
+        (_nan_weight, "state_dict['net.features.0.weight'] holds NaN or infinite weights"),
+        (_set("class_names", ["0", "1", "2"]), "class_names has 3 entries but the network has 10 "
+                                               "classes"),
+        (lambda ckpt: ckpt.pop("state_dict"), "has no state_dict (the trained weights)"),
+    ],
+    ids=["temperature-0", "temperature-nan", "temperature-negative", "nan-weights",
+         "short-class-names", "no-state-dict"],
+)  # fmt: skip
+def test_a_hand_edited_checkpoint_is_one_line(edit, line, command, digits_run, tmp_path):
+    edited = _edited(digits_run, tmp_path / "edited.ckpt", edit)
+    with pytest.raises(UserError, match=re.escape(line)):
+        cnnlab.load(edited)
+    image = tmp_path / "a.png"
+    Image.new("L", (28, 28), 0).save(image)
+    proc = command("predict", f"ckpt_path={edited}", f"images={image}")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    (said,) = proc.stderr.strip().splitlines()
+    assert said.startswith(f"error: {edited}") and line in said
+
+
+def test_the_demo_refuses_a_busy_port_and_a_bad_host_in_one_line(command, digits_run, tmp_path):
+    ckpt = f"ckpt_path={digits_run / CKPT}"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = command("demo", ckpt, f"port={port}")
+    assert busy.returncode == 1
+    assert busy.stderr.strip() == (
+        f"error: port={port} on 127.0.0.1 is in use by another program; choose a free one, "
+        f"e.g. port={port + 1}"
+    )
+    bad = command("demo", ckpt, "host=no.such.host.invalid")
+    assert bad.returncode == 1 and bad.stderr.startswith(
+        "error: host='no.such.host.invalid' is not an address to serve on ("
+    )
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.log"))
+
+
+def test_the_demo_reads_uploads_only(demo_server, tmp_path):
+    """Server paths, `..` paths and non-image files, sent as a visitor would: nothing outside the
+    upload folder is read, no error names a server path, no refused upload stays served."""
+    gradio_client = pytest.importorskip("gradio_client")
+    from gradio.utils import get_upload_folder
+
+    url, _ = demo_server
+    cache = Path(get_upload_folder())
+    secret = tmp_path / "secret.png"  # an image on the server: its overlay would leak it
+    Image.new("L", (28, 28), 255).save(secret)
+    before = set(cache.rglob("*")) if cache.exists() else set()
+    for path in ["/etc/passwd", str(secret), f"{cache}/../../{secret}", "../../etc/passwd"]:
+        # The raw API, as a script would send it: a FileData naming a path on the server.
+        data = [{"path": path, "meta": {"_type": "gradio.FileData"}}, PREDICTED, "gradcam"]
+        event = httpx.post(f"{url}gradio_api/call/classify", json={"data": data}).json()
+        answer = httpx.get(f"{url}gradio_api/call/classify/{event['event_id']}", timeout=60).text
+        assert "event: error" in answer and "confidences" not in answer, answer
+    assert (set(cache.rglob("*")) if cache.exists() else set()) == before  # nothing copied in
+
+    # Through the client, a local file is uploaded first: a non-image is refused by its name,
+    # and its copy is deleted, so no URL serves it afterwards.
+    client = gradio_client.Client(url, verbose=False)
+    notes = tmp_path / "passwd"
+    notes.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(Exception) as refused:
+        client.predict({"path": str(notes), "meta": {"_type": "gradio.FileData"}}, PREDICTED,
+                       "gradcam", api_name="/classify")  # fmt: skip
+    assert "cannot read image passwd" in str(refused.value)
+    assert str(cache) not in str(refused.value) and str(tmp_path) not in str(refused.value)
+    assert not [p for p in cache.rglob("passwd")]
+
+
+def test_the_page_admits_only_files_in_the_upload_folder(tmp_path):
+    pytest.importorskip("gradio")
+    from cnnlab.demo.page import uploaded
+
+    cache = tmp_path / "gradio"
+    (cache / "abc").mkdir(parents=True)
+    image = cache / "abc" / "x.png"
+    Image.new("L", (8, 8)).save(image)
+    assert uploaded({"path": str(image), "orig_name": "cat.png"}, cache) == (image, "cat.png")
+    outside = tmp_path / "secret.png"
+    shutil.copy(image, outside)
+    (cache / "abc" / "link.png").symlink_to(outside)
+    for path in [str(outside), f"{cache}/abc/../../secret.png", str(cache / "abc" / "link.png"),
+                 str(cache / "abc")]:  # fmt: skip
+        with pytest.raises(UserError, match="the page reads only images uploaded to it") as err:
+            uploaded({"path": path}, cache)
+        assert str(tmp_path) not in str(err.value)
