@@ -68,7 +68,7 @@ def test_the_range_test_runs_its_steps_past_the_recipes_epochs(quick, tmp_path, 
 
     from cnnlab.training import lr_search
 
-    cfg = quick("data.train_limit=600", "trainer.max_epochs=1", "scheduler=none")
+    cfg = quick("data.train_limit=600", "trainer.max_epochs=1")  # and onecycle, the default
     with caplog.at_level(logging.INFO, logger="cnnlab.training.lr_search"):
         suggestion = lr_search.search(cfg, tmp_path)
     ran = int(re.search(r"learning-rate range test: (\d+) of 100 steps", caplog.text).group(1))

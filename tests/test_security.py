@@ -230,3 +230,13 @@ def test_the_page_admits_only_files_in_the_upload_folder(tmp_path):
         with pytest.raises(UserError, match="the page reads only images uploaded to it") as err:
             uploaded({"path": path}, cache)
         assert str(tmp_path) not in str(err.value)
+
+
+def test_moving_the_data_folder_never_rewrites_a_builders_name():
+    from cnnlab.core.checkpoint import rebase
+
+    stored = {"paths": {"data_dir": "cnnlab"}, "data": {"source": {
+        "_target_": "cnnlab.data.sources.mnist_sample", "root": "cnnlab/mnist"}}}  # fmt: skip
+    moved = rebase(stored, "cnnlab", "/elsewhere")
+    assert moved["data"]["source"] == {"_target_": "cnnlab.data.sources.mnist_sample",
+                                       "root": "/elsewhere/mnist"}  # fmt: skip

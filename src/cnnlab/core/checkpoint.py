@@ -221,8 +221,8 @@ def put_tracking_runs(ckpt: dict[str, Any], runs: dict[str, str]) -> None:
 
 def rebase(tree: Any, old: str, new: str) -> Any:
     """Replace the prefix `old` by `new` in every string: data folders of the training machine."""
-    if isinstance(tree, dict):
-        return {k: rebase(v, old, new) for k, v in tree.items()}
+    if isinstance(tree, dict):  # a builder's name is never a path: checked, never rewritten
+        return {k: v if k == "_target_" else rebase(v, old, new) for k, v in tree.items()}
     if isinstance(tree, list):
         return [rebase(v, old, new) for v in tree]
     if isinstance(tree, str) and old and tree.startswith(old):

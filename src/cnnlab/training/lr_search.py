@@ -68,9 +68,10 @@ def search(cfg: DictConfig, out_dir: Path, *, steps: int = 100) -> float:
     with open_dict(cfg):
         cfg.optimizer.lr = PLACEHOLDER_LR
         # The test's own step count decides how long it runs, not the recipe's epochs (one
-        # epoch of a small dataset is fewer than `steps` batches).
+        # epoch of a small dataset is fewer than `steps` batches); a schedule that plans its
+        # length (onecycle) plans it for these steps.
         cfg.trainer.max_epochs = -1
-        cfg.trainer.max_steps = -1
+        cfg.trainer.max_steps = steps
     _, datamodule, net = build.data_and_network(cfg)
     strategy = build.freeze_strategy(cfg, net)
     model = build.classifier(cfg, net, strategy)
