@@ -39,7 +39,7 @@ def _rate(run, x, batches: int) -> float:
 def inference_rows(batches: int = 5) -> None:
     import onnxruntime
 
-    from cnnlab.inference.exporters import INPUT, save_onnx
+    from cnnlab.inference.exporters import INPUT, save
 
     threads = torch.get_num_threads()
     for name, net, shape in _networks():
@@ -47,7 +47,7 @@ def inference_rows(batches: int = 5) -> None:
         x = torch.randn(*shape)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "net.onnx"
-            save_onnx(net, x[:2], path, {})
+            save("onnx", net, x[:2], path, {})
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads  # the same cores as PyTorch
             session = onnxruntime.InferenceSession(

@@ -22,9 +22,11 @@ class SignalAt(L.Callback):
         rank: int = 0,
         once: str | None = None,
         epoch: int | None = None,  # instead of `step`: at the first batch of this epoch
+        to_parent: bool = False,  # the process that started this one (make lecture's)
     ):
         self.step, self.job, self.rank, self.once, self.epoch = step, job, rank, once, epoch
         self.signal = getattr(signal, signal_name)
+        self.to_parent = to_parent
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_rank != self.rank:  # DDP: only that process
@@ -40,7 +42,7 @@ class SignalAt(L.Callback):
                 if os.path.exists(self.once):
                     return
                 open(self.once, "w").close()
-            os.kill(os.getpid(), self.signal)
+            os.kill(os.getppid() if self.to_parent else os.getpid(), self.signal)
 
 
 class RaiseAt(L.Callback):
@@ -166,3 +168,27 @@ class ReadEveryStep(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         next(pl_module.parameters()).sum().item()
+
+
+class KillInTest(L.Callback):
+    """SIGKILL this process at the first batch of the end-of-training test, the first time only
+    (`once`, a file path): the same command, run again, finds a finished fit without its test."""
+
+    def __init__(self, once: str):
+        self.once = once
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if not os.path.exists(self.once):
+            open(self.once, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SignalOnBuild(L.Callback):
+    """Send `signal_name` to this process while the callback is built, in sweep job `job`: a
+    signal while a job is starting, before anything trains."""
+
+    def __init__(self, job: int, signal_name: str = "SIGTERM"):
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.get().job.num == job:
+            os.kill(os.getpid(), getattr(signal, signal_name))

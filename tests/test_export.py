@@ -175,8 +175,8 @@ def test_a_network_that_cannot_export_is_named_by_layer_and_op(tmp_path):
     net = nn.Sequential(nn.Conv2d(1, 4, 3), _Mystery(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
     example = torch.randn(2, 1, 8, 8)
     with pytest.raises(Exception) as err:
-        exporters.save_onnx(net.eval(), example, tmp_path / "x.onnx", {})
-    why = failures.describe(net, example, exporters.save_onnx, err.value)
+        exporters.onnx_bytes(net.eval(), example, {})
+    why = failures.describe(net, example, exporters.onnx_bytes, err.value)
     assert why == "layer 1 (_Mystery) uses cnnlabtest.mystery, which has no translation"
 
 

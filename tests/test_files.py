@@ -91,3 +91,20 @@ def test_other_link_failures_are_not_hidden(tmp_path, monkeypatch):
     monkeypatch.setattr(files.os, "link", full)
     with pytest.raises(OSError, match="No space left"):
         files.link_or_copy(tmp_path / "a", tmp_path / "b")
+
+
+def test_what_a_killed_writer_left_is_removed_by_the_next_write(tmp_path):
+    out = tmp_path / "test"
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    left = tmp_path / f".test.{gone}.tmp"  # a writer killed mid-write, pid now unused
+    left.mkdir()
+    (left / "half.csv").write_text("1,2")
+    alive = tmp_path / f".test.{os.getppid()}.tmp"  # a live process's: not ours to remove
+    alive.mkdir()
+    with files.atomic_folder(out) as new:
+        _version(new, "new")
+    assert not left.exists() and alive.exists() and _whole(out) == "new"

@@ -102,3 +102,66 @@ def test_hf_mistakes_are_one_line_and_leave_no_run(command, saved, tmp_path, ove
     errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert proc.returncode == 1 and len(errors) == 1 and expected in errors[0], proc.stderr
     assert not (tmp_path / "outputs" / "train" / "runs" / "bad" / "checkpoints").exists()
+
+
+def _variant(folder, edit):
+    digits = _digits(60, 20)
+    edit(digits)
+    digits.save_to_disk(str(folder))
+    return folder
+
+
+def _null_label(d):
+    train = d["train"].cast_column("digit", datasets.Value("string"))
+    d["train"] = train.map(
+        lambda r, i: {"digit": None if i == 3 else r["digit"]}, with_indices=True
+    )
+    d["test"] = d["test"].cast_column("digit", datasets.Value("string"))
+
+
+def _empty_test(d):
+    d["test"] = d["test"].select([])
+
+
+def _no_label_in_test(d):  # datasets' -1: "no label"
+    d["test"] = d["test"].map(lambda r, i: {"digit": -1 if i == 0 else r["digit"]},
+                              with_indices=True)  # fmt: skip
+
+
+def _integer_image_column(d):
+    for split in ("train", "test"):
+        d[split] = d[split].add_column("number", list(range(len(d[split]))))
+
+
+@pytest.mark.parametrize(
+    ("edit", "extra", "expected"),
+    [
+        (_null_label, [], "has rows without a label (null); remove them first (datasets' .filter), "
+                          "or name another column"),
+        (_empty_test, [], "cannot load it on disk: IndexError: list index out of range"),
+        (_no_label_in_test, [], "split test has labels outside its 10 classes: [-1] (-1 is "
+                                "datasets' 'no label')"),
+        (_integer_image_column, ["data.source.image_column=number"],
+         "data.source.image_column='number' holds int64 values, not images; its columns: img, "
+         "digit, number"),
+    ],
+    ids=["null-label", "empty-split", "label-minus-one", "integer-image-column"],
+)  # fmt: skip
+def test_a_dataset_that_cannot_train_is_one_line_and_leaves_no_run(
+    command, tmp_path, edit, extra, expected
+):
+    folder = _variant(tmp_path / "variant", edit)
+    proc = command("train", *COMMON, f"data.source.name={folder}", *extra, "run_id=odd",
+                   env=OFFLINE)  # fmt: skip
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1 and expected in errors[0], proc.stderr[-3000:]
+    assert not (tmp_path / "outputs" / "train" / "runs" / "odd").exists()
+
+
+def test_an_empty_split_is_named():  # one datasets can open (a saved empty split it cannot)
+    from cnnlab.core.errors import UserError
+    from cnnlab.data.hf import check_split
+
+    empty = _digits(10, 0)["test"]
+    with pytest.raises(UserError, match="split test of data.source.name has no rows"):
+        check_split(empty, "test", "img", "digit", NAMES)

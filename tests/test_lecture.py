@@ -191,7 +191,11 @@ def test_unknown_claim_is_one_line_and_exit_2(tmp_path):
     ("args", "expect"),
     [
         (["--report-only"], "error: --report-only needs --out: the lecture folder to report on"),
-        (["--out", "{used}"], "error: {used} already holds a lecture run; choose another --out"),
+        (
+            ["--out", "{used}"],
+            "error: {used} already holds files but no lecture run to resume "
+            "(no claims.json); choose another --out",
+        ),
         (["--out", "{empty}", "--report-only"], "error: {empty} holds no lecture run"),
     ],
 )
@@ -275,3 +279,35 @@ def test_one_small_claim_end_to_end_its_verdict_follows_from_its_table(tmp_path)
     assert (out / "report.md").read_text() == text  # its date and total time included
     assert len(list((out / "tb").glob("events.out.tfevents.*"))) == 1
     assert len([p for p in (out / "connectivity").iterdir() if p.name.isdigit()]) == 2
+
+
+@pytest.mark.slow
+def test_a_lecture_stopped_by_sigterm_reports_and_resumes(tmp_path):
+    """SIGTERM to make lecture while its sweep trains: the sweep saves and reports, the lecture
+    says how to go on (exit 143); --report-only reports what is there, and the same command
+    resumes and finishes."""
+    out = tmp_path / "lecture"
+    command = [sys.executable, "-m", LECTURE, "--only", "connectivity", "--out", str(out),
+               "--data-dir", str(REPO / "data"), "trainer.max_epochs=1", "data.train_limit=300",
+               "hydra.sweeper.params.seed=1", "callbacks.progress_bar=null",
+               "+callbacks.fault._target_=tests.faults.SignalAt", "+callbacks.fault.step=2",
+               "+callbacks.fault.signal_name=SIGTERM", "+callbacks.fault.to_parent=true",
+               f"+callbacks.fault.once={tmp_path / 'sent'}"]  # fmt: skip
+    stopped = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        f"error: the lecture was stopped (SIGTERM); {out} keeps every sweep that finished and "
+        f"the stopped one's checkpoints: run the same command to resume, or add --report-only "
+        f"to report what is there"
+    )
+    record = json.loads((out / "connectivity.json").read_text())
+    assert record["error"].startswith("stopped by SIGTERM")
+    assert (out / "connectivity" / "report.md").is_file()  # the sweep's own, on its SIGTERM
+    report_only = subprocess.run([*command[:3], *command[5:9], "--report-only"],
+                                 capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert report_only.returncode == 1, report_only.stderr[-2000:]  # no verdict yet: says so
+    assert "stopped by SIGTERM" in (out / "report.md").read_text()
+    resumed = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert re.search(r"^\| connectivity \| (holds|partly holds|does not hold)", (
+        out / "report.md").read_text(), re.M)  # fmt: skip

@@ -174,3 +174,27 @@ def test_a_checkpoint_folder_deleted_during_training_is_recreated(quick, tmp_pat
     state = torch.load(ckpts / "last.ckpt", weights_only=True)
     assert state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] == 2
     assert "test/acc" in metrics
+
+
+@pytest.mark.slow
+def test_a_kill_during_the_end_of_training_test_is_finished_by_the_next_start(
+    cli, command, tmp_path
+):
+    run = tmp_path / "outputs" / "train" / "runs" / "t"
+    args = ("train", "debug=test", "data=fake", "run_id=t", "test=true",
+            "+callbacks.kill._target_=tests.faults.KillInTest",
+            f"+callbacks.kill.once={tmp_path / 'killed'}")  # fmt: skip
+    killed = cli(*args)
+    assert killed.returncode == -9
+    assert (run / "checkpoints" / "last.ckpt").is_file() and not (run / "metrics.json").exists()
+    trained = (run / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    again = command(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (
+        "training finished (1 epochs) but its test and report did not; running them now"
+        in (run / "train.log").read_text()
+    )
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "test/acc" in metrics and (run / "eval" / "test" / "metrics.json").is_file()
+    assert (run / "checkpoints" / "last.ckpt").stat().st_mtime_ns == trained  # nothing retrained
+    assert not [p.name for p in (run / "eval").iterdir() if p.name.startswith(".")]  # no leftovers

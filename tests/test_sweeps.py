@@ -83,6 +83,19 @@ def test_a_sweep_stopped_by_sigterm_reports_every_job(cli, tmp_path):
     assert "3 jobs, 1 finished, 0 failed, 1 interrupted, 1 not started" in report
 
 
+def test_a_sweep_stopped_while_a_job_starts_writes_its_report(cli, tmp_path):
+    sweep = tmp_path / "starting"
+    proc = cli("train", "-m", "debug=test", "data=fake", "optimizer.lr=0.003,0.001,0.0003",
+               "+callbacks.fault._target_=tests.faults.SignalOnBuild", "+callbacks.fault.job=1",
+               f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    rows = _rows(sweep)
+    assert [r["status"] for r in rows] == ["ok", "interrupted", "not started"]
+    assert rows[1]["error"] == "no checkpoint"
+    report = (sweep / "report.md").read_text()
+    assert "3 jobs, 1 finished, 0 failed, 1 interrupted, 1 not started" in report
+
+
 @pytest.mark.slow
 def test_the_same_sweep_command_skips_finished_jobs_and_resumes_the_interrupted_one(cli, tmp_path):
     """A 4-job sweep with a pinned id, stopped by SIGTERM during job 3, then run again as is."""

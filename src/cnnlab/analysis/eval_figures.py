@@ -12,6 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import PowerNorm  # noqa: E402
 
 ANNOTATE_UP_TO = 20  # classes: beyond that cells carry colour only, ticks stay labelled
+# Classes up to which the confusion matrix is drawn: beyond, no picture can name them (and one
+# of 10,000 classes ran out of memory); confusion_matrix.csv holds the numbers for any count.
+DRAWN_UP_TO = 200
 
 
 def dpi(classes: int) -> int:

@@ -6,6 +6,7 @@ place, so a failure never leaves half a report."""
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -20,6 +21,7 @@ from cnnlab.core.files import atomic_folder
 from cnnlab.core.media import Media
 from cnnlab.core.tables import markdown_table
 
+log = logging.getLogger(__name__)
 FILES = (checkpoint.METRICS, "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png",
          "reliability.png", "mistakes.png")  # fmt: skip
 
@@ -61,10 +63,12 @@ def _write_files(
         out.writerow(["true \\ predicted", *names])
         out.writerows([name, *map(int, row)] for name, row in zip(names, counts, strict=True))
     bins = evaluation.reliability(logits, collected.targets)
-    figures = {
-        "confusion_matrix": eval_figures.confusion_figure(counts, names),
-        "reliability": eval_figures.reliability_figure(bins, numbers["ece"], f"{split} "),
-    }
+    figures = {"reliability": eval_figures.reliability_figure(bins, numbers["ece"], f"{split} ")}
+    if len(names) <= eval_figures.DRAWN_UP_TO:
+        figures["confusion_matrix"] = eval_figures.confusion_figure(counts, names)
+    else:
+        log.info("%d classes: confusion_matrix.png is not drawn (up to %d); the CSV has it",
+                 len(names), eval_figures.DRAWN_UP_TO)  # fmt: skip
     try:
         for name, fig in figures.items():
             # constrained layout already fits the labels: bbox_inches="tight" only redrew

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from cnnlab.core import checkpoint
-from cnnlab.core.errors import CTRL_C, SIGTERM_SAVED
+from cnnlab.core.errors import CTRL_C, SIGTERM_EARLY, SIGTERM_SAVED
 from cnnlab.core.files import write_atomic
 from cnnlab.core.tables import markdown_table
 
@@ -34,7 +34,11 @@ def _overrides(job: Path) -> list[str]:
 
 
 PLAN = "jobs.yaml"  # every job's overrides, written when the sweep starts
-INTERRUPTED = (SIGTERM_SAVED, CTRL_C)  # the messages RunInterrupted logs to the job's train.log
+INTERRUPTED = (
+    SIGTERM_SAVED,
+    SIGTERM_EARLY,
+    CTRL_C,
+)  # the messages RunInterrupted logs to the job's train.log
 
 
 def _last_error(job: Path) -> str:

@@ -11,6 +11,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
+from cnnlab.analysis.eval_figures import DRAWN_UP_TO
 from cnnlab.analysis.render import confusion_image, mistakes_grid
 from cnnlab.callbacks.picture_epochs import draws_after_this_epoch
 from cnnlab.core.media import Media
@@ -121,6 +122,8 @@ class Diagnostics(L.Callback):
     @staticmethod
     def confusion(probs, targets, names):
         # Rank 0 only: syncing would wait for ranks that never call it (a gloo collective mismatch).
+        if len(names) > DRAWN_UP_TO:  # no picture can name them (analysis.eval_figures)
+            return None
         metric = MulticlassConfusionMatrix(num_classes=len(names), sync_on_compute=False)
         metric.update(probs.argmax(1), targets)
         return confusion_image(metric.compute().numpy(), [n[:12] for n in names])

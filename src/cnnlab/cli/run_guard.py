@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from cnnlab.core import run_lock
-from cnnlab.core.errors import CannotWrite
+from cnnlab.core.errors import CannotWrite, RefusedAtStart
 
 # Lightning's own order for a process's global rank (lightning_fabric's `_get_rank`), read here
 # without importing it (it imports torch).
@@ -36,13 +37,23 @@ class RunFolderGuard(Callback):
         # only (summary); neither owns a run folder.
         if config.hydra.output_subdir is None or process_rank() != 0:
             return
-        _acquire(Path(str(config.hydra.run.dir)))
+        _acquire(_folder(config, "hydra.run.dir"))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # The sweep folder (multirun.yaml, the report): each job's own folder is locked by the
         # job when it trains.
         if process_rank() == 0:
-            _acquire(Path(str(config.hydra.sweep.dir)))
+            _acquire(_folder(config, "hydra.sweep.dir"))
+
+
+def _folder(config: DictConfig, key: str) -> Path:
+    """The folder `key` names; a value it is built from that is refused (`run_id=../x`, by
+    `cli.resolvers.run_subdir`) is one line, not Hydra's warning and traceback."""
+    try:
+        return Path(str(OmegaConf.select(config, key, throw_on_missing=True)))
+    except InterpolationResolutionError as err:
+        line = str(err).splitlines()[0]  # "ValueError raised while resolving …: <the cause>"
+        raise RefusedAtStart(line.split("while resolving interpolation: ", 1)[-1]) from None
 
 
 def _acquire(folder: Path) -> None:

@@ -29,6 +29,7 @@ from cnnlab.core.errors import (
     LOST_RANK,
     NO_SLURM,
     CannotWrite,
+    RefusedAtStart,
     RunFolderBusy,
     RunInterrupted,
     UserError,
@@ -124,7 +125,7 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
     except RunInterrupted as stop:
         logging.getLogger("cnnlab").error("%s", stop)
         sys.exit(stop.exit_code)
-    except (UserError, RunFolderBusy) as err:
+    except (UserError, RunFolderBusy, RefusedAtStart) as err:
         _fail(message(err))
     except CannotWrite as err:
         _fail(machine_failure(err.error) or f"cannot write: {err.error}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from hydra.core.utils import JobStatus
@@ -10,6 +11,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
 from cnnlab.analysis.sweep_report import markdown, plan, write
+from cnnlab.core.errors import SIGTERM_EARLY, RunInterrupted
 
 
 class SweepReport(Callback):
@@ -21,6 +23,15 @@ class SweepReport(Callback):
 
     def on_multirun_start(self, config, **kwargs) -> None:
         plan(Path(config.hydra.sweep.dir), config)
+        signal.signal(signal.SIGTERM, self._stop)
+
+    def _stop(self, signum, frame) -> None:
+        """SIGTERM outside training (a job starting, or between jobs): the sweep stops with its
+        report written, like a SIGTERM during training (which Lightning handles: it composes this
+        handler after its own and saves a checkpoint first, so here it does nothing then)."""
+        if signal.getsignal(signal.SIGTERM) != self._stop:  # inside Lightning's fit
+            return
+        raise RunInterrupted(SIGTERM_EARLY, 143)
 
     def on_job_end(self, config, job_return=None, **kwargs) -> None:
         if config.hydra.mode == RunMode.MULTIRUN and Path(config.hydra.sweep.dir).is_dir():

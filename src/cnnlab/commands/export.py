@@ -104,16 +104,21 @@ def export(cfg: DictConfig) -> dict:
     meta = metadata(model, cfg.ckpt_path)
     name = meta["model"]
     final = out_dir / f"{name}{exporters.FORMATS[cfg.format]}"
-    save = exporters.SAVERS[cfg.format]
-    # The temporary file keeps the format's ending: torch.export.load wants .pt2.
+    serialize = exporters.SERIALIZERS[cfg.format]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation, exporter chatter
+        try:
+            data = serialize(deploy, example, meta)  # in memory: the model's failures only
+        except Exception as err:  # noqa: BLE001 - the exporters raise many types
+            why = failures.describe(deploy, example, serialize, err)
+            raise UserError(f"{name} cannot be exported to {cfg.format}: {why}") from None
+    # The temporary file keeps the format's ending: torch.export.load wants .pt2. A full disk
+    # is an OSError naming the file (the command's one line), for every format.
     with files.atomic_file(final, keep_suffix=True) as tmp:
+        with files.naming(final):
+            tmp.write_bytes(data)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TorchScript's deprecation, exporter chatter
-            try:
-                save(deploy, example, tmp, meta)
-            except Exception as err:  # noqa: BLE001 - the exporters raise many types
-                why = failures.describe(deploy, example, save, err)
-                raise UserError(f"{name} cannot be exported to {cfg.format}: {why}") from None
+            warnings.simplefilter("ignore")
             with torch.no_grad():
                 eager = deploy(x).numpy()
             got = exporters.runner(cfg.format, tmp)(x.numpy())

@@ -14,7 +14,7 @@ from pathlib import Path
 from cnnlab.core.errors import UserError
 from cnnlab.core.files import write_atomic
 from cnnlab.lecture import claims
-from cnnlab.lecture.run import run
+from cnnlab.lecture.run import Stopped, run
 
 
 def root() -> Path:
@@ -60,10 +60,12 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError("--report-only needs --out: the lecture folder to report on")
         if args.report_only and not out.is_dir():
             raise UserError(f"{out} holds no lecture run (no such folder)")
-        if not args.report_only and out.exists() and any(out.iterdir()):
-            raise UserError(f"{out} already holds a lecture run; choose another --out")
-        if args.report_only and not only:  # the claims the folder was made with (ONLY=…)
-            only = _claims_of(out)
+        made_with = _claims_of(out)  # an earlier run of this folder: resumed, or reported
+        if not args.report_only and out.exists() and any(out.iterdir()) and not made_with:
+            raise UserError(f"{out} already holds files but no lecture run to resume (no "
+                            f"{CLAIMS}); choose another --out")  # fmt: skip
+        if not only:  # the claims the folder was made with (ONLY=…), else all
+            only = made_with
         only = only or list(claims.BY_NAME)
         if not args.report_only:
             out.mkdir(parents=True, exist_ok=True)
@@ -72,6 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except Stopped as stop:
+        print(f"error: the lecture was stopped ({stop}); {out} keeps every sweep that finished "
+              f"and the stopped one's checkpoints: run the same command to resume, or add "
+              f"--report-only to report what is there", file=sys.stderr)  # fmt: skip
+        sys.exit(stop.exit_code)
     except OSError as err:
         print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         sys.exit(1)

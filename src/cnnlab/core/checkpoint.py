@@ -128,9 +128,9 @@ def stored_config(
     return targets.checked(config, source, config_dirs, also) if config else {}
 
 
-def run_config(ckpt: dict[str, Any], path: str | Path, config_dirs=()) -> dict[str, Any]:
+def run_config(ckpt: dict[str, Any], path: str | Path, config_dirs=(), also=()) -> dict[str, Any]:
     """The checked training config stored by ClassifierModule; UserError when missing."""
-    config = stored_config(ckpt, path, config_dirs)
+    config = stored_config(ckpt, path, config_dirs, also)
     if not config or not isinstance(config.get("model"), dict):
         raise UserError(
             f"{path} has no cnnlab training config; was it written by cnnlab.commands.train?"

@@ -16,6 +16,12 @@ class RunFolderBusy(BaseException):
     line reports it as one line, exit 1."""
 
 
+class RefusedAtStart(BaseException):
+    """A bad value found where Hydra's callbacks run, before the job (an unsafe `run_id` in the
+    run folder's name): a BaseException for the same reason as RunFolderBusy, so Hydra does not
+    print it as a warning first; one line, exit 1."""
+
+
 class CannotWrite(BaseException):
     """The machine refused a write where Hydra's callbacks run (a read-only or full disk): a
     BaseException for the same reason as RunFolderBusy; `error` is the OSError."""
@@ -43,6 +49,7 @@ def message(err: BaseException) -> str:
 
 
 SIGTERM_SAVED = "SIGTERM: checkpoint saved; exiting 143"
+SIGTERM_EARLY = "SIGTERM before this job trained: nothing to save; exiting 143"
 NO_SLURM = (
     "launcher=slurm needs SLURM (srun/sbatch), which this machine does not have; run on the "
     "cluster's login node, or use launcher=submitit_local to run the jobs here"

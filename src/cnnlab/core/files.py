@@ -157,6 +157,29 @@ def _swap_in(new: Path, path: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale(path: Path) -> None:
+    """Delete what a killed writer left beside `path` (`.<name>.<pid>.tmp` or `.old` of a
+    process that no longer runs): a `kill -9` in the middle of a write leaves its temporary
+    folder, and nothing else would ever remove it."""
+    for left in path.parent.glob(f".{path.name}.*"):
+        pid = left.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            if left.is_dir():
+                shutil.rmtree(left, ignore_errors=True)
+            else:
+                left.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_folder(path: Path) -> Iterator[Path]:
     """Yields an empty temporary folder to fill; on a clean exit it replaces the folder `path`
@@ -164,6 +187,8 @@ def atomic_folder(path: Path) -> Iterator[Path]:
     stays whole."""
     path = Path(path)
     tmp = temporary_name(path)
+    if path.parent.is_dir():
+        remove_stale(path)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:

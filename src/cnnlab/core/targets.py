@@ -51,6 +51,15 @@ def named_in(tree: Any) -> set[str]:
     return set()
 
 
+def named_in_overrides(overrides: Iterable[str]) -> set[str]:
+    """The `_target_`s Hydra overrides set (`+callbacks.x._target_=mypkg.X`): a command line's."""
+    return {
+        value
+        for key, _, value in (o.lstrip("+~").partition("=") for o in overrides)
+        if key.endswith("_target_") and value
+    }
+
+
 @functools.cache
 def registered(folder: str) -> frozenset[str]:
     """Every literal `_target_` in the YAML files under `folder`."""

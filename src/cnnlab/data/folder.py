@@ -143,7 +143,7 @@ class FolderImages(Dataset):
                 with Image.open(path) as img:
                     sizes[img.size] += 1
                     modes[img.mode] += 1
-            except OSError:
+            except Exception:  # noqa: BLE001 - any failure to open damaged bytes (data.pixels)
                 modes["unreadable"] += 1
         top = ", ".join(f"{w}×{h}: {n}" for (w, h), n in sizes.most_common(3))
         return f"sizes (first {min(len(self), FILE_SAMPLE)} files) {top}; modes {dict(modes)}"

@@ -49,9 +49,12 @@ def open_dataset(name: str, revision: str | None = None, cache_dir: str | None =
         if path.exists():  # a folder: its splits as `datasets` finds them (train.parquet, test-*…)
             return datasets.load_dataset(str(path), cache_dir=cache_dir)
         return datasets.load_dataset(name, revision=revision, cache_dir=cache_dir)
-    except (FileNotFoundError, ConnectionError, OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - datasets fails in its own ways on odd folders
+        # (an empty saved split: IndexError inside its table code); each is one line here
         where = "on disk" if path.exists() else "on the Hugging Face Hub (or in its cache)"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        known = isinstance(err, FileNotFoundError | ConnectionError | OSError | ValueError)
+        first = text if known and text else f"{type(err).__name__}{': ' + text if text else ''}"
         raise UserError(
             f"data.source.name={name!r}: cannot load it {where}: {first}; give a dataset name "
             f"(online), or a save_to_disk folder, Parquet files or an imagefolder tree"
@@ -73,13 +76,50 @@ def pick_split(available: list[str], wanted: str | None, role: str) -> str | Non
 
 def class_names(split, label_column: str) -> tuple[list[str], dict[Any, int] | None]:
     """The class names from a ClassLabel feature, else the sorted distinct label values (and
-    the map from value to index)."""
+    the map from value to index). A missing label is not a class: one line."""
     feature = split.features[label_column]
     names = getattr(feature, "names", None)
     if names:
         return list(names), None
     values = sorted(set(split[label_column]), key=str)
+    if None in values:
+        raise UserError(
+            f"data.source.label_column={label_column!r} has rows without a label "
+            f"(null); remove them first (datasets' .filter), or name another column"
+        )
     return [str(v) for v in values], {v: i for i, v in enumerate(values)}
+
+
+# Columns datasets can cast to images: file paths, or the encoded bytes.
+PATHS_OR_BYTES = ("string", "large_string", "binary", "large_binary")
+
+
+def check_split(table, split: str, image_column: str, label_column: str, names) -> list[int]:
+    """The split's labels as class indices, after the checks a training run would otherwise
+    fail on much later: rows present, an image column that holds images, every label a class."""
+    datasets = _datasets()
+    if len(table) == 0:
+        raise UserError(f"split {split} of data.source.name has no rows; name another split "
+                        f"(data.source.{{train,val,test}}_split=…)")  # fmt: skip
+    feature = table.features[image_column]
+    if (
+        not isinstance(feature, datasets.Image)
+        and getattr(feature, "dtype", None) not in PATHS_OR_BYTES
+    ):
+        raise UserError(
+            f"data.source.image_column={image_column!r} holds {getattr(feature, 'dtype', feature)}"
+            f" values, not images; its columns: {', '.join(table.column_names)}"
+        )
+    labels = table[label_column]
+    if not isinstance(table.features[label_column], datasets.ClassLabel):
+        return labels  # values: mapped to classes by the caller, which names unknown ones
+    bad = sorted({v for v in labels if v is None or not 0 <= int(v) < len(names)}, key=str)
+    if bad:
+        raise UserError(
+            f"split {split} has labels outside its {len(names)} classes: {bad[:10]} (-1 is "
+            f"datasets' 'no label'); remove those rows first (datasets' .filter)"
+        )
+    return labels
 
 
 def check_columns(split, name: str, image_column: str, label_column: str) -> None:
@@ -158,8 +198,8 @@ def open_split(
     datasets = _datasets()
     table = dataset[split]
     check_columns(table, split, image_column, label_column)
+    labels = check_split(table, split, image_column, label_column, names)
     table = table.cast_column(image_column, datasets.Image(decode=False))
-    labels = table[label_column]
     if lookup is not None:
         unknown = sorted({str(v) for v in labels if v not in lookup})
         if unknown:

@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import math
+import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from PIL import Image
 
 from cnnlab.core.errors import UserError
 from cnnlab.core.files import atomic_folder
+from cnnlab.core.workers import die_with_parent
 from cnnlab.data import decode
 from cnnlab.data.folder import check_bad_image_mode, open_split
 from cnnlab.data.pixels import load_rgb
@@ -96,7 +98,9 @@ def write_split(
         order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0)).tolist()
         samples = [split.samples[i] for i in order]
         jobs = [(path, max_side, quality) for path, _ in samples]
-        with ProcessPoolExecutor(max(1, workers)) as pool, warnings.catch_warnings():
+        pool = ProcessPoolExecutor(max(1, workers), initializer=die_with_parent,
+                                   initargs=(os.getpid(),))  # fmt: skip
+        with pool, warnings.catch_warnings():
             warnings.filterwarnings("ignore", "An item was larger than the target chunk size")
             for (path, label), enc in zip(
                 samples, pool.map(_encode_one, jobs, chunksize=16), strict=True

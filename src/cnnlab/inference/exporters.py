@@ -1,10 +1,12 @@
 """Three deployment formats of one network, each with a dynamic batch dimension and cnnlab's
 metadata (class names, mean, std, input size, channels, temperature) inside the file:
 ONNX (`metadata_props`), TorchScript and torch.export's ExportedProgram (an extra file
-`cnnlab.json`). Each `save` writes the file; each `runner` loads it back to run a batch."""
+`cnnlab.json`). Each serializer makes the file's bytes in memory (the caller writes them, so a
+full disk is an OSError naming the file, for every format); each `runner` loads a file back."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from cnnlab.core import choices
+from cnnlab.core.files import write_atomic
 
 # format → file ending
 FORMATS = dict(zip(choices.EXPORT_FORMATS, (".onnx", ".torchscript.pt", ".pt2"), strict=True))
@@ -38,13 +41,13 @@ def _batch_dim() -> dict:
     return {0: torch.export.Dim("batch", min=1)}
 
 
-def save_onnx(model: nn.Module, example: torch.Tensor, path: Path, meta: dict) -> None:
+def onnx_bytes(model: nn.Module, example: torch.Tensor, meta: dict) -> bytes:
     import onnx
 
-    torch.onnx.export(
+    program = torch.onnx.export(
         model,
         (example,),
-        str(path),
+        None,  # in memory: the command writes the bytes (a full disk is then its one line)
         dynamo=True,
         external_data=False,  # one self-contained file (networks up to 2 GB)
         input_names=[INPUT],
@@ -52,28 +55,38 @@ def save_onnx(model: nn.Module, example: torch.Tensor, path: Path, meta: dict) -
         dynamic_shapes=(_batch_dim(),),  # by position: any forward argument name
         verbose=False,
     )
-    proto = onnx.load(str(path))
+    proto = program.model_proto
     onnx.helper.set_model_props(proto, {k: json.dumps(v) for k, v in meta.items()})
-    onnx.save(proto, str(path))
+    return proto.SerializeToString()
 
 
-def save_torchscript(model: nn.Module, example: torch.Tensor, path: Path, meta: dict) -> None:
+def torchscript_bytes(model: nn.Module, example: torch.Tensor, meta: dict) -> bytes:
     # Tracing records the ops run on `example`; sizes read from the input (x.size(0)) stay
     # symbolic, so any batch size runs. The parity check runs another batch size to prove it.
     traced = torch.jit.trace(model, example, check_trace=False)
-    torch.jit.save(traced, str(path), _extra_files={"cnnlab.json": json.dumps(meta)})
+    out = io.BytesIO()  # not a path: torch's C++ writer aborts the process on a full disk
+    torch.jit.save(traced, out, _extra_files={"cnnlab.json": json.dumps(meta)})
+    return out.getvalue()
 
 
-def save_exported_program(model: nn.Module, example: torch.Tensor, path: Path, meta: dict):
+def exported_program_bytes(model: nn.Module, example: torch.Tensor, meta: dict) -> bytes:
     program = torch.export.export(model, (example,), dynamic_shapes=(_batch_dim(),))
-    torch.export.save(program, str(path), extra_files={"cnnlab.json": json.dumps(meta)})
+    out = io.BytesIO()  # as for TorchScript
+    torch.export.save(program, out, extra_files={"cnnlab.json": json.dumps(meta)})
+    return out.getvalue()
 
 
-SAVERS: dict[str, Callable] = {
-    "onnx": save_onnx,
-    "torchscript": save_torchscript,
-    "exported_program": save_exported_program,
+# Each format's file, made in memory (nothing touches the disk until the command writes it).
+SERIALIZERS: dict[str, Callable[[nn.Module, torch.Tensor, dict], bytes]] = {
+    "onnx": onnx_bytes,
+    "torchscript": torchscript_bytes,
+    "exported_program": exported_program_bytes,
 }
+
+
+def save(fmt: str, model: nn.Module, example: torch.Tensor, path: Path, meta: dict) -> None:
+    """The format's file at `path`, written whole or not at all."""
+    write_atomic(Path(path), SERIALIZERS[fmt](model, example, meta))
 
 
 def runner(fmt: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:

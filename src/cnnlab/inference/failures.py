@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import re
-import tempfile
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -33,7 +31,7 @@ def first_line(err: BaseException) -> str:
     return (lines[0] if lines else type(err).__name__)[:300]
 
 
-def failing_layer(net: nn.Module, example: torch.Tensor, save: Callable) -> str | None:
+def failing_layer(net: nn.Module, example: torch.Tensor, serialize: Callable) -> str | None:
     """The first layer, in forward order, that fails to export on its own: 'name (Type)'."""
     seen: list[tuple[str, nn.Module, tuple]] = []
     hooks = [
@@ -47,19 +45,19 @@ def failing_layer(net: nn.Module, example: torch.Tensor, save: Callable) -> str 
     finally:
         for hook in hooks:
             hook.remove()
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, module, args in seen:
             if len(args) != 1 or not isinstance(args[0], torch.Tensor) or args[0].shape[0] < 2:
                 continue
             try:
-                save(module, args[0], Path(tmp) / "layer", {})
+                serialize(module, args[0], {})  # in memory: nothing written
             except Exception:  # noqa: BLE001 - any failure names this layer
                 return f"{name} ({type(module).__name__})"
     return None
 
 
-def describe(net: nn.Module, example: torch.Tensor, save: Callable, err: Exception) -> str:
-    op, layer = op_name(err), failing_layer(net, example, save)
+def describe(net: nn.Module, example: torch.Tensor, serialize: Callable, err: Exception) -> str:
+    op, layer = op_name(err), failing_layer(net, example, serialize)
     where = f"layer {layer}" if layer else "a layer"
     return f"{where} uses {op}, which has no translation" if op else f"{where}: {first_line(err)}"

@@ -13,7 +13,7 @@ downloaded: the checkpoint holds the trained weights.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,12 +82,15 @@ def load(
     path: str | Path,
     map_location: str | torch.device = "cpu",
     config_dir: str | Path | None = None,
+    trusted: Iterable[str] = (),
 ) -> LoadedModel:
     """`config_dir`: a project's config folder (as `--config-dir` on the command line) whose
-    `_target_`s the checkpoint may name; without it only cnnlab's own builders are accepted."""
+    `_target_`s the checkpoint may name; without it only cnnlab's own builders are accepted.
+    `trusted`: further builder names the caller vouches for (the overrides it trained with)."""
     path = Path(path)
     ckpt = checkpoint.load(path)  # weights_only=True: never runs code stored in the file
-    stored = checkpoint.run_config(ckpt, path, [config_dir] if config_dir else ())
+    dirs = [config_dir] if config_dir else ()
+    stored = checkpoint.run_config(ckpt, path, dirs, also=trusted)
     cfg, prep, net = build.restore_network(stored)
     checkpoint.load_state(net, checkpoint.network_state(ckpt, path), path)
     num_classes = int(cfg.data.num_classes)

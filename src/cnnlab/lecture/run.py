@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -17,9 +18,10 @@ from datetime import datetime
 from pathlib import Path
 
 from cnnlab.core import checkpoint
-from cnnlab.core.errors import UserError
 from cnnlab.core.files import write_atomic
 from cnnlab.core.tables import markdown_table
+from cnnlab.core.targets import named_in_overrides
+from cnnlab.core.workers import die_with_parent
 from cnnlab.lecture import claims, layer_claims, results
 
 SHIFT_PX = 3  # the connectivity claim's shifted test digits: 3 pixels, one of 4 directions each
@@ -38,13 +40,48 @@ def shifted(images, pixels: int = SHIFT_PX):
     return out
 
 
+class Stopped(Exception):
+    """SIGTERM (or Ctrl-C) stopped the lecture while a sweep ran: the sweep saved and reported
+    what it had (the signal was passed on to it); `exit_code` is 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
+
+
 def _train(args: list[str], log: Path) -> int:
+    """One `cnnlab-train` process for a sweep. A SIGTERM to the lecture is passed on to it (it
+    saves a checkpoint and writes its report) and the lecture stops (Stopped); killed outright,
+    the lecture takes its sweep with it (the kernel sends the sweep SIGTERM)."""
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    parent = os.getpid()
     with open(log, "a") as fh:
         cmd = [sys.executable, "-m", "cnnlab.commands.train", *args]
         fh.write("$ " + " ".join(cmd) + "\n")
         fh.flush()
-        return subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
+        proc = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=lambda: die_with_parent(parent, signal.SIGTERM),
+        )
+        received: list[int] = []
+
+        def forward(signum, frame):
+            received.append(signum)
+            if signum == signal.SIGTERM:  # Ctrl-C reaches the sweep by itself (one group)
+                proc.send_signal(signum)
+
+        before = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            rc = proc.wait()
+        finally:
+            for s, handler in before.items():
+                signal.signal(s, handler)
+    if received:
+        raise Stopped(received[0])
+    return rc
 
 
 def single_run(overrides: list[str]) -> list[str]:
@@ -83,18 +120,22 @@ SHIFTED = {
 }
 
 
-def _measure_shifted(jobs: list[results.Job], data_dir: Path, shifts: dict[int, str]) -> None:
-    """Each finished job's tested checkpoint on shifted test digits, per shift."""
-    import cnnlab
+def _measure_shifted(
+    jobs: list[results.Job], data_dir: Path, shifts: dict[int, str], overrides: list[str]
+) -> None:
+    """Each finished job's tested checkpoint on shifted test digits, per shift. The builders the
+    lecture's own overrides named (`+callbacks.x._target_=…`) are trusted in those checkpoints."""
     from cnnlab.data.sources import mnist_sample
+    from cnnlab.inference.loading import load
 
     test = mnist_sample(str(data_dir)).test
     moved = {metric: shifted(test.images, pixels) for pixels, metric in shifts.items()}
     for job in jobs:
         if not job.ok:
             continue
-        model = cnnlab.load(
-            checkpoint.in_run(job.folder, job.metrics.get("tested_ckpt") or checkpoint.LAST)
+        model = load(
+            checkpoint.in_run(job.folder, job.metrics.get("tested_ckpt") or checkpoint.LAST),
+            trusted=named_in_overrides(overrides),
         )
         for metric, images in moved.items():
             preds = model.predict(images).argmax(1)
@@ -135,18 +176,24 @@ def _to_tensorboard(out: Path, text: str, figures: dict[str, bytes]) -> None:
 def _swept(
     experiment: str, out: Path, overrides: list[str], again: bool
 ) -> tuple[list, str, float]:
-    """Run one sweep (or, `again`, read the one already in `out`); its jobs, error line and wall
-    time, which `<experiment>.json` keeps for a later --report-only."""
+    """Run one sweep (or, `again`, read the one already in `out`; a sweep that finished in an
+    earlier, stopped run of the same --out is kept); its jobs, error line and wall time, which
+    `<experiment>.json` keeps for a later --report-only or re-run."""
     record = out / f"{experiment}.json"
-    if again:
-        if not record.is_file():
-            raise UserError(f"{out} holds no finished {experiment!r} sweep ({record.name} missing)")
-        saved = json.loads(record.read_text())
+    saved = json.loads(record.read_text()) if record.is_file() else None
+    if again and saved is None:  # a lecture stopped before this sweep
+        return [], f"not run: the lecture stopped before the {experiment!r} sweep", 0.0
+    if again or (saved is not None and not saved["error"]):  # reported, or finished: kept
         return results.jobs(out / experiment), saved["error"], saved["wall_s"]
     t0 = time.perf_counter()
-    jobs, error = _sweep(experiment, out, overrides)
+    try:
+        jobs, error = _sweep(experiment, out, overrides)
+    except Stopped as stop:
+        error = f"stopped by {stop}; run the same command again to resume"
+        write_atomic(record, json.dumps({"wall_s": time.perf_counter() - t0, "error": error}))
+        raise
     wall = time.perf_counter() - t0
-    record.write_text(json.dumps({"wall_s": wall, "error": error}))
+    write_atomic(record, json.dumps({"wall_s": wall, "error": error}))
     return jobs, error, wall
 
 
@@ -177,7 +224,7 @@ def run(
         print(f"lecture: {claim.name} …", flush=True)
         jobs, error, wall = _claim_jobs(claim, out, overrides, again, done)
         if claim.name in SHIFTED:
-            _measure_shifted(jobs, data_dir, SHIFTED[claim.name])
+            _measure_shifted(jobs, data_dir, SHIFTED[claim.name], overrides)
         judged = any(j.ok for j in jobs) or not claim.experiments
         finding = claim.judge(jobs) if judged else None
         drawn = {claim.name: figures.png(claim.name, finding.plot) if finding else None}

@@ -80,6 +80,11 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
         raise
     if trainer.interrupted:  # Lightning versions that return instead of exiting
         raise RunInterrupted(CTRL_C, 130)
+    if stored is not None and resume.test_unfinished(stored, cfg):
+        # The fit above restored a finished run and trained nothing: its last epoch's validation
+        # numbers (and the running best) come from one validation pass, then the test as usual.
+        model.resume_best()
+        trainer.validate(model, datamodule=datamodule)
     metrics, tested = _metrics(trainer), None
     if cfg.get("test"):
         tested = tested_checkpoint(cfg, trainer)

@@ -200,6 +200,11 @@ class ClassifierModule(L.LightningModule):
         return self._step(batch, "test")
 
     def on_train_start(self) -> None:
+        self.resume_best()
+
+    def resume_best(self) -> None:
+        """The running best from a restored checkpoint (or none): fit's start, and a finished
+        fit's validation pass when its test runs again (`training.fit`)."""
         self.val_acc_best.reset()  # sanity-check batches must not count as a best epoch
         self._best_acc, self.best_epoch = self._restored_best or (-1.0, None)
         if self.best_epoch is not None:  # resumed: the epochs before the resume still count

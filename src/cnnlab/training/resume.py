@@ -71,16 +71,32 @@ def completed_epochs(stored: dict[str, Any]) -> int:
     return int(_epoch_progress(stored).get("processed", 0))
 
 
+def test_unfinished(stored: dict[str, Any], cfg: DictConfig) -> bool:
+    """The checkpoint's fit completed `trainer.max_epochs`, but the run has no metrics.json: its
+    end-of-training test and report never ended (the process was killed during them)."""
+    wanted = cfg.trainer.get("max_epochs") or -1
+    return (
+        wanted != -1
+        and completed_epochs(stored) >= wanted
+        and not checkpoint.read_metrics(cfg.paths.output_dir)
+    )
+
+
 def finished_metrics(
     ckpt_path: str, stored: dict[str, Any], trained_with: dict[str, Any], cfg: DictConfig
 ) -> dict | None:
     """The final metrics of a run whose fit already completed `trainer.max_epochs` epochs (then
-    nothing is trained again), else None. A larger `trainer.max_epochs` extends the run.
+    nothing is trained again), else None: also for a finished fit whose test and report never
+    ended (no metrics.json: they run again). A larger `trainer.max_epochs` extends the run.
     `trained_with`: the checkpoint's config, checked (`checkpoint.stored_config`)."""
     done, wanted = completed_epochs(stored), cfg.trainer.get("max_epochs") or -1
     trained_for = trained_with.get("trainer", {})
     if wanted != -1 and done >= wanted:
         saved = checkpoint.read_metrics(cfg.paths.output_dir)
+        if not saved:  # fit ended, but its test and report did not (the process was killed)
+            log.info("%s: training finished (%d epochs) but its test and report did not; "
+                     "running them now", ckpt_path, done)  # fmt: skip
+            return None  # fit restores the finished state and trains nothing; the test follows
         metrics = {k: float(v) for k, v in saved.items() if isinstance(v, int | float)}
         log.info(
             "%s: this run already finished (%d epochs); nothing to train. Final metrics: %s. "
