@@ -21,6 +21,7 @@ from PIL import Image
 from tests.conftest import REPO, free_port
 
 PAGE = REPO / "docs" / "troubleshooting.md"
+README = REPO / "README.md"  # its first rows of the same table
 CKPT = Path("checkpoints") / "best.ckpt"
 # No request leaves the machine: a download goes to a closed local port and fails at once.
 NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
@@ -29,9 +30,9 @@ NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0
 PLACEHOLDERS = r"FILE|PATH|OUT|ROOT|DIR|SPLIT|<[^<>]+>"
 
 
-def rows() -> list[tuple[str, str]]:
-    """(you do this, cnnlab does this) for every row of the page's table."""
-    table = PAGE.read_text().split("| you do this | cnnlab does this |", 1)[1].split("\n\n", 1)[0]
+def rows(page: Path = PAGE) -> list[tuple[str, str]]:
+    """(you do this, cnnlab does this) for every row of a page's "What happens when…" table."""
+    table = page.read_text().split("| you do this | cnnlab does this |", 1)[1].split("\n\n", 1)[0]
     found = []
     for line in table.strip().splitlines()[1:]:
         cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
@@ -189,6 +190,38 @@ def _classified(you_do: str) -> str | None:
 ERROR_ROWS = [(you, answer) for you, answer in rows() if quoted_errors(answer)]
 
 
+def test_the_readmes_quoted_lines_are_the_pages():
+    """A line the README quotes is one the page quotes (and so is checked below): the README's
+    table is the page's first rows, shortened."""
+    on_page = {q for _, answer in rows() for q in quoted_errors(answer)}
+    quoted = [q for _, answer in rows(README) for q in quoted_errors(answer)]
+    assert quoted and all(any(pattern(q).match(p) for p in on_page) for q in quoted), quoted
+
+
+# `$ make <target> ARGS="…"` followed by the `error:` line it prints, in the pages' code blocks.
+SESSIONS = sorted(
+    {
+        (page.name, target, args, line)
+        for page in (README, *sorted((REPO / "docs").glob("*.md")))
+        for target, args, line in re.findall(
+            r'^\$ make ([\w-]+) ARGS="([^"]*)"\n(error: [^\n]+)$', page.read_text(), re.M
+        )
+    }
+)
+
+
+def test_the_pages_show_command_sessions():
+    assert len(SESSIONS) >= 3, SESSIONS  # README's and the training page's, at least
+
+
+@pytest.mark.parametrize("page, target, args, line", SESSIONS)
+def test_a_shown_session_prints_what_the_page_shows(command, page, target, args, line):
+    proc = command(target.replace("-", "_"), *args.split())
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 1 and errors, proc.stderr[-2000:]
+    assert pattern(line).match(errors[0]), f"{page} shows\n  {line}\ncnnlab says\n  {errors[0]}"
+
+
 def test_every_quoted_error_line_is_run_here_or_by_a_named_test():
     unclassified = [you for you, _ in ERROR_ROWS if _classified(you) is None]
     assert not unclassified, f"rows with an error line but no check: {unclassified}"
@@ -278,3 +311,210 @@ def test_a_documented_error_line_is_what_cnnlab_prints(key, command, digits_run,
     )
     if re.search(r"no run folder|before any (sweep )?folder", answer):  # promised: nothing left
         assert not list((tmp_path / "outputs").rglob(".hydra")), answer
+
+
+# Rows that quote no error line: the behaviour each promises, and the test that runs it.
+BEHAVIOUR: dict[str, tuple[str, str]] = {
+    "drop an unreadable file on the demo page": (
+        "test_security.py",
+        "test_the_demo_reads_uploads_only",
+    ),
+    '`make demo ARGS="… host=0.0.0.0"`': (
+        "test_security.py",
+        "test_the_page_binds_where_it_is_told_and_warns_for_the_network",
+    ),
+    "`data=hf` with an empty split": ("test_hf_data.py", "test_an_empty_split_is_named"),
+    "a dataset with more than 200 classes": (
+        "test_eval_report.py",
+        "test_past_200_classes_the_matrix_is_in_the_csv_not_drawn",
+    ),
+    "`kill -9` during the end-of-training test": (
+        "test_resume.py",
+        "test_a_kill_during_the_end_of_training_test_is_finished_by_the_next_start",
+    ),
+    "SIGTERM to a sweep while a job is starting": (
+        "test_sweeps.py",
+        "test_a_sweep_stopped_while_a_job_starts_writes_its_report",
+    ),
+    "`kill -9` of `make shards`": (
+        "test_workers.py",
+        "test_a_pool_worker_ends_with_its_killed_parent",
+    ),
+    "kill a run, then start it again": (
+        "test_reliability.py",
+        "test_kill_9_leaves_a_loadable_last_checkpoint_and_resume_finishes",
+    ),
+    "resume at an epoch boundary": (
+        "test_resume.py",
+        "test_resume_is_exact_with_shuffle_dropout_and_augmentation",
+    ),
+    "`kill -9` a `data=shards` run": (
+        "test_shards.py",
+        "test_kill_9_mid_epoch_then_resume_is_bit_identical",
+    ),
+    "`make shards` with `src=` not a folder": (
+        "test_shards.py",
+        "test_conversion_refuses_bad_input_and_leaves_nothing",
+    ),
+    "`make shards` stopped half-way": (
+        "test_files.py",
+        "test_what_a_killed_writer_left_is_removed_by_the_next_write",
+    ),
+    "`data=shards` with `data.train_limit`": (
+        "test_shards.py",
+        "test_what_shards_cannot_do_is_one_line",
+    ),
+    "`data.decode=gpu` on a machine without CUDA": (
+        "test_decode.py",
+        "test_decode_gpu_without_cuda_says_one_line_and_falls_back",
+    ),
+    "a phone photo stored sideways": (
+        "test_decode.py",
+        "test_exif_rotated_jpegs_load_upright_on_every_path",
+    ),
+    "2-rank DDP with a validation split": (
+        "test_shards.py",
+        "test_two_rank_ddp_sees_each_sample_once_per_epoch",
+    ),
+    "`kill -9` in the middle of an epoch": (
+        "test_reliability.py",
+        "test_kill_9_leaves_a_loadable_last_checkpoint_and_resume_finishes",
+    ),
+    "send SIGTERM (SLURM, `kill`)": (
+        "test_reliability.py",
+        "test_sigterm_saves_and_exits_143_then_resumes",
+    ),
+    "SLURM sends SIGUSR1": (
+        "test_reliability.py",
+        "test_slurm_sigusr1_saves_requeues_and_the_requeued_job_resumes",
+    ),
+    "an unexpected exception in the middle": (
+        "test_reliability.py",
+        "test_exception_mid_epoch_saves_a_checkpoint_and_resume_warns",
+    ),
+    "the loss becomes NaN/Inf": (
+        "test_reliability.py",
+        "test_nonfinite_loss_stops_naming_the_step_and_writes_no_checkpoint",
+    ),
+    "pass a checkpoint that is a malicious pickle": (
+        "test_reliability.py",
+        "test_malicious_pickle_never_runs",
+    ),
+    "evaluate or resume from a checkpoint of another": (
+        "test_finetune.py",
+        "test_weights_file_of_another_architecture_is_refused_in_one_line",
+    ),
+    "give a wrong type, unknown key or unknown option": (
+        "test_config.py",
+        "test_wrong_type_names_the_key",
+    ),
+    "ask for a dataset that is not on disk": (
+        "test_data.py",
+        "test_offline_download_names_the_folder",
+    ),
+    "feed an image folder with RGBA": ("test_images.py", "test_rgba_is_composited_on_white"),
+    "point an image folder at a missing folder": (
+        "test_images.py",
+        "test_bad_folder_setups_are_one_line",
+    ),
+    "`kill -9` a `logger=mlflow`": (
+        "test_tracking_resume.py",
+        "test_mlflow_after_kill_9_and_resume_is_one_finished_run_with_every_epoch_once",
+    ),
+    "resume a run (same `run_id`) after some epochs": (
+        "test_resume.py",
+        "test_resume_is_exact_with_shuffle_dropout_and_augmentation",
+    ),
+    "start a finished run again": (
+        "test_resume.py",
+        "test_a_finished_run_stays_finished_and_a_larger_max_epochs_extends_it",
+    ),
+    "resume with other settings": (
+        "test_resume.py",
+        "test_resuming_with_other_settings_is_refused_naming_them",
+    ),
+    "`make predict` on files whose names are not UTF-8": (
+        "test_inference_failures.py",
+        "test_any_file_name_is_written_and_read_back_and_dead_links_are_listed",
+    ),
+    "`logger=csv` (or `none`) with Grad-CAM": (
+        "test_loggers.py",
+        "test_csv_logger_with_gradcam_says_once_that_images_are_not_logged",
+    ),
+    "a `--config-dir` folder holds a file": (
+        "test_user_configs.py",
+        "test_a_command_without_job_logging_still_announces_it",
+    ),
+    "`model.predict_files(paths)`": (
+        "test_predict.py",
+        "test_predict_files_reads_as_predict_and_names_an_unreadable_file",
+    ),
+    '`make lecture ARGS="--out DIR"` again': (
+        "test_lecture.py",
+        "test_a_lecture_stopped_by_sigterm_reports_and_resumes",
+    ),
+    "a claim's sweep fails in `make lecture`": (
+        "test_lecture.py",
+        "test_a_failed_sweep_gives_no_verdict_and_exit_1",
+    ),
+    "a sweep job fails, or SIGTERM stops a sweep": (
+        "test_sweeps.py",
+        "test_a_sweep_stopped_by_sigterm_reports_every_job",
+    ),
+    "the checkpoint folder is deleted during training": (
+        "test_resume.py",
+        "test_a_checkpoint_folder_deleted_during_training_is_recreated",
+    ),
+    "a download fails": ("test_data.py", "test_offline_download_names_the_folder"),
+    "run a `cnnlab-*` command from any folder": (
+        "test_package.py",
+        "test_wheel_installs_and_trains_from_an_unrelated_folder",
+    ),
+    "`make predict` on a folder with text files": (
+        "test_predict.py",
+        "test_folders_are_read_recursively_and_bad_images_fail_or_are_skipped",
+    ),
+    '`make predict ARGS="… tta=mirror"`': (
+        "test_predict.py",
+        "test_bad_input_is_one_line_and_leaves_no_run_folder",
+    ),
+    "the disk fills while `eval` writes": (
+        "test_eval_report.py",
+        "test_a_failed_report_leaves_the_previous_one_whole",
+    ),
+    "`make summary` for a huge model": (
+        "test_torchvision_table.py",
+        "test_parameters_and_multiply_adds_match_torchvision_meta",
+    ),
+    "`data.balance=oversample`": (
+        "test_recipes_data.py",
+        "test_bad_balance_and_fold_values_are_one_line",
+    ),
+    "`callbacks=[default,ema]` (or `swa`)": (
+        "test_recipes_training.py",
+        "test_the_printed_test_is_what_eval_of_the_tested_checkpoint_gives",
+    ),
+    "run the same `-m … run_id=NAME` sweep again": (
+        "test_sweeps.py",
+        "test_the_same_sweep_command_skips_finished_jobs_and_resumes_the_interrupted_one",
+    ),
+    "`cnnlab.load(path)` a missing, truncated": (
+        "test_security.py",
+        "test_a_hand_edited_checkpoint_is_one_line",
+    ),
+    "`ClassifierModule.load_from_checkpoint(path)`": (
+        "test_package.py",
+        "test_load_from_checkpoint_points_to_cnnlab_load",
+    ),
+}
+
+
+def test_every_other_row_names_the_test_that_runs_it():
+    """Every row without a quoted line names a test that exists, so no promise is untested."""
+    plain = [you for you, answer in rows() if not quoted_errors(answer)]
+    missing = [you for you in plain if not any(you.startswith(k) for k in BEHAVIOUR)]
+    assert not missing, f"rows that name no test: {missing}"
+    stale = [k for k in BEHAVIOUR if not any(you.startswith(k) for you in plain)]
+    assert not stale, f"tests named for rows the page no longer has: {stale}"
+    for key, (file, name) in BEHAVIOUR.items():
+        assert re.search(rf"^def {name}\(", (REPO / "tests" / file).read_text(), re.M), (key, name)

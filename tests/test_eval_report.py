@@ -121,3 +121,18 @@ def test_training_with_calibrate_stores_the_temperature_in_the_tested_ckpt(quick
         cal["temperature"]
     )
     assert cal["temperature"] != 1.0 and cal["after"]["nll"] <= cal["before"]["nll"]
+
+
+def test_past_200_classes_the_matrix_is_in_the_csv_not_drawn(tmp_path):
+    """10,000 classes ran out of memory drawing the picture; the numbers need no picture."""
+    from cnnlab.analysis.eval_figures import DRAWN_UP_TO
+    from cnnlab.callbacks.diagnostics import Diagnostics
+
+    n = DRAWN_UP_TO + 1
+    names = [f"c{i}" for i in range(n)]
+    collected = evaluation.Collected(torch.randn(2 * n, n), torch.arange(n).repeat(2), [])
+    eval_report.write(tmp_path, "test", collected, names, lambda x: x)
+    written = {p.name for p in (tmp_path / "test").iterdir()}
+    assert "confusion_matrix.csv" in written and "confusion_matrix.png" not in written
+    assert len((tmp_path / "test" / "confusion_matrix.csv").read_text().splitlines()) == n + 1
+    assert Diagnostics.confusion(torch.randn(4, n).softmax(1), torch.arange(4), names) is None

@@ -240,3 +240,22 @@ def test_moving_the_data_folder_never_rewrites_a_builders_name():
     moved = rebase(stored, "cnnlab", "/elsewhere")
     assert moved["data"]["source"] == {"_target_": "cnnlab.data.sources.mnist_sample",
                                        "root": "/elsewhere/mnist"}  # fmt: skip
+
+
+def test_the_page_binds_where_it_is_told_and_warns_for_the_network(
+    command, digits_run, monkeypatch
+):
+    """host=0.0.0.0 is served (Gradio's launch, stubbed here: no server opened to the network)
+    after a one-line warning; the default says it is this machine only."""
+    gradio = pytest.importorskip("gradio")
+    launched = []
+    monkeypatch.setattr(gradio.Blocks, "launch", lambda self, **kw: launched.append(kw))
+    ckpt = f"ckpt_path={digits_run / CKPT}"
+    opened = command("demo", ckpt, f"port={free_port()}", "host=0.0.0.0", "examples=0")
+    assert opened.returncode == 0, opened.stderr[-2000:]
+    assert launched[-1]["server_name"] == "0.0.0.0"
+    assert ("host=0.0.0.0: the page is reachable from the network, by anyone who can reach this "
+            "machine (it asks for no password)") in opened.stdout + opened.stderr  # fmt: skip
+    local = command("demo", ckpt, f"port={free_port()}", "examples=0")
+    assert local.returncode == 0 and launched[-1]["server_name"] == "127.0.0.1"
+    assert "the page is served on this machine only (host=127.0.0.1)" in local.stdout + local.stderr
