@@ -108,3 +108,25 @@ def test_what_a_killed_writer_left_is_removed_by_the_next_write(tmp_path):
     with files.atomic_folder(out) as new:
         _version(new, "new")
     assert not left.exists() and alive.exists() and _whole(out) == "new"
+
+
+def test_lightning_reads_checkpoints_as_data_whatever_it_asks(tmp_path):
+    """Lightning's reads go through the plugin (a resume, lr_find's own temporary file): a
+    pickle that would run code is refused even when the caller passes weights_only=False."""
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": Exploit()}, path, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    with pytest.raises(pickle.UnpicklingError):
+        AtomicCheckpointIO().load_checkpoint(path, weights_only=False)
+    assert not marker.exists()
+    state = {"epoch": 0, "global_step": 1, "state_dict": {"w": torch.ones(2)}}
+    AtomicCheckpointIO().save_checkpoint(state, tmp_path / "ok.ckpt")
+    loaded = AtomicCheckpointIO().load_checkpoint(tmp_path / "ok.ckpt")
+    assert loaded["state_dict"]["w"].device.type == "cpu"

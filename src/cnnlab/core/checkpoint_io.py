@@ -49,6 +49,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             f"{free / MB:.0f} MB free); {intact}"
         )
 
+    def load_checkpoint(
+        self, path, map_location=lambda storage, loc: storage, weights_only=None
+    ) -> dict[str, Any]:
+        """Every checkpoint Lightning reads through this plugin (a resume, the range test's own
+        temporary one) is read as data: weights_only=True whatever the caller asked for."""
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -167,8 +167,8 @@ class HFImages(FolderImages):
         """Each row's encoded size, from the Arrow column's offsets (no image bytes read)."""
         import pyarrow.compute as pc
 
-        column = self.table.data.column(self.image_column).combine_chunks()
-        sizes = pc.binary_length(column.field("bytes")).to_pylist()
+        column = self.table.data.column(self.image_column)  # chunked: never copied whole
+        sizes = pc.binary_length(pc.struct_field(column, "bytes")).to_pylist()
         return [str(sizes[int(key.rpartition("#")[2])]) for key, _ in self.samples]
 
     def content_hash(self, i: int) -> str:
