@@ -20,10 +20,11 @@ class SweepReport(Callback):
 
     def __init__(self, group_by: str | None = None) -> None:
         self.group_by = group_by
+        self._before = signal.SIG_DFL  # the SIGTERM handler the sweep replaced, put back at its end
 
     def on_multirun_start(self, config, **kwargs) -> None:
         plan(Path(config.hydra.sweep.dir), config)
-        signal.signal(signal.SIGTERM, self._stop)
+        self._before = signal.signal(signal.SIGTERM, self._stop) or signal.SIG_DFL
 
     def _stop(self, signum, frame) -> None:
         """SIGTERM outside training (a job starting, or between jobs): the sweep stops with its
@@ -40,6 +41,7 @@ class SweepReport(Callback):
             write(Path(config.hydra.sweep.dir), self.group_by, tensorboard=failed)
 
     def on_multirun_end(self, config, **kwargs) -> None:
+        signal.signal(signal.SIGTERM, self._before)
         sweep_dir = Path(config.hydra.sweep.dir)
         if sweep_dir.is_dir():
             rows = write(sweep_dir, self.group_by, tensorboard=True)
