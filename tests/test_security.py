@@ -12,41 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-import torch
 from PIL import Image
 
 import cnnlab
 from cnnlab.core.errors import UserError
 from cnnlab.core.targets import checked
+from tests.checkpoint_edits import CKPT, edited, inject, nan_weight, setting
 from tests.conftest import free_port
 
-CKPT = Path("checkpoints") / "best.ckpt"
 PREDICTED = "the predicted class"
-
-
-def _edited(digits_run: Path, out: Path, edit) -> Path:
-    """A copy of the shared digits checkpoint with `edit(ckpt)` applied, as a hand would."""
-    ckpt = torch.load(digits_run / CKPT, weights_only=True)
-    edit(ckpt)
-    torch.save(ckpt, out)
-    return out
-
-
-def _inject(where: str, marker: Path):
-    """An edit that puts `os.system("touch marker")` at a dotted key of the stored config."""
-
-    def edit(ckpt):
-        node = ckpt["hyper_parameters"]["config"]
-        *parents, last = where.split(".")
-        for key in parents:
-            node = node[key]
-        if last == "_target_":  # the node itself becomes the call
-            node.clear()
-            node.update({"_target_": "os.system", "command": f"touch {marker}"})
-        else:
-            node[last] = {"_target_": "os.system", "command": f"touch {marker}"}
-
-    return edit
 
 
 UNSAFE = "is unsafe: {}._target_='os.system' is not one of cnnlab's builders"
@@ -59,7 +33,7 @@ UNSAFE = "is unsafe: {}._target_='os.system' is not one of cnnlab's builders"
 )  # fmt: skip
 def test_a_target_injected_anywhere_is_refused_before_it_runs(where, digits_run, tmp_path):
     marker = tmp_path / "ran"
-    evil = _edited(digits_run, tmp_path / "evil.ckpt", _inject(where, marker))
+    evil = edited(digits_run, tmp_path / "evil.ckpt", inject(where, marker))
     key = where.removesuffix("._target_")
     with pytest.raises(UserError, match=re.escape(UNSAFE.format(key))):
         cnnlab.load(evil)
@@ -82,7 +56,7 @@ def test_every_command_refuses_an_injected_checkpoint_in_one_line(
     entry, args, command, digits_run, tmp_path
 ):
     marker = tmp_path / "ran"
-    evil = _edited(digits_run, tmp_path / "evil.ckpt", _inject("model.net.dropout", marker))
+    evil = edited(digits_run, tmp_path / "evil.ckpt", inject("model.net.dropout", marker))
     images = tmp_path / "images"
     images.mkdir()
     Image.new("L", (28, 28), 0).save(images / "a.png")
@@ -118,47 +92,36 @@ def test_a_network_takes_only_the_arguments_its_builder_declares(digits_run, tmp
     def extra(ckpt):
         ckpt["hyper_parameters"]["config"]["model"]["net"]["shell"] = "echo hi"
 
-    odd = _edited(digits_run, tmp_path / "odd.ckpt", extra)
+    odd = edited(digits_run, tmp_path / "odd.ckpt", extra)
     with pytest.raises(UserError, match="ConvNet takes no argument 'shell' \\(it takes: "):
         cnnlab.load(odd)
-
-
-def _set(key, value):
-    def edit(ckpt):
-        ckpt[key] = value
-
-    return edit
-
-
-def _nan_weight(ckpt):
-    ckpt["state_dict"]["net.features.0.weight"].fill_(math.nan)
 
 
 @pytest.mark.parametrize(
     "edit, line",
     [
-        (_set("calibration", {"temperature": 0.0}), "calibration.temperature=0.0 is not a finite "
-                                                    "number > 0; fit it again with make eval"),
-        (_set("calibration", {"temperature": math.nan}), "calibration.temperature=nan is not"),
-        (_set("calibration", {"temperature": -1.5}), "calibration.temperature=-1.5 is not"),
-        (_nan_weight, "state_dict['net.features.0.weight'] holds NaN or infinite weights"),
-        (_set("class_names", ["0", "1", "2"]), "class_names has 3 entries but the network has 10 "
-                                               "classes"),
+        (setting("calibration", {"temperature": 0.0}),
+         "calibration.temperature=0.0 is not a finite number > 0; fit it again with make eval"),
+        (setting("calibration", {"temperature": math.nan}), "calibration.temperature=nan is not"),
+        (setting("calibration", {"temperature": -1.5}), "calibration.temperature=-1.5 is not"),
+        (nan_weight, "state_dict['net.features.0.weight'] holds NaN or infinite weights"),
+        (setting("class_names", ["0", "1", "2"]),
+         "class_names has 3 entries but the network has 10 classes"),
         (lambda ckpt: ckpt.pop("state_dict"), "has no state_dict (the trained weights)"),
     ],
     ids=["temperature-0", "temperature-nan", "temperature-negative", "nan-weights",
          "short-class-names", "no-state-dict"],
 )  # fmt: skip
 def test_a_hand_edited_checkpoint_is_one_line(edit, line, command, digits_run, tmp_path):
-    edited = _edited(digits_run, tmp_path / "edited.ckpt", edit)
+    path = edited(digits_run, tmp_path / "edited.ckpt", edit)
     with pytest.raises(UserError, match=re.escape(line)):
-        cnnlab.load(edited)
+        cnnlab.load(path)
     image = tmp_path / "a.png"
     Image.new("L", (28, 28), 0).save(image)
-    proc = command("predict", f"ckpt_path={edited}", f"images={image}")
+    proc = command("predict", f"ckpt_path={path}", f"images={image}")
     assert proc.returncode == 1, proc.stderr[-2000:]
     (said,) = proc.stderr.strip().splitlines()
-    assert said.startswith(f"error: {edited}") and line in said
+    assert said.startswith(f"error: {path}") and line in said
 
 
 def test_the_demo_refuses_a_busy_port_and_a_bad_host_in_one_line(command, digits_run, tmp_path):

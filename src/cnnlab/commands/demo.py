@@ -81,6 +81,7 @@ def _one_per_class(targets, count: int) -> list[int]:
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+VALID_HOSTS = "use 127.0.0.1 (this machine only) or 0.0.0.0 (every network this machine is on)"
 
 
 def check_address(host: str, port: int) -> None:
@@ -90,8 +91,7 @@ def check_address(host: str, port: int) -> None:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError, OverflowError) as err:
         raise UserError(
-            f"host={host!r} is not an address to serve on ({err}); use 127.0.0.1 (this machine "
-            f"only) or 0.0.0.0 (every network this machine is on)"
+            f"host={host!r} is not an address to serve on ({err}); {VALID_HOSTS}"
         ) from None
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
@@ -103,8 +103,7 @@ def check_address(host: str, port: int) -> None:
                 f"port={port} on {host} is in use by another program; choose a free one, e.g. "
                 f"port={port + 1}"
                 if busy
-                else f"cannot serve on host={host} port={port} ({err.strerror}); use 127.0.0.1 "
-                f"(this machine only) or 0.0.0.0 (every network this machine is on)"
+                else f"cannot serve on host={host} port={port} ({err.strerror}); {VALID_HOSTS}"
             ) from None
 
 

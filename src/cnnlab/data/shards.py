@@ -275,7 +275,7 @@ class ShardImages:
         return [digests[i] for i in self._positions()]
 
     def content_hash(self, i: int) -> str:
-        return self.quick_keys()[i]
+        return self.meta["digests"][self._positions()[i]]  # one lookup, not the whole list
 
     def file_summary(self) -> str:
         side = self.meta.get("max_side")
