@@ -26,7 +26,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.bench_common import REPS, compose, cpu_model, rows, stats  # noqa: E402
+from benchmarks.bench_common import REPS, compose, rows, stats  # noqa: E402
 from benchmarks.decode import decode_rows  # noqa: E402
 from benchmarks.host_cost import host_rows  # noqa: E402
 from benchmarks.inference import inference_rows  # noqa: E402
@@ -37,6 +37,7 @@ from benchmarks.startup import (  # noqa: E402
     pair_ratio,
     time_to_error_line,
 )
+from cnnlab.cli.machine import cpu_model  # noqa: E402
 
 
 def _rates(child) -> tuple[float, float, float]:

@@ -14,17 +14,6 @@ REPS = int(os.environ.get("BENCH_REPS", "3"))
 rows: list[tuple[str, str, str, str]] = []  # what, cnnlab, plain, ratio
 
 
-def cpu_model() -> str:
-    """The CPU's name (/proc/cpuinfo on Linux): a shared VM's ratios are compared across runs,
-    its images/s only on the same CPU."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return "CPU model unknown"
-    names = [x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")]
-    return names[0] if names else "CPU model unknown"
-
-
 def stats(values: list[float]) -> str:
     return f"{statistics.median(values):,.1f} ({min(values):,.1f}–{max(values):,.1f})"
 

@@ -18,8 +18,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.bench_common import compose, cpu_model  # noqa: E402
+from benchmarks.bench_common import compose  # noqa: E402
 from benchmarks.timing import FitTimer  # noqa: E402
+from cnnlab.cli.machine import cpu_model  # noqa: E402
 
 
 def cnnlab_fit(*overrides: str) -> tuple[float, int, object]:

@@ -258,6 +258,10 @@ BEHAVIOUR: dict[str, tuple[str, str]] = {
         "test_lecture.py",
         "test_a_lecture_stopped_by_sigterm_reports_and_resumes",
     ),
+    '`make lecture ARGS="seed=1"`': (
+        "test_lecture.py",
+        "test_one_seed_or_two_is_never_judged",
+    ),
     "a claim's sweep fails in `make lecture`": (
         "test_lecture.py",
         "test_a_failed_sweep_gives_no_verdict_and_exit_1",

@@ -66,7 +66,8 @@ def test_pooling_holds_when_shifts_cost_the_pooled_network_less():
     rows = seeds(_shifts(0.97, 0.95, 0.85), model__net__pool="max")
     rows += seeds(_shifts(0.96, 0.90, 0.60), model__net__pool="stride")
     verdict = layer_claims.pooling(rows).verdict
-    assert verdict.startswith("holds: a 1-pixel shift costs the pooled network less (2.0 vs 6.0")
+    assert verdict.startswith("holds: a 1-pixel shift costs the pooled network less (2.0 vs 6.0 "
+                              "points lost; difference +4.0 points, 95 % CI"), verdict  # fmt: skip
     same = seeds(_shifts(0.96, 0.90, 0.60), model__net__pool="max")
     verdict = layer_claims.pooling(same + rows[3:]).verdict
     assert verdict.startswith("does not hold at this budget: a 1-pixel shift does not cost")
@@ -76,7 +77,7 @@ def test_pooling_with_an_untrained_network_is_never_holds():
     rows = seeds(_shifts(0.97, 0.95, 0.85), model__net__pool="max")
     rows += seeds(_shifts(0.15, 0.05, 0.02), model__net__pool="stride")
     verdict = layer_claims.pooling(rows).verdict
-    assert verdict.startswith("does not hold at this budget: the strided one did not train")
+    assert verdict.startswith("not judged: the strided one did not train")
 
 
 def test_sharing_compares_overfitting_gaps_not_accuracies():
@@ -84,13 +85,13 @@ def test_sharing_compares_overfitting_gaps_not_accuracies():
     conv = seeds({"train/acc": 0.99, "test/acc": 0.95, "params": 824_970}, model="convnet")
     verdict = layer_claims.sharing(dense + conv).verdict
     assert verdict.startswith("holds: with the same number of parameters the ConvNet overfits")
-    assert "gap 4.0 vs 15.0 points" in verdict
+    assert "gap 4.0 vs 15.0 points; difference +11.0 points, 95 % CI" in verdict
     # A ConvNet that is more accurate but overfits as much does not show the claim.
     fits = seeds({"train/acc": 1.0, "test/acc": 0.852, "params": 824_970}, model="convnet")
     assert layer_claims.sharing(dense + fits).verdict.startswith("does not hold at this budget")
     flat = seeds({"train/acc": 0.2, "test/acc": 0.2, "params": 825_220}, model="mlp_matched")
     verdict = layer_claims.sharing(flat + conv).verdict
-    assert verdict.startswith("does not hold at this budget: the MLP did not train"), verdict
+    assert verdict.startswith("not judged: the MLP did not train"), verdict
 
 
 def _norms(accs: dict, gaps: dict | None = None) -> list:
@@ -108,8 +109,9 @@ def test_normalization_judges_regularizing_and_batch_size_dependence():
             ("none", 2): 0.93, ("none", 64): 0.94}  # fmt: skip
     gaps = {("none", 64): 0.06}  # BatchNorm's 2 points against 6 without
     verdict = layer_claims.normalization(_norms(accs, gaps)).verdict
-    assert verdict.startswith("holds: BatchNorm regularizes (overfitting gap at batch 64 2.0 vs "
-                              "6.0 points without"), verdict  # fmt: skip
+    assert verdict.startswith("holds: BatchNorm regularizes (at batch 64: gap 2.0 vs 6.0 points; "
+                              "difference +4.0 points, 95 % CI"), verdict  # fmt: skip
+    assert "BatchNorm loses accuracy at batch 2 (batch 64 → 2: +17.0 points" in verdict
     assert "batch 64 → 2 costs BatchNorm +17.0 points, group norm +1.0" in verdict
     # BatchNorm at batch 2 failing outright is the sentence's prediction, not a failed premise.
     collapsed = {**accs, ("batch", 2): 0.10}
@@ -117,9 +119,16 @@ def test_normalization_judges_regularizing_and_batch_size_dependence():
     # GroupNorm failing at batch 2 is: the alternative the lecture recommends did not train.
     broken = {**accs, ("group", 2): 0.10}
     verdict = layer_claims.normalization(_norms(broken, gaps)).verdict
-    assert verdict.startswith("does not hold at this budget: norm=group, batch 2 did not train")
-    flat = layer_claims.normalization(_norms({**accs, ("batch", 2): 0.96})).verdict
-    assert flat.startswith("does not hold at this budget: BatchNorm does not regularize"), flat
+    assert verdict.startswith("not judged: norm=group, batch 2 did not train")
+    flat = layer_claims.normalization(_norms({**accs, ("batch", 2): 0.97})).verdict
+    assert flat.startswith("does not hold at this budget: BatchNorm does not regularize (at batch "
+                           "64: gap 2.0 vs 2.0 points"), flat  # fmt: skip
+    assert "BatchNorm loses no accuracy at batch 2 (batch 64 → 2: 0.0 points" in flat
+    assert "more than group norm" not in flat  # no loss of its own: nothing to compare
+    # Nothing overfits: whether BatchNorm narrows the gap cannot be judged.
+    none = layer_claims.normalization(_norms(accs, {k: 0.0 for k in accs})).verdict
+    assert ("not judged: BatchNorm regularizes: the network without normalization at batch 64 "
+            "does not overfit (gap 0.0 points") in none, none  # fmt: skip
 
 
 def _strategies(size: int, probe: float, tuned: float) -> list:
@@ -135,7 +144,7 @@ def test_probe_finetune_needs_finetunings_lead_to_grow_with_data():
         _strategies(200, 0.80, 0.81) + _strategies(2000, 0.85, 0.95)
     ).verdict
     assert verdict.startswith("holds: with 2,000 images fine-tuning beats the probe (+10.0")
-    assert "+1.0 points with 200 images, +10.0 with 2,000" in verdict
+    assert "lead +1.0 points with 200 images, +10.0 with 2,000; difference +9.0 points" in verdict
     same = transfer_claims.probe_finetune(
         _strategies(200, 0.70, 0.80) + _strategies(2000, 0.85, 0.95)
     ).verdict
@@ -143,7 +152,7 @@ def test_probe_finetune_needs_finetunings_lead_to_grow_with_data():
     untrained = transfer_claims.probe_finetune(
         _strategies(200, 0.12, 0.11) + _strategies(2000, 0.85, 0.95)
     ).verdict
-    assert untrained.startswith("does not hold at this budget: linear_probe with 200 images")
+    assert untrained.startswith("not judged: linear_probe with 200 images")
 
 
 NUMBERS = {
@@ -194,7 +203,7 @@ def test_gradcam_maps_show_both_networks_grids_from_their_jobs(tmp_path):
 
 
 def _premise_fails(verdict: str, who: str) -> None:
-    assert verdict.startswith("does not hold at this budget:") and f"{who} did not train" in verdict
+    assert verdict.startswith("not judged:") and f"{who} did not train" in verdict
 
 
 def test_the_earlier_claims_never_hold_with_an_untrained_network():
@@ -212,16 +221,23 @@ def test_the_earlier_claims_never_hold_with_an_untrained_network():
                       data__train_limit=size)  # fmt: skip
     _premise_fails(claims.augmentation(rows).verdict, "augment=none with 300 images")
 
-    rows = seeds({"val/acc_best": 0.6, "test/acc": 0.1}, transfer="scratch", optimizer__lr=0.01)
-    rows += seeds({"val/acc_best": 0.2, "test/acc": 0.2}, transfer="finetune", optimizer__lr=0.01)
+    # Five classes (digits 5–9): chance is 20 %, so 35 % has not trained (it would at ten).
+    five = {"num_classes": 5}
+    rows = seeds({"val/acc_best": 0.6, "test/acc": 0.2, **five}, transfer="scratch",
+                 optimizer__lr=0.01)  # fmt: skip
+    rows += seeds({"val/acc_best": 0.35, "test/acc": 0.35, **five}, transfer="finetune",
+                  optimizer__lr=0.01)  # fmt: skip
     _premise_fails(transfer_claims.transfer(rows).verdict, "finetune")
+    assert (
+        "(test accuracy 35.0 % < 40.0 %, chance 20.0 %)" in transfer_claims.transfer(rows).verdict
+    )
 
     rows = []
     for lr, plain, bn in ((0.01, 0.97, 0.20), (0.5, 0.11, 0.25)):  # BatchNorm never trained
         rows += seeds({"test/acc": plain}, model="convnet", optimizer__lr=lr)
         rows += seeds({"test/acc": bn}, model="convnet_bn", optimizer__lr=lr)
     verdict = claims.batchnorm(rows).verdict
-    assert verdict.startswith("does not hold at this budget: the BatchNorm ConvNet did not train")
+    assert verdict.startswith("not judged: the BatchNorm ConvNet did not train")
 
 
 def test_a_bad_convnet_variant_is_one_error_line(command):

@@ -12,6 +12,7 @@ import torch
 
 from cnnlab.callbacks.nonfinite import NonFiniteError, NonFiniteGuard
 from cnnlab.commands.train import train
+from cnnlab.core import checkpoint
 from cnnlab.core.errors import UserError
 
 # Shuffle, augmentation and (last) dropout: everything that makes an inexact resume show.
@@ -236,9 +237,12 @@ def test_skip_mode_also_skips_a_nonfinite_gradient_with_a_finite_loss(compose, c
     cfg = compose(*BASE, "trainer.max_epochs=1", "nonfinite.policy=skip", "nonfinite.max_skips=1",
                   *_with("NanGradAt", [2]))  # fmt: skip
     with caplog.at_level("WARNING"):
-        _, objs = train(cfg)
+        metrics, objs = train(cfg)
     assert "non-finite gradient at step 2: batch skipped (1 of 1 allowed)" in caplog.text
     assert all(torch.isfinite(p).all() for p in objs["model"].parameters())
+    # The count is a result of the run (a diverging lecture sweep shows it in metrics.json).
+    assert metrics["train/nonfinite_skipped"] == 1
+    assert checkpoint.read_metrics(cfg.paths.output_dir)["train/nonfinite_skipped"] == 1
 
 
 def test_skip_mode_skips_up_to_k_nonfinite_batches_then_stops(compose, caplog):

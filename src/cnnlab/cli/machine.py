@@ -16,6 +16,16 @@ def cpu_cores() -> int:
     return os.cpu_count() or 1
 
 
+def cpu_model() -> str:
+    """The CPU's name (/proc/cpuinfo on Linux): measured tables name the machine they ran on."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "CPU model unknown"
+    names = [x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")]
+    return names[0] if names else "CPU model unknown"
+
+
 def gpus() -> int | None:
     """NVIDIA GPUs visible to this process; None where that cannot be told without CUDA."""
     if not NVIDIA_GPUS.is_dir():

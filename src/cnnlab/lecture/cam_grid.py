@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 
-from cnnlab.lecture.results import Job, by, events
+from cnnlab.lecture.results import Job, by, events, setting
 
 ROWS = 4  # digits shown per network
 TAG = "gradcam/gradcam"  # GradCamGrid's image (method gradcam)
@@ -57,9 +57,4 @@ def png(jobs: list[Job]) -> bytes | None:
 
 def _digits_drawn(job: Job) -> int:
     """Rows in the job's GradCamGrid picture: one per validation image it drew (its config)."""
-    from omegaconf import OmegaConf
-
-    config = job.folder / ".hydra" / "config.yaml"
-    if not config.is_file():
-        return 0
-    return int(OmegaConf.select(OmegaConf.load(config), "callbacks.gradcam.num_images") or 0)
+    return int(setting(job, "callbacks.gradcam.num_images") or 0)

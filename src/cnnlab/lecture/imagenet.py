@@ -5,7 +5,7 @@ the networks are counted on the meta device)."""
 from __future__ import annotations
 
 from cnnlab.lecture.results import Job, table
-from cnnlab.lecture.verdicts import Finding, judge
+from cnnlab.lecture.verdicts import Finding, Part, judge
 
 # He et al. 2015, "Deep Residual Learning", as the lecture quotes them: top-5 error (%) from the
 # paper's Table 4 (single models, fully-convolutional testing averaged over several scales),
@@ -62,10 +62,10 @@ def imagenet(jobs: list[Job], numbers: dict | None = None) -> Finding:
          f"{(v['macs'] - v['conv_macs']) / 1e9:.2f} G"],
     ]  # fmt: skip
     verdict = judge(
-        [(r["top5_err"] < v["top5_err"], f"ResNet-50 errs less ({r['top5_err']:.2f} % vs "
+        [Part(r["top5_err"] < v["top5_err"], f"ResNet-50 errs less ({r['top5_err']:.2f} % vs "
                                          f"{v['top5_err']:.2f} % top-5)"),
-         (r["params"] < v["params"], f"with {v['params'] / r['params']:.1f}× fewer parameters"),
-         (r["macs"] < v["macs"], f"and {v['macs'] / r['macs']:.1f}× fewer multiply-adds "
+         Part(r["params"] < v["params"], f"with {v['params'] / r['params']:.1f}× fewer parameters"),
+         Part(r["macs"] < v["macs"], f"and {v['macs'] / r['macs']:.1f}× fewer multiply-adds "
                                  f"(torchvision's weights and cnnlab's counter)")],
     )  # fmt: skip
     header = ["the lecture says", "lecture (He et al. 2015)", "torchvision / cnnlab", "why"]

@@ -4,8 +4,23 @@ statistics depend on the batch size (GroupNorm and LayerNorm do not)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cnnlab.lecture.results import Job, by, mean, mean_std, std, table
-from cnnlab.lecture.verdicts import Finding, judge, part, pts, signed, spread, untrained
+from cnnlab.lecture.stats import above_zero, between, contrast
+from cnnlab.lecture.verdicts import (
+    Finding,
+    few_seeds,
+    judge,
+    overfitting,
+    pts,
+    signed,
+    test,
+    unfit,
+    unjudged,
+    untrained,
+    values,
+)
 
 SHIFTS_PX = (1, 2)  # the pooling claim's "local" shifts: one 2×2 window or less
 
@@ -29,13 +44,14 @@ def pooling(jobs: list[Job]) -> Finding:
     pooled, strided = groups[("max",)], groups[("stride",)]
     parts = []
     for p in SHIFTS_PX:
-        gain = drop["stride"][p] - drop["max"][p]
-        noise = spread(pooled, strided, metric=shift_metric(p))
-        parts.append(part(gain > noise, f"a {p}-pixel shift costs the pooled network less",
+        lost = lost_on(shift_metric(p))
+        parts.append(test(between(values(strided, lost), values(pooled, lost)),
+                          f"a {p}-pixel shift costs the pooled network less",
                           f"a {p}-pixel shift does not cost the pooled network less",
-                          f"{pts(drop['max'][p])} vs {pts(drop['stride'][p])} points lost, "
-                          f"margin {pts(noise)}"))  # fmt: skip
-    verdict = judge(parts, untrained({"the pooled ConvNet": pooled, "the strided one": strided}))
+                          what=f"{pts(drop['max'][p])} vs {pts(drop['stride'][p])} points lost; "
+                               f"difference "))  # fmt: skip
+    named = {"the pooled ConvNet": pooled, "the strided one": strided}
+    verdict = judge(parts, few_seeds(named) or untrained(named))
     names = {"max": "max pooling", "stride": "stride 2, no pooling", "avg": "average pooling"}
     plot = {"kind": "bars", "ylabel": "test accuracy %",
             "groups": ["test", *(f"shifted {p} px" for p in SHIFTS_PX)],
@@ -48,13 +64,36 @@ def pooling(jobs: list[Job]) -> Finding:
     return Finding(table(header, rows), verdict, plot)
 
 
+def lost_on(metric: str) -> Callable[[Job], float]:
+    """What one job loses on shifted digits: test accuracy minus `metric`."""
+    return lambda job: float(job.get("test/acc")) - float(job.get(metric))
+
+
+def job_gap(job: Job) -> float:
+    """Overfitting of one run: training accuracy (the last epoch's) minus test accuracy."""
+    return float(job.get("train/acc")) - float(job.get("test/acc"))
+
+
 def gap(members: list[Job]) -> float:
-    """Overfitting: training accuracy (the last epoch's) minus test accuracy."""
     return mean(members, "train/acc") - mean(members, "test/acc")
 
 
-def _gap_spread(*groups: list[Job]) -> float:
-    return max(spread(*groups, metric="train/acc"), spread(*groups))
+def overfits_less(reference: tuple[str, list[Job]], other: tuple[str, list[Job]], yes: str,
+                  no: str, where: str = ""):  # fmt: skip
+    """The regularizing part: `other`'s gap is below `reference`'s. Not judged unless the
+    reference overfits (its gap significantly above zero) and both fit their training digits."""
+    (ref_name, ref), (name, members) = reference, other
+    premise = overfitting(ref_name, ref, above_zero(values(ref, job_gap))) or unfit(
+        {ref_name: ref, name: members}
+    )
+    if premise:
+        return unjudged(f"{yes}: {premise}")
+    return test(
+        between(values(ref, job_gap), values(members, job_gap)),
+        yes,
+        no,
+        what=f"{where}gap {pts(gap(members))} vs {pts(gap(ref))} points; difference ",
+    )
 
 
 def sharing(jobs: list[Job]) -> Finding:
@@ -66,14 +105,14 @@ def sharing(jobs: list[Job]) -> Finding:
     if ("mlp_matched",) not in groups or ("convnet",) not in groups:
         return Finding(table(header, rows), "no verdict: a model's jobs did not finish", {})
     dense, conv = groups[("mlp_matched",)], groups[("convnet",)]
-    less, noise = gap(dense) - gap(conv), _gap_spread(dense, conv)
     ratio = int(dense[0].get("params")) / int(conv[0].get("params"))
+    named = {"the MLP": dense, "the ConvNet": conv}
     verdict = judge(
-        [part(less > noise, "with the same number of parameters the ConvNet overfits less",
-               "the ConvNet does not overfit less than the MLP",
-               f"gap {pts(gap(conv))} vs {pts(gap(dense))} points, margin {pts(noise)}; "
-               f"parameters ×{ratio:.3f}")],
-        untrained({"the MLP": dense, "the ConvNet": conv}),
+        [overfits_less(("the MLP", dense), ("the ConvNet", conv),
+                       "with the same number of parameters the ConvNet overfits less",
+                       "the ConvNet does not overfit less than the MLP",
+                       where=f"parameters ×{ratio:.3f}; ")],
+        few_seeds(named) or untrained(named),
     )  # fmt: skip
     plot = {"kind": "bars", "ylabel": "accuracy %", "groups": ["train", "test"],
             "series": {m: [mean(g, "train/acc") * 100, mean(g, "test/acc") * 100]
@@ -85,8 +124,9 @@ def sharing(jobs: list[Job]) -> Finding:
 
 def normalization(jobs: list[Job]) -> Finding:
     """Two parts. Regularizer: at the larger batch, BatchNorm's overfitting gap is below the
-    plain network's. Batch size: from the larger batch to the smallest, BatchNorm loses more
-    test accuracy than GroupNorm and than LayerNorm."""
+    plain network's (which must overfit; both must fit their digits). Batch size: from the
+    larger batch to the smallest, BatchNorm loses test accuracy, and more than GroupNorm and
+    LayerNorm lose."""
     groups = by(jobs, "model.net.norm", "data.batch_size")
     rows, acc = [], {}
     for (norm, batch), members in groups.items():
@@ -101,36 +141,43 @@ def normalization(jobs: list[Job]) -> Finding:
         return Finding(table(header, rows), "no verdict: a variant did not finish", {})
     tiny, large = batches[0], batches[-1]
     g = {n: (groups[(n, str(tiny))], groups[(n, str(large))]) for n in norms}
+    acc_at = {n: (values(g[n][0], "test/acc"), values(g[n][1], "test/acc")) for n in norms}
     lost = {n: acc[n, large] - acc[n, tiny] for n in norms}
-    reg, reg_noise = (
-        gap(g["none"][1]) - gap(g["batch"][1]),
-        _gap_spread(g["none"][1], g["batch"][1]),
-    )
     parts = [
-        part(
-            reg > reg_noise,
+        overfits_less(
+            (f"the network without normalization at batch {large}", g["none"][1]),
+            (f"BatchNorm at batch {large}", g["batch"][1]),
             "BatchNorm regularizes",
             "BatchNorm does not regularize",
-            f"overfitting gap at batch {large} {pts(gap(g['batch'][1]))} vs "
-            f"{pts(gap(g['none'][1]))} points without, margin {pts(reg_noise)}",
+            where=f"at batch {large}: ",
         )
     ]
-    for other in (n for n in ("group", "layer") if n in norms):
-        noise = spread(*g["batch"], *g[other])
+    # A dependence on the batch size is a loss of accuracy at the tiny batch, not a smaller gain.
+    bn_tiny, bn_large = acc_at["batch"]
+    own = test(
+        between(bn_large, bn_tiny),
+        f"BatchNorm loses accuracy at batch {tiny}",
+        f"BatchNorm loses no accuracy at batch {tiny}",
+        what=f"batch {large} → {tiny}: ",
+    )
+    parts.append(own)
+    for other in (n for n in ("group", "layer") if n in norms and own.held):
+        other_tiny, other_large = acc_at[other]
         parts.append(
-            part(
-                lost["batch"] - lost[other] > noise,
+            test(
+                contrast((1, bn_large), (-1, bn_tiny), (-1, other_large), (1, other_tiny)),
                 f"BatchNorm depends on the batch size more than {other} norm",
                 f"BatchNorm does not depend on the batch size more than {other} norm",
-                f"batch {large} → {tiny} costs BatchNorm {signed(lost['batch'])} "
-                f"points, {other} norm {signed(lost[other])}, margin {pts(noise)}",
+                what=f"batch {large} → {tiny} costs BatchNorm {signed(lost['batch'])} points, "
+                f"{other} norm {signed(lost[other])}; difference ",
             )
         )
     # Premise: every network trained at the larger batch, and the alternatives at the smallest
     # (BatchNorm failing there is what the sentence predicts, not a failed premise).
     compared = {f"norm={n}, batch {b}": groups[(n, str(b))] for n in norms for b in batches
                 if b == large or n in ("group", "layer")}  # fmt: skip
-    verdict = judge(parts, untrained(compared))
+    every = {f"norm={n}, batch {b}": groups[(n, str(b))] for n in norms for b in batches}
+    verdict = judge(parts, few_seeds(every) or untrained(compared))
     label = {"batch": "BatchNorm", "group": "GroupNorm", "layer": "LayerNorm", "none": "no norm"}
     plot = {"kind": "bars", "ylabel": "test accuracy %", "groups": [f"batch {b}" for b in batches],
             "series": {label[n]: [acc[n, b] * 100 for b in batches] for n in norms},

@@ -12,7 +12,8 @@ from cnnlab.analysis import sweep_report as report
 from cnnlab.core import checkpoint
 from cnnlab.core.tables import markdown_table as table  # noqa: F401 - claims use it
 
-CURVES = ("train/loss", "val/acc")  # per epoch, read from TensorBoard
+# Read from TensorBoard: per epoch, and the logged steps' loss (a blow-up shows there).
+CURVES = ("train/loss", "val/acc", "train/loss_step")
 
 
 @dataclass
@@ -38,8 +39,17 @@ def jobs(sweep_dir: Path) -> list[Job]:
         job = Job(folder, dict(row["set"]), checkpoint.read_metrics(folder))
         if job.ok:
             job.curves = {tag: curve(job, tag) for tag in CURVES}
+            job.extra["num_classes"] = setting(job, "data.num_classes")
         out.append(job)
     return out
+
+
+def setting(job: Job, key: str) -> Any:
+    """One value of the configuration the job ran with (its .hydra/config.yaml, data only)."""
+    from omegaconf import OmegaConf
+
+    config = job.folder / ".hydra" / "config.yaml"
+    return OmegaConf.select(OmegaConf.load(config), key) if config.is_file() else None
 
 
 def by(jobs_: list[Job], *keys: str) -> dict[tuple, list[Job]]:

@@ -1,15 +1,16 @@
 """`make lecture [ONLY=claim,…] [ARGS="overrides"]`: every claim of the lecture as a small sweep
-on this machine, then outputs/lecture/<id>/report.md with the lecture's sentence, the measured
-table, a figure, a verdict computed from that table, and each claim's wall time; the same report
-and figures in TensorBoard (<id>/tb). ARGS are Hydra overrides given to every sweep (e.g. a
-smaller budget: "trainer.max_epochs=1 seed=1"; a plain override of a swept key, like seed or
-optimizer.lr, replaces the sweep's values: Hydra's sweeper puts the command line last)."""
+on this machine, then outputs/lecture/<id>/report.md with the lecture's words, the statement
+tested, the measured table, a figure, a verdict computed from that table, and each claim's wall
+time; the same report and figures in TensorBoard (<id>/tb). ARGS are Hydra overrides given to
+every sweep (e.g. a smaller budget: "trainer.max_epochs=1"; a plain override of a swept key, like
+seed or optimizer.lr, replaces the sweep's values: Hydra's sweeper puts the command line last, so
+"seed=1" leaves one seed and nothing judged)."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -17,12 +18,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from cnnlab.cli.machine import cpu_cores, cpu_model
 from cnnlab.core import checkpoint
 from cnnlab.core.files import write_atomic
 from cnnlab.core.tables import markdown_table
 from cnnlab.core.targets import named_in_overrides
 from cnnlab.core.workers import die_with_parent
-from cnnlab.lecture import claims, layer_claims, results
+from cnnlab.lecture import claims, layer_claims, results, stats, verdicts
 
 SHIFT_PX = 3  # the connectivity claim's shifted test digits: 3 pixels, one of 4 directions each
 
@@ -142,9 +144,17 @@ def _measure_shifted(
             job.extra[metric] = float((preds == test.targets).float().mean())
 
 
+def quoted(claim: claims.Claim) -> list[str]:
+    """The lecture's words, verbatim, one quoted line each."""
+    return [f"> “{q}”" + ("  " if i < len(claim.quotes) - 1 else "")
+            for i, q in enumerate(claim.quotes)]  # fmt: skip
+
+
 def _section(claim: claims.Claim, finding: claims.Finding | None, error: str, wall: float,
              figures: list[str]) -> str:  # fmt: skip
-    lines = [f"## {claim.name}", "", f"> {claim.sentence}", "", f"Condition: {claim.condition}", ""]
+    lines = [f"## {claim.name}", "", *quoted(claim), "",
+             f"Tested ({claims.READINGS[claim.reading]}): {claim.tested}", "",
+             f"Condition: {claim.condition}", ""]  # fmt: skip
     if finding is not None:
         lines += [finding.table, ""]
         lines += [f"![{name}]({name}.png)\n" for name in figures]
@@ -240,22 +250,28 @@ def run(
         complete = complete and finding is not None and not error
         print(f"lecture: {claim.name}: {verdict} [{wall:.0f} s]", flush=True)
     total = sum(w for _, _, w in summary) if again else time.perf_counter() - started
-    stamp = _stamp(out, again, total, overrides)
+    stamp = _stamp(out, again, total, overrides, only)
     text = _report(summary, sections, stamp)
     write_atomic(out / "report.md", text)
     _to_tensorboard(out, text, pictures)
     return complete
 
 
-def _stamp(out: Path, again: bool, total: float, overrides: list[str]) -> dict:
+def command(only: list[str], overrides: list[str]) -> str:
+    """The `make lecture …` that runs these claims with these overrides again."""
+    some = f" ONLY={','.join(only)}" if list(only) != list(claims.ORDER) else ""
+    args = f' ARGS="{shlex.join(overrides)}"' if overrides else ""
+    return f"make lecture{some}{args}"
+
+
+def _stamp(out: Path, again: bool, total: float, overrides: list[str], only: list[str]) -> dict:
     """When and how the sweeps ran, kept in lecture.json: --report-only reports the run it reads,
     not itself (same date, total time and command)."""
     record = out / "lecture.json"
     if again and record.is_file():
         return json.loads(record.read_text())
-    args = f' ARGS="{" ".join(overrides)}"' if overrides else ""
     stamp = {"date": f"{datetime.now():%Y-%m-%d %H:%M}", "total_s": total,
-             "command": f"make lecture{args}"}  # fmt: skip
+             "command": command(only, overrides)}  # fmt: skip
     write_atomic(out / record.name, json.dumps(stamp).encode())
     return stamp
 
@@ -263,8 +279,7 @@ def _stamp(out: Path, again: bool, total: float, overrides: list[str]) -> dict:
 def _report(summary, sections, stamp: dict) -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    machine = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    machine = f"{cpu_model()}, {cpu_cores()} cores, torch {torch.__version__}"
     head = ["# The lecture, measured", "",
             f"`{stamp['command']}` on {machine}, {stamp['date']}; "
             f"{stamp['total_s'] / 60:.1f} min in all.",
@@ -274,10 +289,15 @@ def _report(summary, sections, stamp: dict) -> str:
 
 
 RECOMPUTE = (
-    "How to recompute a verdict from its section: each number it quotes is in the section's "
-    "table (mean ± standard deviation over the seeds); a difference is between two rows' means, "
-    "its margin the larger of the two rows' ± (at least 0.5 points, or 0.005 in loss, unless the "
-    "condition names another), and a network trained when its mean test accuracy is at least "
-    "30 %. Each job's own numbers are in `<sweep>/<job>/metrics.json`; `--report-only` rebuilds "
-    "this report from them."
+    "How to recompute a verdict from its section: each part names what it compares; every seed's "
+    "numbers are in `<sweep>/<job>/metrics.json` (a gap or a drop is computed per job first). "
+    "The difference is between the two groups' means; its interval is Welch's: difference ± "
+    "t × √(s₁²/n₁ + s₂²/n₂), with s each group's standard deviation over its n seeds (the ± in "
+    "the table) and t Student's quantile at the Welch–Satterthwaite degrees of freedom (a "
+    "difference of two differences adds four such terms). A part holds when its interval lies "
+    'above zero and the difference reaches its minimum; a "no worse" part when the interval\'s '
+    "upper end stays below it. Nothing is judged with fewer than "
+    f"{stats.MIN_SEEDS} seeds per configuration, or when a premise fails (a network trained when "
+    f"its mean test accuracy is at least chance + {verdicts.TRAINED_SHARE:g} × (1 − chance)). "
+    "`--report-only` rebuilds this report from the job folders."
 )

@@ -5,7 +5,8 @@ probe given more data."""
 from __future__ import annotations
 
 from cnnlab.lecture.results import Job, by, mean, mean_std, std, table
-from cnnlab.lecture.verdicts import Finding, judge, part, pts, signed, spread, untrained
+from cnnlab.lecture.stats import between, contrast
+from cnnlab.lecture.verdicts import Finding, few_seeds, judge, signed, test, untrained, values
 
 
 def best_by_val(jobs: list[Job], *keys: str) -> dict[tuple, tuple[str, list[Job]]]:
@@ -25,17 +26,14 @@ def transfer(jobs: list[Job]) -> Finding:
             for s, (lr, m) in best.items()]  # fmt: skip
     if "scratch" not in best or len(best) < 2:
         return Finding(table(["strategy"], rows), "no verdict: too few strategies finished", {})
-    scratch = mean(best["scratch"][1], "test/acc")
-    parts = []
-    for strategy, (_, members) in best.items():
-        if strategy == "scratch":
-            continue
-        margin = mean(members, "test/acc") - scratch
-        noise = spread(members, best["scratch"][1])
-        parts.append(part(margin > noise, f"{strategy} beats training from scratch",
-                           f"{strategy} does not beat training from scratch",
-                           f"{pts(margin)} points, margin {pts(noise)}"))  # fmt: skip
-    verdict = judge(parts, untrained({s: m for s, (_, m) in best.items() if s != "scratch"}))
+    scratch = values(best["scratch"][1], "test/acc")
+    parts = [test(between(values(members, "test/acc"), scratch),
+                  f"{strategy} beats training from scratch",
+                  f"{strategy} does not beat training from scratch")
+             for strategy, (_, members) in best.items() if strategy != "scratch"]  # fmt: skip
+    named = {s: m for s, (_, m) in best.items()}
+    pretrained = {s: m for s, m in named.items() if s != "scratch"}
+    verdict = judge(parts, few_seeds(named) or untrained(pretrained))
     header = ["strategy", "lr (best by val)", "val acc %", "test acc %"]
     plot = {"kind": "bars", "ylabel": "test accuracy %", "groups": ["test"],
             "series": {s: [mean(m, "test/acc") * 100] for s, (_, m) in best.items()},
@@ -60,21 +58,23 @@ def probe_finetune(jobs: list[Job]) -> Finding:
     complete = [z for z in sizes if (z, "finetune") in best and (z, "linear_probe") in best]
     if len(complete) < 2:
         return Finding(table(header, rows), "no verdict: too few sizes finished", {})
-    lead, noise = {}, {}
-    for z in complete:
-        tuned, probe = best[z, "finetune"][1], best[z, "linear_probe"][1]
-        lead[z] = mean(tuned, "test/acc") - mean(probe, "test/acc")
-        noise[z] = spread(tuned, probe)
+    acc = {key: values(m, "test/acc") for key, (_, m) in best.items()}
+    lead = {
+        z: mean(best[z, "finetune"][1], "test/acc") - mean(best[z, "linear_probe"][1], "test/acc")
+        for z in complete
+    }
     few, most = complete[0], complete[-1]
+    named = {f"{s} with {z:,} images": m for (z, s), (_, m) in best.items()}
     verdict = judge(
-        [part(lead[most] > noise[most], f"with {most:,} images fine-tuning beats the probe",
-               f"with {most:,} images fine-tuning does not beat the probe",
-               f"{signed(lead[most])} points, margin {pts(noise[most])}"),
-         part(lead[most] - lead[few] > max(noise[few], noise[most]),
-               "its lead grows with more data", "its lead does not grow with more data",
-               f"{signed(lead[few])} points with {few:,} images, {signed(lead[most])} with "
-               f"{most:,}, margin {pts(max(noise[few], noise[most]))}")],
-        untrained({f"{s} with {z:,} images": m for (z, s), (_, m) in best.items()}),
+        [test(between(acc[most, "finetune"], acc[most, "linear_probe"]),
+              f"with {most:,} images fine-tuning beats the probe",
+              f"with {most:,} images fine-tuning does not beat the probe"),
+         test(contrast((1, acc[most, "finetune"]), (-1, acc[most, "linear_probe"]),
+                       (-1, acc[few, "finetune"]), (1, acc[few, "linear_probe"])),
+              "its lead grows with more data", "its lead does not grow with more data",
+              what=f"lead {signed(lead[few])} points with {few:,} images, {signed(lead[most])} "
+                   f"with {most:,}; difference ")],
+        few_seeds(named) or untrained(named),
     )  # fmt: skip
     plot = {"kind": "bars", "ylabel": "test accuracy %", "groups": [f"{z:,} images" for z in sizes],
             "series": {s: [mean(best[z, s][1], "test/acc") * 100 if (z, s) in best else 0.0
