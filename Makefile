@@ -15,7 +15,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -e '.[all,test,docs]'
+	$(PY) -m pip install --quiet -e '.[all,test,docs,notebooks]'
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install cnnlab (editable) with every extra, the docs and the test tools

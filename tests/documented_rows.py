@@ -258,6 +258,10 @@ BEHAVIOUR: dict[str, tuple[str, str]] = {
         "test_lecture.py",
         "test_a_lecture_stopped_by_sigterm_reports_and_resumes",
     ),
+    '`cnnlab.train("trainer.max_epochs=-5")`': (
+        "test_api.py",
+        "test_a_mistake_is_the_command_lines_line_as_a_user_error",
+    ),
     '`make lecture ARGS="seed=1"`': (
         "test_lecture.py",
         "test_one_seed_or_two_is_never_judged",

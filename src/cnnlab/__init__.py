@@ -1,6 +1,9 @@
 """cnnlab: a PyTorch Lightning + Hydra lab for image classification with convolutional networks.
 
-`cnnlab.load(path)` returns a trained checkpoint's network, class names and preprocessing.
+From Python (a notebook): `cnnlab.train("model=mlp")` trains like `make train` and returns a
+`Run`; `cnnlab.config(...)`, `cnnlab.evaluate(ckpt)` and `cnnlab.predict(ckpt, files)` are the
+other commands; `cnnlab.load(path)` returns a trained checkpoint's network, class names and
+preprocessing. A mistake raises `cnnlab.UserError` with the command line's one line.
 """
 
 from __future__ import annotations
@@ -10,7 +13,20 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cnnlab.inference.loading import LoadedModel
 
-__all__ = ["__version__", "load"]
+from cnnlab.api import Run, config, evaluate, predict, train
+from cnnlab.core.errors import RunInterrupted, UserError
+
+__all__ = [
+    "Run",
+    "RunInterrupted",
+    "UserError",
+    "__version__",
+    "config",
+    "evaluate",
+    "load",
+    "predict",
+    "train",
+]
 
 
 def _version() -> str:

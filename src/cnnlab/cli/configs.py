@@ -21,21 +21,27 @@ from cnnlab.core.targets import config_dir
 CONFIG_DIR = str(config_dir())
 
 
+def checked(task: Callable) -> Callable:
+    """`task` as every command runs it: the project's replaced configs announced, the config
+    checked by `schema.validate` before anything runs."""
+
+    @functools.wraps(task)
+    def run(cfg, *args, **kwargs):
+        user_configs.announce(CONFIG_DIR)  # in the job: its log file gets the line too
+        schema.validate(cfg)  # every command's config, before anything runs
+        return task(cfg, *args, **kwargs)
+
+    return run
+
+
 def command(config_name: str) -> Callable[[Callable], Callable]:
     """`@command("train")`: `@hydra.main` over cnnlab's conf/, the config checked by
     `schema.validate`, errors logged to the job's files."""
 
     def wrap(task: Callable) -> Callable:
         user_configs.register()
-
-        @functools.wraps(task)
-        def checked(cfg, *args, **kwargs):
-            user_configs.announce(CONFIG_DIR)  # in the job: its log file gets the line too
-            schema.validate(cfg)  # every command's config, before anything runs
-            return task(cfg, *args, **kwargs)
-
         return hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(
-            in_job(checked)
+            in_job(checked(task))
         )
 
     return wrap

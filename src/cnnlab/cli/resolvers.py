@@ -11,9 +11,17 @@ from omegaconf import OmegaConf
 
 from cnnlab.cli import machine
 
-# One id per process: every job of a sweep and every run started in the same second differ.
+# One id per process (per API call): every job of a sweep and every run started in the same
+# second differ.
 _PROCESS_ID = secrets.token_hex(3)
 _STARTED = datetime.now()
+
+
+def new_run() -> None:
+    """A new date, time and id for the next run folder: each `cnnlab.train` call in one process
+    (a notebook) gets its own folder, as each command line does."""
+    global _PROCESS_ID, _STARTED
+    _PROCESS_ID, _STARTED = secrets.token_hex(3), datetime.now()
 
 
 def run_subdir(run_id: str | None) -> str:

@@ -103,6 +103,34 @@ def describe(err: BaseException) -> str:
     return text
 
 
+def one_line(err: BaseException) -> str | None:
+    """The `error:` line for a user, config or machine failure; None for a bug (its traceback
+    is the report)."""
+    if isinstance(err, UserError | RunFolderBusy | RefusedAtStart):
+        return message(err)
+    if isinstance(err, CannotWrite):
+        return machine_failure(err.error) or f"cannot write: {err.error}"
+    if isinstance(err, CONFIG_ERRORS):
+        return describe(err)
+    if isinstance(err, OSError):
+        return machine_failure(err)
+    if isinstance(err, RuntimeError):
+        return runtime_failure(err)
+    return None
+
+
+# What `one_line` may describe: every Exception, and the BaseExceptions raised where Hydra's
+# callbacks run (so Hydra does not turn them into warnings).
+FAILURES = (Exception, RunFolderBusy, RefusedAtStart, CannotWrite)
+CONFIG_ERRORS = (
+    MissingConfigException,
+    ConfigCompositionException,
+    OverrideParseException,
+    SearchPathException,  # --config-dir names a missing folder
+    OmegaConfBaseException,
+)
+
+
 def run_cli(hydra_main: Callable[[], object]) -> None:
     """Run a @hydra.main function; user and config errors end as `error: <one line>`, exit 1.
 
@@ -125,25 +153,8 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
     except RunInterrupted as stop:
         logging.getLogger("cnnlab").error("%s", stop)
         sys.exit(stop.exit_code)
-    except (UserError, RunFolderBusy, RefusedAtStart) as err:
-        _fail(message(err))
-    except CannotWrite as err:
-        _fail(machine_failure(err.error) or f"cannot write: {err.error}")
-    except (
-        MissingConfigException,
-        ConfigCompositionException,
-        OverrideParseException,
-        SearchPathException,  # --config-dir names a missing folder
-        OmegaConfBaseException,
-    ) as err:
-        _fail(describe(err))
-    except OSError as err:
-        line = machine_failure(err)
-        if line is None:
-            raise
-        _fail(line)
-    except RuntimeError as err:
-        line = runtime_failure(err)
+    except FAILURES as err:
+        line = one_line(err)
         if line is None:
             raise
         _fail(line)
@@ -151,12 +162,14 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         run_lock.release_all()  # a process that goes on (tests, a notebook) must not keep them
 
 
-def in_job(task: Callable[..., T]) -> Callable[..., T]:
+def in_job(task: Callable[..., T], fail: Callable[[str], None] | None = None) -> Callable[..., T]:
     """Wrap a Hydra task: a UserError is written to the job's log (train.log) and stderr.
 
-    A single run then exits 1 quietly; in a multirun the error is re-raised so Hydra records the
-    job as failed and the sweep goes on to report it.
+    A single run then exits 1 quietly (`fail`: the Python API raises the line as a UserError
+    instead); in a multirun the error is re-raised so Hydra records the job as failed and the
+    sweep goes on to report it.
     """
+    fail = fail or _fail
 
     @functools.wraps(task)
     def wrapper(*args, **kwargs):
@@ -176,7 +189,7 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
                 raise
             if fresh is not None and not err.trained:
                 run_lock.remove_created(fresh)  # refused before training: no run folder
-            _fail(message(err))
+            fail(message(err))
         except (ImportError, RuntimeError) as err:
             line = broken_install(err)
             if line is None or _in_multirun():
@@ -184,7 +197,7 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
             _log_to_files(line)
             if fresh is not None:
                 run_lock.remove_created(fresh)  # nothing ran: no run folder
-            _fail(line)
+            fail(line)
         except OSError as err:  # the machine's: a full disk, a read-only folder
             line = machine_failure(err)
             if line is None or _in_multirun():
@@ -193,7 +206,7 @@ def in_job(task: Callable[..., T]) -> Callable[..., T]:
                 run_lock.remove_created(fresh, keep_results=True)
             if fresh is None or fresh.is_dir():
                 _log_to_files(line)
-            _fail(line)
+            fail(line)
 
     return wrapper
 

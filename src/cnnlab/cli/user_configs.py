@@ -18,12 +18,12 @@ from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-from cnnlab.core.targets import config_dir_argument
+from cnnlab.core.targets import user_config_dir
 
 
 class UserConfigsFirst(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        user = config_dir_argument(sys.argv[1:])
+        user = user_config_dir()
         if user is not None and os.path.isdir(user):  # a missing one: Hydra says so in one line
             search_path.prepend("cnnlab-user", f"file://{os.path.abspath(user)}")
 
@@ -44,7 +44,7 @@ def replaced(user: str | Path, builtin: str | Path) -> list[str]:
 
 def announce(builtin: str | Path) -> None:
     """One line at start-up naming every built-in config the --config-dir folder replaces."""
-    user = config_dir_argument(sys.argv[1:])
+    user = user_config_dir()
     if user is None or not os.path.isdir(user):
         return
     names = replaced(user, builtin)

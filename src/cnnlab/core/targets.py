@@ -9,6 +9,7 @@ stored config is checked here, whole, before anything in it is imported or built
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Iterable
@@ -29,6 +30,28 @@ def config_dir() -> Path:
     checkout (editable install) reads the repository's `conf/`."""
     shipped = _PACKAGE / "conf"
     return shipped if shipped.is_dir() else _PACKAGE.parents[1] / "conf"
+
+
+# A project's config folder given from Python (`cnnlab.train(..., config_dir=DIR)`): what
+# `--config-dir DIR` is on a command line, for the run in progress.
+_from_python: list[str] = []
+
+
+@contextlib.contextmanager
+def project_configs(folder: str | Path | None):
+    """While the block runs, `folder` is the project's config folder (None: none added)."""
+    _from_python.append(str(folder) if folder is not None else "")
+    try:
+        yield
+    finally:
+        _from_python.pop()
+
+
+def user_config_dir() -> str | None:
+    """The project's config folder of the command (or API call) in progress, if any."""
+    if _from_python:
+        return _from_python[-1] or None
+    return config_dir_argument(sys.argv[1:])
 
 
 def config_dir_argument(argv: list[str]) -> str | None:
@@ -75,7 +98,7 @@ def registered(folder: str) -> frozenset[str]:
 def allowed(config_dirs: Iterable[str | Path] = ()) -> frozenset[str]:
     """cnnlab's targets, those of `config_dirs` and of the running command's `--config-dir`."""
     folders = [config_dir(), *config_dirs]
-    named = config_dir_argument(sys.argv[1:])
+    named = user_config_dir()
     if named:
         folders.append(named)
     return frozenset().union(*(registered(str(Path(f).resolve())) for f in folders))
