@@ -69,6 +69,8 @@ def test_a_mistake_is_the_command_lines_line_as_a_user_error(where, cli, tmp_pat
 
 def test_config_is_the_composed_checked_config_with_a_projects_folder(tmp_path):
     assert cnnlab.config("model=mlp").model.net._target_ == "cnnlab.models.mlp.MLP"
+    vgg = cnnlab.summary("model=vgg16", "data=imagenet")  # make summary's numbers, on meta
+    assert (vgg.params, vgg.macs) == (138_357_544, 15_470_264_320)
     project = tmp_path / "myproject"
     (project / "model").mkdir(parents=True)
     (project / "model" / "tiny.yaml").write_text(

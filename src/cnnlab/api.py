@@ -1,10 +1,11 @@
 """cnnlab from Python (a notebook, a script): the commands' own code path without a command line.
 
-`config(*overrides)` composes and checks a config; `train(*overrides)` trains like `cnnlab-train`
-and returns a `Run`; `evaluate(ckpt, *overrides)` is `cnnlab-eval`; `predict(ckpt, files)` reads
-files as `predict` does. Each call runs the command's task through Hydra exactly as the command
-line does (the same run folder and `.hydra/` files, the run lock, the config check; `config_dir`
-is `--config-dir`). A mistake raises `UserError` carrying the command line's one line; nothing
+`config(*overrides)` composes and checks a config; `summary(*overrides)` is `make summary`'s
+arithmetic; `train(*overrides)` trains like `cnnlab-train` and returns a `Run`;
+`evaluate(ckpt, *overrides)` is `cnnlab-eval`; `predict(ckpt, files)` reads files as `predict`
+does. Each call runs the command's task through Hydra exactly as the command line does (the
+same run folder and `.hydra/` files, the run lock, the config check; `config_dir` is
+`--config-dir`). A mistake raises `UserError` carrying the command line's one line; nothing
 calls `sys.exit`; Hydra's global state is cleared after each call, so a kernel can call them any
 number of times, and the caller's logging is put back as it was. A Ctrl-C (a kernel interrupt)
 raises `RunInterrupted` after the run saved its checkpoint: the same call with `run_id=` and
@@ -25,6 +26,7 @@ from cnnlab.core.errors import UserError
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
+    from cnnlab.analysis.arithmetic import Report
     from cnnlab.inference.loading import LoadedModel
 
 
@@ -71,6 +73,15 @@ def config(*overrides: str, config_dir: str | Path | None = None, command: str =
         cfg = _one_line(lambda: compose(command, overrides=list(overrides)))
     _one_line(lambda: schema.validate(cfg))
     return cfg
+
+
+def summary(*overrides: str, config_dir: str | Path | None = None) -> Report:
+    """`make summary`: the network's arithmetic (per layer: output shape, activations,
+    parameters, multiply-adds; the memory they add up to), counted on the meta device."""
+    from cnnlab.commands.summary import report_for
+
+    return _one_line(lambda: report_for(config(*overrides, config_dir=config_dir,
+                                               command="summary")))  # fmt: skip
 
 
 def train(*overrides: str, config_dir: str | Path | None = None) -> Run:

@@ -33,15 +33,18 @@ class Job:
 
 
 def jobs(sweep_dir: Path) -> list[Job]:
-    out = []
-    for row in report.collect(sweep_dir):
-        folder = sweep_dir / row["job"]
-        job = Job(folder, dict(row["set"]), checkpoint.read_metrics(folder))
-        if job.ok:
-            job.curves = {tag: curve(job, tag) for tag in CURVES}
-            job.extra["num_classes"] = setting(job, "data.num_classes")
-        out.append(job)
-    return out
+    """Every job of a finished sweep folder, with the overrides the sweep gave it."""
+    return [job(sweep_dir / row["job"], dict(row["set"])) for row in report.collect(sweep_dir)]
+
+
+def job(folder: str | Path, settings: dict[str, str]) -> Job:
+    """One run folder as the verdicts read it (a sweep's job, or a `cnnlab.train` Run's folder
+    with the settings that tell it apart: {"model": "mlp", "seed": "1"})."""
+    found = Job(Path(folder), dict(settings), checkpoint.read_metrics(folder))
+    if found.ok:
+        found.curves = {tag: curve(found, tag) for tag in CURVES}
+        found.extra["num_classes"] = setting(found, "data.num_classes")
+    return found
 
 
 def setting(job: Job, key: str) -> Any:

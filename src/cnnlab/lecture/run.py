@@ -122,22 +122,29 @@ SHIFTED = {
 }
 
 
-def _measure_shifted(
-    jobs: list[results.Job], data_dir: Path, shifts: dict[int, str], overrides: list[str]
+def measure_shifted(
+    jobs: list[results.Job],
+    shifts: dict[int, str],
+    data_dir: str | Path | None = None,
+    overrides: list[str] = (),
 ) -> None:
-    """Each finished job's tested checkpoint on shifted test digits, per shift. The builders the
-    lecture's own overrides named (`+callbacks.x._target_=…`) are trusted in those checkpoints."""
+    """Each finished job's tested checkpoint on shifted test digits, per shift (`SHIFTED`),
+    kept as the job's metric. The digits come from `data_dir` (default: the first job's own
+    data folder); the builders the lecture's own overrides named (`+callbacks.x._target_=…`)
+    are trusted in those checkpoints."""
     from cnnlab.data.sources import mnist_sample
     from cnnlab.inference.loading import load
 
-    test = mnist_sample(str(data_dir)).test
+    finished = [job for job in jobs if job.ok]
+    if not finished:
+        return
+    folder = data_dir or results.setting(finished[0], "paths.data_dir")
+    test = mnist_sample(str(folder)).test
     moved = {metric: shifted(test.images, pixels) for pixels, metric in shifts.items()}
-    for job in jobs:
-        if not job.ok:
-            continue
+    for job in finished:
         model = load(
             checkpoint.in_run(job.folder, job.metrics.get("tested_ckpt") or checkpoint.LAST),
-            trusted=named_in_overrides(overrides),
+            trusted=named_in_overrides(list(overrides)),
         )
         for metric, images in moved.items():
             preds = model.predict(images).argmax(1)
@@ -234,7 +241,7 @@ def run(
         print(f"lecture: {claim.name} …", flush=True)
         jobs, error, wall = _claim_jobs(claim, out, overrides, again, done)
         if claim.name in SHIFTED:
-            _measure_shifted(jobs, data_dir, SHIFTED[claim.name], overrides)
+            measure_shifted(jobs, SHIFTED[claim.name], data_dir, overrides)
         judged = any(j.ok for j in jobs) or not claim.experiments
         finding = claim.judge(jobs) if judged else None
         drawn = {claim.name: figures.png(claim.name, finding.plot) if finding else None}
