@@ -74,27 +74,28 @@ def few_seeds(named: dict[str, list[Job]]) -> str:
             f"across seeds needs at least {MIN_SEEDS} (seed=1,2,3)")  # fmt: skip
 
 
+def _short_of(named: dict[str, list[Job]], metric: str, share: float):
+    """(name, mean, level, jobs) of each group whose mean `metric` is below its level."""
+    for name, members in named.items():
+        value, need = mean(members, metric), level(members, share)
+        if not value >= need:  # a NaN (not recorded) falls short too
+            yield name, value, need, members
+
+
 def untrained(named: dict[str, list[Job]]) -> str:
     """Every network compared trained: '' when it did, else what did not."""
-    out = []
-    for name, members in named.items():
-        acc, need = mean(members, "test/acc"), level(members, TRAINED_SHARE)
-        if not acc >= need:
-            out.append(f"{name} did not train (test accuracy {pts(acc)} % < {pts(need)} %, "
-                       f"chance {pts(chance(members))} %)")  # fmt: skip
-    return "; ".join(out)
+    short = _short_of(named, "test/acc", TRAINED_SHARE)
+    return "; ".join(f"{name} did not train (test accuracy {pts(acc)} % < {pts(need)} %, "
+                     f"chance {pts(chance(jobs))} %)"
+                     for name, acc, need, jobs in short)  # fmt: skip
 
 
 def unfit(named: dict[str, list[Job]]) -> str:
     """Every network compared fit its training split: '' when it did, else what did not (a
     network that has not fit its training data cannot "overfit less")."""
-    out = []
-    for name, members in named.items():
-        acc, need = mean(members, "train/acc"), level(members, FIT_SHARE)
-        if not acc >= need:
-            out.append(f"{name} did not fit its training digits (training accuracy {pts(acc)} % "
-                       f"< {pts(need)} %)")  # fmt: skip
-    return "; ".join(out)
+    short = _short_of(named, "train/acc", FIT_SHARE)
+    return "; ".join(f"{name} did not fit its training digits (training accuracy {pts(acc)} % "
+                     f"< {pts(need)} %)" for name, acc, need, _ in short)  # fmt: skip
 
 
 def overfitting(name: str, members: list[Job], diff: Difference) -> str:
