@@ -42,7 +42,7 @@ def job(folder: str | Path, settings: dict[str, str]) -> Job:
     with the settings that tell it apart: {"model": "mlp", "seed": "1"})."""
     found = Job(Path(folder), dict(settings), checkpoint.read_metrics(folder))
     if found.ok:
-        found.curves = {tag: curve(found, tag) for tag in CURVES}
+        found.curves = curves(found, CURVES)
         found.extra["num_classes"] = setting(found, "data.num_classes")
     return found
 
@@ -90,10 +90,12 @@ def events(job: Job, kind: str):
         yield acc
 
 
-def curve(job: Job, tag: str) -> list[tuple[int, float]]:
-    """(step, value) of one scalar from the job's TensorBoard events (the learning curves)."""
-    points: list[tuple[int, float]] = []
+def curves(job: Job, tags: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) of each scalar in `tags` from the job's TensorBoard events (the learning
+    curves), every events file read once for all of them."""
+    points: dict[str, list[tuple[int, float]]] = {tag: [] for tag in tags}
     for acc in events(job, "scalars"):
-        if tag in acc.Tags().get("scalars", []):
-            points += [(e.step, e.value) for e in acc.Scalars(tag)]
-    return sorted(points)
+        logged = acc.Tags().get("scalars", [])
+        for tag in (t for t in tags if t in logged):
+            points[tag] += [(e.step, e.value) for e in acc.Scalars(tag)]
+    return {tag: sorted(found) for tag, found in points.items()}
