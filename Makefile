@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval lr-find lecture mlflow sweep summary zoo shards corpus augment-preview predict export explain demo bench bench-scaling report tensorboard test test-fast lint docs docs-serve format clean
+.PHONY: help install train eval lr-find lecture mlflow sweep summary zoo shards corpus augment-preview predict export explain demo notebooks bench bench-scaling report tensorboard test test-fast lint docs docs-serve format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,12 +59,15 @@ test-fast: $(STAMP) ## Run the tests not marked slow
 	$(PY) -m pytest tests -m "not slow" $(TEST_JOBS) --durations=15 $(ARGS)
 
 lint: $(STAMP) ## Style (ruff check + format) and the import layers (import-linter, pyproject.toml)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check src tests benchmarks notebooks
 	$(VENV)/bin/lint-imports --no-cache
 
 # MkDocs + Material; --strict: a broken link, anchor or included file fails the build.
 # NO_MKDOCS_2_WARNING: Material's banner about MkDocs 2 (not a problem with this site).
+notebooks: $(STAMP) ## Run notebooks/ top to bottom (offline; each notebook states its time) into docs/notebooks/ for the site
+	$(PY) notebooks/execute.py $(ARGS)
+
 docs: $(STAMP) ## Build the documentation site (docs/ → site/) with --strict
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
@@ -72,8 +75,8 @@ docs-serve: $(STAMP) ## Serve the documentation site on http://localhost:8000, r
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict
 
 format: $(STAMP) ## Format and fix with ruff
-	$(VENV)/bin/ruff format src tests benchmarks
-	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks notebooks
+	$(VENV)/bin/ruff check --fix src tests benchmarks notebooks
 
 clean: ## Remove run outputs and caches (keeps .venv and data/)
 	rm -rf outputs multirun lightning_logs site .pytest_cache .ruff_cache

@@ -262,6 +262,11 @@ BEHAVIOUR: dict[str, tuple[str, str]] = {
         "test_api.py",
         "test_a_mistake_is_the_command_lines_line_as_a_user_error",
     ),
+    "a notebook in `notebooks/` edited without": (
+        "test_notebooks.py",
+        "test_the_site_shows_the_notebook_executed_from_its_current_source",
+    ),
+    "`cnnlab.train(…, quiet=True)`": ("test_api.py", "test_the_api_in_a_real_jupyter_kernel"),
     '`make lecture ARGS="seed=1"`': (
         "test_lecture.py",
         "test_one_seed_or_two_is_never_judged",

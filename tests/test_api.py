@@ -81,6 +81,21 @@ def test_config_is_the_composed_checked_config_with_a_projects_folder(tmp_path):
         cnnlab.config("model=tiny")  # not without the project's folder
 
 
+def test_augment_preview_is_the_commands_picture(where, cli, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    picture = cnnlab.augment_preview("augment=mnist", "seed=5")
+    printed = cli("augment_preview", "augment=mnist", "seed=5").stdout
+    written = re.search(r"wrote (\S+\.png)", printed).group(1)
+    with Image.open(written) as img:  # the command's grid has 32 images; the API's default too
+        assert np.array_equal(np.asarray(picture), np.asarray(img.convert("RGB")))
+    other = cnnlab.augment_preview("augment=mnist", "seed=6", count=8)
+    assert other.size[0] == picture.size[0] and other.size[1] < picture.size[1]  # 8: one row
+    with pytest.raises(cnnlab.UserError, match="valid options"):
+        cnnlab.augment_preview("augment=nope")
+
+
 def test_predict_reads_files_as_predict_does(digits_run, tmp_path):
     import numpy as np
     from PIL import Image
@@ -104,6 +119,13 @@ try:
 except cnnlab.UserError as err:
     print("user error:", err)
 """
+QUIET = """
+quiet = cnnlab.train(*args, "seed=3", quiet=True)
+"""
+LOUD = """
+print("quiet run", quiet.metrics["test/acc"] > 0.5, quiet.best_checkpoint.is_file())
+loud = cnnlab.train(*args, "seed=3")
+"""
 INTERRUPTED = """
 fault = "+callbacks.fault."
 resume = [*args, "run_id=nb", "trainer.max_epochs=2", fault + "_target_=tests.faults.SignalAt",
@@ -118,10 +140,13 @@ print("resumed", run.folder.name, run.metrics["epochs"])
 
 
 def test_the_api_in_a_real_jupyter_kernel(where, tmp_path):
-    """ipykernel through nbclient, as a notebook runs it: two runs, a mistake, and a Ctrl-C
-    (SIGINT to the kernel, as Jupyter's interrupt sends) that saves and resumes."""
+    """ipykernel through nbclient, as a notebook runs it: two runs, a mistake, a quiet run that
+    shows nothing (the same run not quiet shows its test table and folder), and a Ctrl-C (SIGINT
+    to the kernel, as Jupyter's interrupt sends) that saves and resumes."""
     notebook = nbformat.v4.new_notebook()
-    cells = (KERNEL.format(quick=QUICK), INTERRUPTED.format(once=tmp_path / "fired"))
+    quick = [*QUICK, "callbacks.gradcam=null"]  # an MLP's Grad-CAM warning is no info line
+    cells = (KERNEL.format(quick=quick), QUIET, LOUD,
+             INTERRUPTED.format(once=tmp_path / "fired"))  # fmt: skip
     notebook.cells = [nbformat.v4.new_code_cell(cell) for cell in cells]
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(REPO)}}).execute()  # fmt: skip
@@ -129,8 +154,11 @@ def test_the_api_in_a_real_jupyter_kernel(where, tmp_path):
     assert "two runs True True" in out[0]
     assert ("user error: trainer.max_epochs=-5 is out of range; valid: a whole number ≥ 1, or "
             "-1 (no limit)") in out[0]  # fmt: skip
-    assert "interrupted: interrupted (Ctrl-C)" in out[1], out[1]
-    assert "resumed nb 2" in out[1], out[1]
+    assert notebook.cells[1].outputs == []  # quiet: no log line, bar, table, warning or folder
+    assert "quiet run True True" in out[2]
+    assert "Test metric" in str(notebook.cells[2].outputs) and "run folder: " in out[2]
+    assert "interrupted: interrupted (Ctrl-C)" in out[3], out[3]
+    assert "resumed nb 2" in out[3], out[3]
 
 
 def test_the_pages_block_runs_as_written(tmp_path, data_dir):

@@ -190,6 +190,20 @@ def test_residual_with_an_untrained_network_is_never_holds():
                        "chance 10.0 %)")  # fmt: skip
 
 
+def test_residual_compares_the_sweeps_shallowest_and_deepest_networks():
+    """A notebook's smaller sweep (8 and 32 layers) is judged like the lecture's 20 and 56; a
+    sweep with one depth gets no verdict."""
+    accs = {"residual-8": 0.88, "residual-32": 0.94, "plain-8": 0.90, "plain-32": 0.57}
+    losses = {"residual-8": 0.99, "residual-32": 0.67, "plain-8": 0.95, "plain-32": 1.29}
+    verdict = claims.residual(residual_sweep(accs, losses)).verdict
+    assert verdict.startswith("holds: plain-32 trains worse than plain-8 (final training loss "
+                              "1.290 vs 0.950: +0.340"), verdict  # fmt: skip
+    assert "residual-32 trains better than plain-32" in verdict
+    one = {"residual-20": 0.97, "plain-20": 0.96}
+    finding = claims.residual(residual_sweep(one, {"residual-20": 0.2, "plain-20": 0.25}))
+    assert finding.verdict == "no verdict: a second depth did not finish"
+
+
 def test_augmentation_gain_must_shrink_with_more_data():
     rows = []
     for size, none, aug in ((300, 0.85, 0.90), (3600, 0.97, 0.98)):

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from notebooks.execute import RENDERED, execute
 
 from tests.test_lecture_verdicts import _lecture, _verbatim
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+API_PAGE = REPO / "docs" / "python-api.md"
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -28,13 +29,53 @@ def _source(path: Path, kind: str) -> str:
 
 def test_the_lecture_sections_have_their_notebooks():
     names = [p.name for p in NOTEBOOKS]
-    assert names[:3] == [
+    assert names == [
         "01_convolution.ipynb",
         "02_mlp_vs_convnet.ipynb",
         "03_architectures.ipynb",
+        "04_batchnorm_residual.ipynb",
+        "05_augmentation.ipynb",
+        "06_transfer.ipynb",
+        "07_gradcam.ipynb",
     ]
-    page = (REPO / "docs" / "python-api.md").read_text()
+    page = API_PAGE.read_text()
     assert re.findall(r"^\| `(\d\d_\w+\.ipynb)` \|", page, re.M) == names  # the page lists them all
+    site = (REPO / "mkdocs.yml").read_text()
+    assert re.findall(r"^\s+- notebooks/(\S+\.ipynb)$", site, re.M) == names  # and the site
+
+
+def _used_names(path: Path) -> set[str]:
+    """The dotted cnnlab names a notebook's code uses: `cnnlab.f(`, and `module.name` of every
+    `from cnnlab.x import module` or `from cnnlab.x.module import name`."""
+    code = _source(path, "code")
+    used = {f"cnnlab.{n}" for n in re.findall(r"\bcnnlab\.(\w+)\(", code)}
+    for where, names in re.findall(r"^from (cnnlab[\w.]*) import ([\w, ]+)$", code, re.M):
+        for name in (n.strip() for n in names.split(",")):
+            attrs = set(re.findall(rf"\b{name}\.(\w+)", code))
+            used |= {f"{where}.{name}.{a}" for a in attrs} or {f"{where}.{name}"}
+    return used
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cnnlab_name_a_notebook_uses_is_documented(path):
+    page = API_PAGE.read_text()
+    used = _used_names(path)
+    assert used
+    assert not [name for name in sorted(used) if f"`{name}`" not in page]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_site_shows_the_notebook_executed_from_its_current_source(path):
+    """docs/notebooks/ holds `make notebooks`' executed copy: the same code, its outputs, no
+    error, and the machine it ran on."""
+    rendered = _read(RENDERED / path.name)
+    code = [c.source for c in rendered.cells if c.cell_type == "code"]
+    assert code == [c.source for c in _read(path).cells if c.cell_type == "code"], (
+        f"docs/notebooks/{path.name} is stale: run make notebooks ARGS={path.name}"
+    )
+    outputs = [o for c in rendered.cells if c.cell_type == "code" for o in c.outputs]
+    assert outputs and not [o for o in outputs if o.output_type == "error"]
+    assert rendered.cells[1].source.startswith("*Executed by `make notebooks` on ")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -54,13 +95,13 @@ def test_a_notebook_is_stored_clean_and_says_what_it_should(path):
         assert _verbatim(quote, lecture), f"{path.name}: {quote!r} is not in the lecture"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_a_notebook_runs_top_to_bottom(path, tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("CNNLAB_ROOT", str(tmp_path))
     monkeypatch.setenv("CNNLAB_DATA", str(data_dir))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline figures, as on the site
     notebook = _read(path)
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    execute(notebook, tmp_path)
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors

@@ -1,10 +1,10 @@
 """cnnlab: a PyTorch Lightning + Hydra lab for image classification with convolutional networks.
 
 From Python (a notebook): `cnnlab.train("model=mlp")` trains like `make train` and returns a
-`Run`; `cnnlab.config(...)`, `cnnlab.summary(...)`, `cnnlab.evaluate(ckpt)` and
-`cnnlab.predict(ckpt, files)` are the other commands; `cnnlab.load(path)` returns a trained
-checkpoint's network, class names and preprocessing. A mistake raises `cnnlab.UserError` with
-the command line's one line.
+`Run`; `cnnlab.config(...)`, `cnnlab.summary(...)`, `cnnlab.augment_preview(...)`,
+`cnnlab.evaluate(ckpt)` and `cnnlab.predict(ckpt, files)` are the other commands;
+`cnnlab.load(path)` returns a trained checkpoint's network, class names and preprocessing. A
+mistake raises `cnnlab.UserError` with the command line's one line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cnnlab.inference.loading import LoadedModel
 
-from cnnlab.api import Run, config, evaluate, predict, summary, train
+from cnnlab.api import Run, augment_preview, config, evaluate, predict, summary, train
 from cnnlab.core.errors import RunInterrupted, UserError
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "RunInterrupted",
     "UserError",
     "__version__",
+    "augment_preview",
     "config",
     "evaluate",
     "load",

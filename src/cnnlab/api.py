@@ -1,7 +1,8 @@
 """cnnlab from Python (a notebook, a script): the commands' own code path without a command line.
 
 `config(*overrides)` composes and checks a config; `summary(*overrides)` is `make summary`'s
-arithmetic; `train(*overrides)` trains like `cnnlab-train` and returns a `Run`;
+arithmetic; `augment_preview(*overrides)` is `make augment-preview`'s picture;
+`train(*overrides)` trains like `cnnlab-train` and returns a `Run`;
 `evaluate(ckpt, *overrides)` is `cnnlab-eval`; `predict(ckpt, files)` reads files as `predict`
 does. Each call runs the command's task through Hydra exactly as the command line does (the
 same run folder and `.hydra/` files, the run lock, the config check; `config_dir` is
@@ -84,19 +85,70 @@ def summary(*overrides: str, config_dir: str | Path | None = None) -> Report:
                                                command="summary")))  # fmt: skip
 
 
-def train(*overrides: str, config_dir: str | Path | None = None) -> Run:
-    """`cnnlab-train overrides…`; returns the finished Run."""
+def augment_preview(*overrides: str, count: int = 32, config_dir: str | Path | None = None):
+    """`make augment-preview`: `count` training images as the network sees them (the whole
+    training pipeline, seeded by `seed`), captioned with their labels; a PIL image."""
+    from PIL import Image
+
+    from cnnlab.commands.augment_preview import grid
+
+    cfg = config(*overrides, config_dir=config_dir)
+    return _one_line(lambda: Image.fromarray(grid(cfg, count)))
+
+
+def train(*overrides: str, config_dir: str | Path | None = None, quiet: bool = False) -> Run:
+    """`cnnlab-train overrides…`; returns the finished Run. `quiet=True` prints nothing but
+    errors: no progress bar, model summary, test table, log lines, warnings or run folder line
+    (a notebook that trains many small runs); the run folder holds the same files."""
     from cnnlab.commands.train import train as fit
     from cnnlab.commands.train import where_it_went
     from cnnlab.core import checkpoint
 
     def task(cfg: DictConfig) -> Run:
-        metrics, _ = fit(cfg)
         folder = Path(cfg.paths.output_dir)
-        print(where_it_went(str(folder)), flush=True)
+        if not quiet:
+            metrics, _ = fit(cfg)
+            print(where_it_went(str(folder)), flush=True)
+        else:  # inside the job: Hydra has set up its logging by now
+            _without_printing_callbacks(cfg)
+            with _silenced():
+                metrics, _ = fit(cfg, verbose=False)
         return Run(folder, checkpoint.read_metrics(folder) or metrics)
 
     return _run("train", task, overrides, config_dir)
+
+
+# What a quiet run turns down to warnings: Lightning's banners and cnnlab's data report.
+QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "cnnlab")
+
+
+def _without_printing_callbacks(cfg: DictConfig) -> None:
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        for name in ("progress_bar", "model_summary"):
+            if cfg.get("callbacks") and name in cfg.callbacks:
+                cfg.callbacks[name] = None
+        cfg.trainer.enable_progress_bar = False  # else Lightning adds its own bar back
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    import warnings
+
+    import lightning.pytorch  # noqa: F401 - its import sets its loggers' levels: first, then ours
+
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for logger in loggers:
+                logger.setLevel(logging.WARNING)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def evaluate(

@@ -15,11 +15,16 @@ from cnnlab.cli.runner import run_cli
 from cnnlab.training import build
 
 
-def preview(cfg: DictConfig, path: Path, count: int = 32) -> Path:
+def grid(cfg: DictConfig, count: int = 32):
+    """(H, W, 3) uint8: `count` training images after the whole training pipeline, captioned."""
     dm = build.datamodule(cfg.data, build.preprocessing(cfg))
     images, targets = augmented_batch(dm, count=count, seed=cfg.seed)
+    return picture(dm, images, targets)
+
+
+def preview(cfg: DictConfig, path: Path, count: int = 32) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture(dm, images, targets)).save(path)
+    Image.fromarray(grid(cfg, count)).save(path)
     return path
 
 

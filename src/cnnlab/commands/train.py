@@ -25,14 +25,14 @@ from cnnlab.core.errors import UserError
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
-    """Fit, then test the checkpoint `test_ckpt` names (`last` by default). Returns (metrics,
-    objects built) or raises."""
+def train(cfg: DictConfig, verbose: bool = True) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit, then test the checkpoint `test_ckpt` names (`last` by default; `verbose`: print the
+    test's table). Returns (metrics, objects built) or raises."""
     started = time.perf_counter()
     validate(cfg)  # also when called from Python, before torch and Lightning are imported
     from cnnlab.training import fit
 
-    return fit.run(cfg, started)
+    return fit.run(cfg, started, verbose)
 
 
 def where_it_went(run_dir: str) -> str:

@@ -126,9 +126,10 @@ def batchnorm(jobs: list[Job]) -> Finding:
 
 
 def residual(jobs: list[Job]) -> Finding:
-    """Three parts, on final training loss (the sentence is about training): plain-56 trains
-    worse than plain-20, residual-56 no worse than residual-20, and residual-56 better than
-    plain-56; premise: all four networks trained."""
+    """Three parts, on final training loss (the sentence is about training), between the sweep's
+    shallowest and deepest networks (20 and 56 layers in `make lecture`): the deep plain one
+    trains worse than the shallow plain one, the deep residual one no worse than the shallow
+    residual one, and better than the deep plain one; premise: all four networks trained."""
     groups = by(jobs, "model.net.residual", "model.net.depth")
     rows, loss, acc, curves, members_of = [], {}, {}, {}, {}
     for (res, depth), members in groups.items():
@@ -141,9 +142,12 @@ def residual(jobs: list[Job]) -> Finding:
         per_job = [[v for _, v in j.curves.get("train/loss", [])] for j in members]
         length = min(map(len, per_job), default=0)
         curves[name] = [sum(c[i] for c in per_job) / len(per_job) for i in range(length)]
-    need = ("plain-20", "plain-56", "residual-20", "residual-56")
-    if not all(n in acc for n in need):
-        missing = ", ".join(n for n in need if n not in acc)
+    depths = sorted({int(depth) for _, depth in groups}) or [20, 56]
+    shallow, deep = depths[0], depths[-1]
+    p_s, p_d, r_s, r_d = (f"{kind}-{d}" for kind in ("plain", "residual") for d in (shallow, deep))
+    need = (p_s, p_d, r_s, r_d)
+    if len(depths) < 2 or not all(n in acc for n in need):
+        missing = ", ".join(n for n in need if n not in acc) or "a second depth"
         return Finding(table(["network"], rows), f"no verdict: {missing} did not finish", {})
 
     def worse(deep: str, shallow: str):  # deep's final training loss − shallow's, per seed
@@ -156,16 +160,12 @@ def residual(jobs: list[Job]) -> Finding:
     loss_form = {"minimum": MIN_LOSS, "scale": 1.0, "unit": "", "digits": 3}
     named = {n: members_of[n] for n in need}
     verdict = judge(
-        [test(worse("plain-56", "plain-20"), "plain-56 trains worse than plain-20",
-              "plain-56 does not train worse than plain-20",
-              what=losses("plain-56", "plain-20"), **loss_form),
-         no_worse(worse("residual-56", "residual-20"),
-                  "residual-56 trains no worse than residual-20",
-                  "residual-56 may train worse than residual-20",
-                  what=losses("residual-56", "residual-20"), **loss_form),
-         test(worse("plain-56", "residual-56"), "residual-56 trains better than plain-56",
-              "residual-56 does not train better than plain-56",
-              what=losses("residual-56", "plain-56"), **loss_form)],
+        [test(worse(p_d, p_s), f"{p_d} trains worse than {p_s}",
+              f"{p_d} does not train worse than {p_s}", what=losses(p_d, p_s), **loss_form),
+         no_worse(worse(r_d, r_s), f"{r_d} trains no worse than {r_s}",
+                  f"{r_d} may train worse than {r_s}", what=losses(r_d, r_s), **loss_form),
+         test(worse(p_d, r_d), f"{r_d} trains better than {p_d}",
+              f"{r_d} does not train better than {p_d}", what=losses(r_d, p_d), **loss_form)],
         few_seeds(named) or untrained(named),
     )  # fmt: skip
     header = ["network", "parameters", "final training loss", "test acc %"]

@@ -22,13 +22,15 @@ from cnnlab.training import build, calibration, eval_pass, loggers, resume
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig, started: float) -> tuple[dict[str, float], dict[str, Any]]:
+def run(
+    cfg: DictConfig, started: float, verbose: bool = True
+) -> tuple[dict[str, float], dict[str, Any]]:
     """`fit_and_test` holding the run folder's lock (rank 0: DDP's other ranks share their run's
     folder and write nothing of their own there)."""
     if rank_zero_only.rank != 0:
-        return fit_and_test(cfg, started)
+        return fit_and_test(cfg, started, verbose)
     with run_lock.exclusive(Path(cfg.paths.output_dir)):
-        return fit_and_test(cfg, started)
+        return fit_and_test(cfg, started, verbose)
 
 
 def _metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -40,7 +42,9 @@ def effective_batch(cfg: DictConfig, trainer: L.Trainer) -> int:
     return cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
 
 
-def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dict[str, Any]]:
+def fit_and_test(
+    cfg: DictConfig, started: float, verbose: bool = True
+) -> tuple[dict[str, float], dict[str, Any]]:
     ckpt_path = resume.resume_path(cfg)
     stored = checkpoint.load(ckpt_path) if ckpt_path else None
     # A file is data: a builder that is neither cnnlab's nor named on this command line (a
@@ -93,7 +97,7 @@ def fit_and_test(cfg: DictConfig, started: float) -> tuple[dict[str, float], dic
             # weight-averaging callbacks would put the raw weights back (EMA keeps the average in
             # state_dict and the raw ones beside it), and the printed test would not be eval's.
             checkpoint.load_state(model, checkpoint.module_state(checkpoint.load(tested)), tested)
-        trainer.test(model, datamodule=datamodule)
+        trainer.test(model, datamodule=datamodule, verbose=verbose)  # verbose: the results table
         metrics.update(_metrics(trainer))
         if cfg.get("eval_report", True) and trainer.global_rank == 0:
             _report(cfg, trainer, model, datamodule, tested)
