@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval lr-find lecture mlflow sweep summary zoo shards corpus augment-preview predict export explain demo notebooks bench bench-scaling report tensorboard test test-fast lint docs docs-serve format clean
+.PHONY: help install train eval lr-find lecture mlflow sweep summary zoo shards corpus augment-preview predict export explain demo playground notebooks bench bench-scaling report tensorboard test test-fast lint docs docs-serve format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -99,6 +99,9 @@ export: $(STAMP) ## Export for deployment: make export ARGS="ckpt_path=.../best.
 
 explain: $(STAMP) ## Grad-CAM overlays: make explain ARGS="ckpt_path=.../best.ckpt images=dir method=gradcam target=pred"
 	$(PY) -m cnnlab.commands.explain $(ARGS)
+
+playground: $(STAMP) ## Serve the lecture's demos (kernels, conv arithmetic, receptive fields) on http://127.0.0.1:7861 [ARGS="ckpt_path=…"]
+	$(PY) -m cnnlab.commands.playground $(ARGS)
 
 demo: $(STAMP) ## Serve a demo page (top-5, Grad-CAM, model card): make demo ARGS="ckpt_path=outputs/.../best.ckpt"
 	$(PY) -m cnnlab.commands.demo $(ARGS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -9,7 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 # Imported before any test: Lightning's log handler then binds to pytest's session-long stream,
@@ -183,17 +186,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def demo_server(digits_run, tmp_path, data_dir):
-    """`cnnlab-demo` on the shared digits checkpoint, as a real server in its own process:
-    yields (its URL, the CNNLAB_ROOT its run folder is under); stopped after the test."""
+@contextlib.contextmanager
+def serve(entry: str, args: list[str], root: Path, data_dir: Path) -> Iterator[str]:
+    """`cnnlab-<entry> args…` as a real server in its own process on a free port: yields its URL
+    once it says where it listens (CNNLAB_ROOT=root); stopped afterwards."""
     port = free_port()
-    env = {**os.environ, "CNNLAB_ROOT": str(tmp_path), "CNNLAB_DATA": str(data_dir),
+    env = {**os.environ, "CNNLAB_ROOT": str(root), "CNNLAB_DATA": str(data_dir),
            "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
-    args = [f"ckpt_path={digits_run / 'checkpoints' / 'best.ckpt'}", f"port={port}",
-            "examples=2", "run_id=demo"]  # fmt: skip
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cnnlab.commands.demo", *args],
+        [sys.executable, "-m", f"cnnlab.commands.{entry}", *args, f"port={port}"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -205,7 +206,20 @@ def demo_server(digits_run, tmp_path, data_dir):
         if f"127.0.0.1:{port}" in line and "Running on" in line:
             break
     else:
-        pytest.fail("the demo ended before serving:\n" + "".join(seen[-30:]))
-    yield f"http://127.0.0.1:{port}/", tmp_path
-    proc.terminate()
-    proc.wait(timeout=60)
+        pytest.fail(f"{entry} ended before serving:\n" + "".join(seen[-30:]))
+    # Read on, or a full pipe (a log line per request) would block the server mid-answer.
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+@pytest.fixture
+def demo_server(digits_run, tmp_path, data_dir):
+    """`cnnlab-demo` on the shared digits checkpoint: yields (its URL, the CNNLAB_ROOT its run
+    folder is under); stopped after the test."""
+    args = [f"ckpt_path={digits_run / 'checkpoints' / 'best.ckpt'}", "examples=2", "run_id=demo"]
+    with serve("demo", args, tmp_path, data_dir) as url:
+        yield url, tmp_path

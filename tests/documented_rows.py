@@ -31,6 +31,11 @@ RUN: dict[str, dict] = {
                                           subs={"7860": "{busy}", "7861": "{busy+1}"}),
     '`make demo ARGS="… host=no.such.host"`': dict(entry="demo",
                                                    args=["ckpt_path={ckpt}", "host=no.such.host"]),
+    "`make playground` without Gradio": dict(entry="playground", args=["port={port}"],
+                                             hide=["gradio"]),  # fmt: skip
+    '`make playground ARGS="tab=maps"`': dict(entry="playground", args=["tab=maps"]),
+    '`make playground ARGS="tab=inside"`': dict(entry="playground",
+                                                args=["tab=inside", "port={port}"]),
     "a checkpoint whose stored config": dict(entry="predict", edit=EVIL,
                                              args=["ckpt_path={edited}", "images={image}"]),
     "a checkpoint with a calibration": dict(entry="predict", edit=COLD,
@@ -265,6 +270,10 @@ BEHAVIOUR: dict[str, tuple[str, str]] = {
     "a notebook in `notebooks/` edited without": (
         "test_notebooks.py",
         "test_the_site_shows_the_notebook_executed_from_its_current_source",
+    ),
+    "in the playground: a kernel cell": (
+        "test_playground.py",
+        "test_a_bad_kernel_is_one_message",
     ),
     "`cnnlab.train(…, quiet=True)`": ("test_api.py", "test_the_api_in_a_real_jupyter_kernel"),
     '`make lecture ARGS="seed=1"`': (

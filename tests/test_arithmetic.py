@@ -99,7 +99,10 @@ def test_summary_renders_markdown_and_csv(compose):
     assert "| features.0 | Conv2d | 32×28×28 | 25,088 | 832 |" in md
     assert "| parameters | 824,970 |" in md
     csv_text = render(report, "csv", 128)
-    assert csv_text.splitlines()[0] == "layer,type,output (C×H×W),activations,params,MFLOPs"
+    assert csv_text.splitlines()[0] == (
+        "layer,type,output (C×H×W),activations,params,MFLOPs,receptive field,jump"
+    )
+    assert "| features.5 | MaxPool2d | 64×7×7 | 3,136 | 0 | 0.00 | 12×12 | 4 |" in md
     import csv
     import io
 
@@ -130,8 +133,10 @@ def test_the_terminal_table_never_cuts_a_number(compose, terminal, width):
     text = out.getvalue()
     assert "…" not in text
     for row in summary_format.rows(report):
-        for figure in row[3:]:
+        for figure in row[3:6]:
             assert figure in text
+    conv = next(line for line in text.splitlines() if "768×14×14" in line)  # conv_proj's row
+    assert conv.split("│")[-2].strip() == "16"  # its receptive field, the last column
     assert "17.56 GMACs" in text and "86,567,656" in text
     if terminal and width == 80:  # narrower: the figures alone need more, the window wraps
         assert max(len(line) for line in text.splitlines()) <= 80

@@ -1,5 +1,6 @@
-"""The lecture's arithmetic for any network: output shape, activations, parameters and FLOPs per
-layer, and the memory they add up to. No Lightning here: plain torch, usable from a notebook.
+"""The lecture's arithmetic for any network: output shape, activations, parameters, FLOPs and
+receptive field per layer, and the memory they add up to. No Lightning here: plain torch,
+usable from a notebook.
 
 Conventions (the lecture's):
 - activations: values stored per image. The input counts, and so does the output of every leaf
@@ -28,6 +29,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cnnlab.analysis.receptive import Field, fields
+
 FP32 = 4  # bytes per value
 VIEWS = (nn.Flatten, nn.Identity, nn.Dropout, nn.Dropout2d, nn.Unflatten)
 
@@ -40,6 +43,7 @@ class Row:
     activations: int  # values this layer stores per image (0 for views and in-place ops)
     params: int  # the layer's own parameters
     flops: int  # forward FLOPs per image (2 per multiply-add)
+    field: Field | None = None  # a sliding layer's receptive field and jump (receptive.py)
 
 
 @dataclass
@@ -152,6 +156,7 @@ def analyze(net: nn.Module, input_shape: tuple[int, ...]) -> Report:
         flops=counter.get_total_flops(),
         unused=unused,
     )
+    chain = fields(net, input_shape) or {}
     rows = sorted(((n, m) for n, m in leaves if n in order), key=lambda x: order[x[0]])
     for name, module in rows:
         shape = shapes[name]
@@ -166,6 +171,7 @@ def analyze(net: nn.Module, input_shape: tuple[int, ...]) -> Report:
                 activations=numel(shape) if _allocates(module) else 0,
                 params=sum(p.numel() for p in module.parameters(recurse=False)),
                 flops=flops(name) - inner,
+                field=chain.get(name),
             )
         )
     return report

@@ -24,7 +24,7 @@ def _freetype_font():
     return ImageFont.load_default()
 
 
-def _font(text: str):
+def font(text: str):
     """The bitmap font, or FreeType for text it cannot encode (beyond Latin-1 class names)."""
     try:
         text.encode("latin-1")
@@ -51,7 +51,7 @@ def grid(
     # The captions' drawn height (a font's glyphs can be taller than LINE), and 2 px of air:
     # a caption never overlaps the top of its picture.
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    drawn = [measure.multiline_textbbox((0, 0), c, font=_font(c), spacing=1)[3] for c in captions]
+    drawn = [measure.multiline_textbbox((0, 0), c, font=font(c), spacing=1)[3] for c in captions]
     caption_h = max([lines * LINE, *drawn]) + 2
     cell_h, cell_w = tile + caption_h + pad, tile + pad
     rows = (len(tiles) + columns - 1) // columns
@@ -60,7 +60,7 @@ def grid(
     for i, (img, caption) in enumerate(zip(tiles, captions, strict=True)):
         r, c = divmod(i, columns)
         x, y = pad + c * cell_w, pad + r * cell_h
-        draw.multiline_text((x, y), caption, fill=(0, 0, 0), font=_font(caption), spacing=1)
+        draw.multiline_text((x, y), caption, fill=(0, 0, 0), font=font(caption), spacing=1)
         pic = Image.fromarray(to_uint8(img)).resize((tile, tile), Image.NEAREST)
         canvas.paste(pic, (x, y + caption_h))
     return np.asarray(canvas)
@@ -99,9 +99,9 @@ def confusion_image(counts: np.ndarray, names: list[str], cell: int = 28) -> np.
     for i in range(n):
         if labelled:
             draw.text(
-                (4, y0 + i * cell + (cell - LINE) // 2), names[i], fill=black, font=_font(names[i])
+                (4, y0 + i * cell + (cell - LINE) // 2), names[i], fill=black, font=font(names[i])
             )
-            draw.text((x0 + i * cell + 2, LINE + 4), names[i][:4], fill=black, font=_font(names[i]))
+            draw.text((x0 + i * cell + 2, LINE + 4), names[i][:4], fill=black, font=font(names[i]))
         for j in range(n):
             s = float(share[i, j])
             # White → (8, 48, 107), the dark end of matplotlib's "Blues"; text turns white on dark.

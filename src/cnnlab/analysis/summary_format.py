@@ -8,7 +8,8 @@ import io
 from cnnlab.analysis.arithmetic import Report, numel
 from cnnlab.core.tables import markdown_table
 
-COLUMNS = ["layer", "type", "output (C×H×W)", "activations", "params", "MFLOPs"]
+COLUMNS = ["layer", "type", "output (C×H×W)", "activations", "params", "MFLOPs", "receptive field",
+           "jump"]  # fmt: skip
 
 
 def human(n: float, unit: str = "") -> str:
@@ -27,6 +28,8 @@ def rows(report: Report) -> list[list[str]]:
             f"{numel(report.input_shape):,}",
             "0",
             "0",
+            "1×1",
+            "1",
         ]
     ]
     for r in report.rows:
@@ -38,6 +41,8 @@ def rows(report: Report) -> list[list[str]]:
                 f"{r.activations:,}",
                 f"{r.params:,}",
                 f"{r.flops / 1e6:,.2f}",
+                f"{r.field.size}×{r.field.size}" if r.field else "",
+                str(r.field.jump) if r.field else "",
             ]
         )
     return out
@@ -84,9 +89,10 @@ def to_csv(report: Report, batch_size: int) -> str:
     writer = csv.writer(buf)
     writer.writerow(COLUMNS)
     writer.writerow(["input", "", "×".join(map(str, report.input_shape)),
-                     numel(report.input_shape), 0, 0])  # fmt: skip
+                     numel(report.input_shape), 0, 0, 1, 1])  # fmt: skip
     writer.writerows([r.name, r.kind, "×".join(map(str, r.shape)), r.activations, r.params,
-                      round(r.flops / 1e6, 4)] for r in report.rows)  # fmt: skip
+                      round(r.flops / 1e6, 4), r.field.size if r.field else "",
+                      r.field.jump if r.field else ""] for r in report.rows)  # fmt: skip
     writer.writerow([])
     writer.writerow(["total", "value", "unit"])
     writer.writerows([("parameters", report.params, ""),
@@ -110,14 +116,18 @@ def terminal(report: Report, batch_size: int, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    body = rows(report)
-    widths = [max(len(col), *(len(r[i]) for r in body)) for i, col in enumerate(COLUMNS)]
+    # An 80-column window holds the figures: the receptive field as one number (its side, the
+    # field being square), no jump; Markdown and CSV have both.
+    columns = [*COLUMNS[:2], COLUMNS[2].replace(" ", "\n"), *COLUMNS[3:6], "RF"]
+    body = [[*r[:6], r[6].split("×")[0]] for r in rows(report)]
+    widths = [max(*map(len, col.splitlines()), *(len(r[i]) for r in body))
+              for i, col in enumerate(columns)]  # fmt: skip
     console = console or Console()
-    needed = sum(widths) + 3 * len(COLUMNS) + 1  # "│ " … " │" borders and padding
+    needed = sum(widths) + 3 * len(columns) + 1  # "│ " … " │" borders and padding
     smallest = needed - widths[0] - widths[1] + 2 * NAME_MIN
     console.width = max(console.width, smallest) if console.is_terminal else max(needed, 80)
     table = Table(title=f"input {'×'.join(map(str, report.input_shape))}")
-    for i, col in enumerate(COLUMNS):
+    for i, col in enumerate(columns):
         if i < 2:  # layer, type: fold when the window is narrow
             table.add_column(col, overflow="fold", min_width=min(NAME_MIN, widths[i]))
         else:

@@ -11,6 +11,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
+from cnnlab.analysis import inside
 from cnnlab.analysis.eval_figures import DRAWN_UP_TO
 from cnnlab.analysis.render import confusion_image, mistakes_grid
 from cnnlab.callbacks.picture_epochs import draws_after_this_epoch
@@ -29,11 +30,6 @@ def _val_tensors(dm) -> tuple[torch.Tensor, torch.Tensor]:
         if seen >= MAX_IMAGES:
             break
     return torch.cat(images)[:MAX_IMAGES], torch.cat(targets)[:MAX_IMAGES]
-
-
-def _norm01(t: torch.Tensor) -> torch.Tensor:
-    lo, hi = t.amin(dim=(-1, -2), keepdim=True), t.amax(dim=(-1, -2), keepdim=True)
-    return (t - lo) / (hi - lo).clamp_min(1e-8)
 
 
 class Diagnostics(L.Callback):
@@ -150,12 +146,7 @@ class Diagnostics(L.Callback):
 
     @staticmethod
     def filters(net: nn.Module):
-        conv = next((m for m in net.modules() if isinstance(m, nn.Conv2d)), None)
-        if conv is None:
-            return None
-        w = conv.weight.detach().cpu()[:64]
-        w = w if w.shape[1] in (1, 3) else w[:, :1]
-        return make_grid(_norm01(w), nrow=8, padding=1, pad_value=1.0)
+        return inside.filter_grid(net)  # the playground's picture of them, too
 
     def maps(self, net: nn.Module, x: torch.Tensor):
         convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
@@ -172,5 +163,5 @@ class Diagnostics(L.Callback):
         tiles = []
         for out in outputs:
             maps = out[0, : self.feature_maps].unsqueeze(1).float().cpu()
-            tiles.append(torch.nn.functional.interpolate(_norm01(maps), size=(size, size)))
+            tiles.append(torch.nn.functional.interpolate(inside.scaled(maps), size=(size, size)))
         return make_grid(torch.cat(tiles), nrow=self.feature_maps, padding=1, pad_value=1.0)

@@ -164,6 +164,7 @@ RULES: dict[str, Rule] = {
 }
 
 WHOLE_1 = (_whole(1), "a whole number ≥ 1")
+PORT = (lambda v: _whole(1)(v) and v <= 65535, "a port number from 1 to 65535")
 # The keys only one command's config has, by its task_name.
 COMMAND_RULES: dict[str, dict[str, Rule]] = {
     "eval": {"split": one_of(choices.SPLITS)},
@@ -184,10 +185,11 @@ COMMAND_RULES: dict[str, dict[str, Rule]] = {
         "parity_images": WHOLE_1,
         "tolerance": NON_NEGATIVE,  # 0: bit-exact
     },  # fmt: skip
-    "demo": {
-        "port": (lambda v: _whole(1)(v) and v <= 65535, "a port number from 1 to 65535"),
-        "examples": (_whole(0), "a whole number ≥ 0"),
-        "share": BOOL,
+    "demo": {"port": PORT, "examples": (_whole(0), "a whole number ≥ 0"), "share": BOOL},
+    "playground": {
+        "port": PORT,
+        "test_images": (_whole(0), "a whole number ≥ 0"),
+        "tab": one_of(choices.PLAYGROUND_TABS),
     },
     "summary": {"format": one_of(choices.SUMMARY_FORMATS), "batch_size": WHOLE_1},
     "shards": {

@@ -129,6 +129,12 @@ def serve(cfg: DictConfig) -> None:
     card = page.model_card(model, metrics, ckpt)
     title = f"cnnlab demo: {run.name}"
     app = page.build(page.Classifier(model, card), examples, title)
+    launch(app, host, port, folder, share=bool(cfg.share))
+
+
+def launch(app, host: str, port: int, folder: Path, share: bool = False) -> None:
+    """Serve a Gradio `app` until Ctrl-C, saying who can reach it; the only files it may hand
+    out besides its uploads are those under `folder`."""
     if host in LOOPBACK:
         log.info("the page is served on this machine only (host=%s); host=0.0.0.0 opens it "
                  "to the network", host)  # fmt: skip
@@ -136,7 +142,7 @@ def serve(cfg: DictConfig) -> None:
         log.warning("host=%s: the page is reachable from the network, by anyone who can reach "
                     "this machine (it asks for no password)", host)  # fmt: skip
     try:
-        app.launch(server_name=host, server_port=port, share=bool(cfg.share),
+        app.launch(server_name=host, server_port=port, share=share,
                    allowed_paths=[str(folder)], show_error=True, quiet=False)  # fmt: skip
     except OSError as err:  # taken between the check and the start
         raise UserError(f"cannot serve on host={host} port={port}: {err}") from None

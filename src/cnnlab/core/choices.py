@@ -10,5 +10,6 @@ DECODERS = ("auto", "pil", "torchvision", "gpu")  # data.decode: who decodes tra
 SPLITS = ("test", "val")  # what eval evaluates
 DEVICES = ("auto", "cpu", "cuda")  # predict / explain
 SUMMARY_FORMATS = ("table", "markdown", "csv")
+PLAYGROUND_TABS = ("kernels", "arithmetic", "inside")  # the tab the playground opens on
 EXPORT_FORMATS = ("onnx", "torchscript", "exported_program")
 TEST_CKPTS = ("best", "last")  # the checkpoint train tests after fit
