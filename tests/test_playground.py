@@ -42,6 +42,8 @@ def test_a_sobel_kernel_on_a_real_photo_is_conv2d_per_channel_and_summed(client)
                              for c in range(3)])  # fmt: skip
     assert np.abs(got["per_channel"] - per_channel.numpy()).max() < 1e-6
     assert np.abs(got["summed"] - per_channel.sum(0).numpy()).max() < 1e-6
+    *_, corner, _ = client.predict(CHINA, None, SOBEL_X, 0, 0, 0, api_name="/kernel")
+    assert "wᵀx = -1·0.000 + 0·0.000 + 1·0.000 + -2·0.000 + 0·" in corner  # padding: x = 0
     window = photo[:, 199:202, 299:302]
     z = float((window * k).sum()) + 0.5
     assert f"= **{z:.4f}**" in cell and f"relu → **{max(z, 0):.4f}**" in cell
@@ -183,3 +185,12 @@ def test_an_images_stages_and_grad_cam_and_a_broken_one(client, tmp_path):
     broken.write_bytes(b"not a png")
     with pytest.raises(Exception, match="cannot read image broken.png"):
         client.predict(gradio_client.handle_file(str(broken)), api_name="/stages")
+
+
+def test_the_run_folder_keeps_only_the_newest_answers(tmp_path):
+    from cnnlab.demo.playground import KEEP, Playground
+
+    play = Playground(tmp_path, tmp_path, tmp_path)
+    written = [play._file(f"{i}.npz", b"x") for i in range(KEEP + 8)]
+    kept = sorted(str(p) for p in tmp_path.glob("*_*.npz"))
+    assert len(kept) == KEEP and written[-1] in kept and written[0] not in kept

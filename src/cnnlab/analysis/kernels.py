@@ -76,8 +76,9 @@ def convolve(image: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.
 class Cell:
     """One output cell worked out: z = relu(wᵀx + b) over the window at (row, col)."""
 
-    window: torch.Tensor  # (C, F, F) input values (zero where the window leaves the image)
-    products: torch.Tensor  # (C, F, F) kernel × window
+    kernel: torch.Tensor  # (F, F) the weights w, the same on every channel
+    window: torch.Tensor  # (C, F, F) input values x (zero where the window leaves the image)
+    products: torch.Tensor  # (C, F, F) w × x
     per_channel: torch.Tensor  # (C,) wᵀx per channel
     bias: float
 
@@ -100,7 +101,7 @@ def cell(image: torch.Tensor, k: torch.Tensor, row: int, col: int, bias: float =
     padded = F.pad(image, (half, half, half, half))
     window = padded[:, row : row + 2 * half + 1, col : col + 2 * half + 1]
     products = window * k.to(image.dtype)
-    return Cell(window, products, products.sum((1, 2)), float(bias))
+    return Cell(k.to(image.dtype), window, products, products.sum((1, 2)), float(bias))
 
 
 def output_size(size: int, kernel: int, padding: int = 0, stride: int = 1, dilation: int = 1,

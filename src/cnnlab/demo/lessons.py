@@ -59,9 +59,8 @@ def cell_markdown(cell: kernels.Cell, row: int, col: int) -> str:
     """The lecture's z = relu(wᵀx + b) at one output cell, channel by channel."""
     lines = [f"**Output cell ({row}, {col})**: z = relu(wᵀx + b)", ""]
     for c in range(cell.window.shape[0]):
-        terms = " + ".join(f"{w:.3g}·{x:.3f}" for w, x in zip(
-            (cell.products[c] / cell.window[c].where(cell.window[c] != 0, 1)).flatten().tolist(),
-            cell.window[c].flatten().tolist(), strict=True))  # fmt: skip
+        pairs = zip(cell.kernel.flatten().tolist(), cell.window[c].flatten().tolist(), strict=True)
+        terms = " + ".join(f"{w:.3g}·{x:.3f}" for w, x in pairs)
         lines.append(f"- channel {c}: wᵀx = {terms} = **{float(cell.per_channel[c]):.4f}**")
     lines += ["", f"Σ over channels + b = {float(cell.per_channel.sum()):.4f} + {cell.bias:g} = "
               f"**{cell.total:.4f}**; relu → **{cell.relu:.4f}**"]  # fmt: skip

@@ -5,6 +5,8 @@ only what is uploaded to it and writes only into its run folder."""
 
 from __future__ import annotations
 
+import io
+import time
 import uuid
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from cnnlab.core.errors import UserError
 from cnnlab.demo import drawing, lessons
 from cnnlab.demo.page import Classifier, uploaded
 
+KEEP = 32  # files the run folder keeps of the pages' answers (the newest)
+
 
 class Playground:
     """The tabs' answers: pictures, Markdown and numbers; a bad input raises one UserError."""
@@ -28,9 +32,12 @@ class Playground:
 
     def _file(self, name: str, data: bytes) -> str:
         """Written into the run folder (the only place the page serves files from), under a
-        name of its own (handlers may run at once)."""
-        path = self.folder / f"{uuid.uuid4().hex[:12]}_{name}"
+        name of its own (handlers may run at once); only the newest KEEP stay, so a class
+        session does not fill the disk (Gradio has copied the older ones to its cache)."""
+        path = self.folder / f"{time.time_ns():020d}-{uuid.uuid4().hex[:6]}_{name}"
         path.write_bytes(data)
+        for old in sorted(self.folder.glob("*-*_*.*"))[:-KEEP]:  # the names sort by time
+            old.unlink(missing_ok=True)
         return str(path)
 
     def picture(self, choice: str, upload) -> np.ndarray:
@@ -54,8 +61,6 @@ class Playground:
         channels = [drawing.diverging(m.numpy(), 200) for m in per_channel]
         captions = [f"channel {i}: k * im^{i}" for i in range(len(channels))]
         tiles = grid(channels, captions, columns=len(channels), tile=200)
-        import io
-
         buffer = io.BytesIO()
         np.savez(buffer, per_channel=per_channel.numpy(), summed=summed.numpy(), kernel=k.numpy())
         return (
@@ -89,8 +94,6 @@ class Playground:
     def filters(self):
         model = self._model()
         weights = inside.first_conv(model.net).weight.detach().cpu()
-        import io
-
         buffer = io.BytesIO()
         np.save(buffer, weights.numpy())
         picture = (inside.filter_grid(model.net).permute(1, 2, 0).numpy() * 255).astype(np.uint8)

@@ -41,7 +41,8 @@ RECEPTIVE = ("## Receptive fields\nEach sliding layer's receptive field (input p
 def build(play: Playground, tab: str = PLAYGROUND_TABS[0], title: str = "cnnlab playground"):
     import gradio as gr
 
-    with gr.Blocks(title=title) as page:
+    # Gradio's copies of the answers (feature maps of 8 MB) are deleted after an hour.
+    with gr.Blocks(title=title, delete_cache=(600, 3600)) as page:
         gr.Markdown(f"# {title}\nThe lecture's demos, computed with torch: a kernel over a "
                     "photo, the arithmetic of a convolution, and (with `ckpt_path=`) the inside of "
                     "a network you trained.")  # fmt: skip
