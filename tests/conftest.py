@@ -187,9 +187,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(entry: str, args: list[str], root: Path, data_dir: Path) -> Iterator[str]:
+def serve(entry: str, args: list[str], root: Path, data_dir: Path) -> Iterator[tuple[str, list]]:
     """`cnnlab-<entry> args…` as a real server in its own process on a free port: yields its URL
-    once it says where it listens (CNNLAB_ROOT=root); stopped afterwards."""
+    and the lines it printed up to then, once it says where it listens (CNNLAB_ROOT=root);
+    stopped afterwards."""
     port = free_port()
     env = {**os.environ, "CNNLAB_ROOT": str(root), "CNNLAB_DATA": str(data_dir),
            "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
@@ -210,7 +211,7 @@ def serve(entry: str, args: list[str], root: Path, data_dir: Path) -> Iterator[s
     # Read on, or a full pipe (a log line per request) would block the server mid-answer.
     threading.Thread(target=proc.stdout.read, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{port}/", seen
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -221,5 +222,5 @@ def demo_server(digits_run, tmp_path, data_dir):
     """`cnnlab-demo` on the shared digits checkpoint: yields (its URL, the CNNLAB_ROOT its run
     folder is under); stopped after the test."""
     args = [f"ckpt_path={digits_run / 'checkpoints' / 'best.ckpt'}", "examples=2", "run_id=demo"]
-    with serve("demo", args, tmp_path, data_dir) as url:
+    with serve("demo", args, tmp_path, data_dir) as (url, _):
         yield url, tmp_path

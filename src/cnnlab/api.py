@@ -98,8 +98,9 @@ def augment_preview(*overrides: str, count: int = 32, config_dir: str | Path | N
 
 def train(*overrides: str, config_dir: str | Path | None = None, quiet: bool = False) -> Run:
     """`cnnlab-train overrides…`; returns the finished Run. `quiet=True` prints nothing but
-    errors: no progress bar, model summary, test table, log lines, warnings or run folder line
-    (a notebook that trains many small runs); the run folder holds the same files."""
+    cnnlab's warnings and errors: no progress bar, model summary, test table, info lines,
+    library warnings or run-folder line (a notebook that trains many small runs); the run
+    folder holds the same files."""
     from cnnlab.commands.train import train as fit
     from cnnlab.commands.train import where_it_went
     from cnnlab.core import checkpoint
