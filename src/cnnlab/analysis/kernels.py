@@ -104,6 +104,11 @@ def cell(image: torch.Tensor, k: torch.Tensor, row: int, col: int, bias: float =
     return Cell(k.to(image.dtype), window, products, products.sum((1, 2)), float(bias))
 
 
+def effective_size(kernel: int, dilation: int = 1) -> int:
+    """E = D·(F − 1) + 1: the input span a dilated kernel covers."""
+    return dilation * (kernel - 1) + 1
+
+
 def output_size(size: int, kernel: int, padding: int = 0, stride: int = 1, dilation: int = 1,
                 pool: bool = False) -> int:  # fmt: skip
     """W_o = ⌊(W − E + 2P)/S⌋ + 1, E = D·(F − 1) + 1 the kernel's effective size, as
@@ -113,7 +118,7 @@ def output_size(size: int, kernel: int, padding: int = 0, stride: int = 1, dilat
                                ("dilation", dilation, 1), ("P", padding, 0)):  # fmt: skip
         if value < least:
             raise UserError(f"{name}={value}; valid: a whole number ≥ {least}")
-    effective = dilation * (kernel - 1) + 1
+    effective = effective_size(kernel, dilation)
     if pool and padding > kernel // 2:
         raise UserError(
             f"P={padding} with a {kernel}×{kernel} pool: a pool's padding is at most "

@@ -119,7 +119,8 @@ def terminal(report: Report, batch_size: int, console=None) -> None:
     # An 80-column window holds the figures: the receptive field as one number (its side, the
     # field being square), no jump; Markdown and CSV have both.
     columns = [*COLUMNS[:2], COLUMNS[2].replace(" ", "\n"), *COLUMNS[3:6], "RF"]
-    body = [[*r[:6], r[6].split("×")[0]] for r in rows(report)]
+    sides = ["1", *(str(r.field.size) if r.field else "" for r in report.rows)]  # input first
+    body = [[*r[:6], side] for r, side in zip(rows(report), sides, strict=True)]
     widths = [max(*map(len, col.splitlines()), *(len(r[i]) for r in body))
               for i, col in enumerate(columns)]  # fmt: skip
     console = console or Console()

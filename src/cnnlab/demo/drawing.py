@@ -23,10 +23,7 @@ def diverging(values: np.ndarray, shown: int = 320) -> np.ndarray:
 
     scale = float(np.abs(values).max()) or 1.0
     rgb = (colormaps["RdBu_r"]((values / scale + 1) / 2)[..., :3] * 255).astype(np.uint8)
-    picture = Image.fromarray(rgb)
-    ratio = shown / max(picture.size)
-    picture = picture.resize((max(1, round(picture.width * ratio)),
-                              max(1, round(picture.height * ratio))), Image.NEAREST)  # fmt: skip
+    picture = _fit(Image.fromarray(rgb), shown)
     canvas = Image.new("RGB", (max(picture.width, 240), picture.height + BAR), "white")
     canvas.paste(picture, (0, 0))
     ramp = (colormaps["RdBu_r"](np.linspace(0, 1, 200))[:, :3] * 255).astype(np.uint8)
@@ -39,10 +36,14 @@ def diverging(values: np.ndarray, shown: int = 320) -> np.ndarray:
 
 def gray(image: np.ndarray, shown: int = 320) -> np.ndarray:
     """A photo or a digit as shown beside its feature map, the same size."""
-    picture = Image.fromarray(image)
+    return np.asarray(_fit(Image.fromarray(image).convert("RGB"), shown))
+
+
+def _fit(picture: Image.Image, shown: int) -> Image.Image:
+    """`shown` pixels on the longer side, nearest neighbour: pixels stay visible."""
     ratio = shown / max(picture.size)
     size = (max(1, round(picture.width * ratio)), max(1, round(picture.height * ratio)))
-    return np.asarray(picture.convert("RGB").resize(size, Image.NEAREST))
+    return picture.resize(size, Image.NEAREST)
 
 
 def windows_gif(padded: int, padding: int, out: int, frames: list[list[tuple[int, int]]]) -> bytes:

@@ -4,6 +4,7 @@ inside a trained network. Every number comes from torch and `cnnlab.analysis`.""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,10 @@ LONGEST = 640  # an upload is scaled down to this many pixels on its longer side
 PHOTOS = ("China (scikit-learn)", "flower (scikit-learn)", "a digit (MNIST test split)")
 
 
+@functools.lru_cache(maxsize=len(PHOTOS))
 def photo(name: str, data_dir: str | Path) -> np.ndarray:
-    """A bundled picture (offline): (H, W, 3) or (H, W) uint8."""
+    """A bundled picture (offline): (H, W, 3) or (H, W) uint8, read once per server (every
+    kernel answer reads it; callers do not modify it)."""
     if name == PHOTOS[2]:
         from cnnlab.data.sources import mnist_sample
 
@@ -74,7 +77,7 @@ def arithmetic(size: int, kernel: int, padding: int, stride: int, dilation: int,
         if value < 1:
             raise UserError(f"{name}={value}; valid: a whole number ≥ 1")
     out = kernels.output_size(size, kernel, padding, stride, dilation)
-    numbers = {"output": out, "effective_kernel": dilation * (kernel - 1) + 1,
+    numbers = {"output": out, "effective_kernel": kernels.effective_size(kernel, dilation),
                "conv_params": conv_params(kernel, c_in, c_out),
                "dense_params": dense_params(size * size * c_in, out * out * c_out)}  # fmt: skip
     try:

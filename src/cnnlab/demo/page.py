@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,18 @@ def forget(path: Path, folder: str | Path) -> None:
             path.parent.rmdir()
 
 
+def read_upload(upload: Any, folder: str | Path, read: Callable[[Path], Any]) -> Any:
+    """`read(path)` of an upload this page may read (`uploaded`); a file it cannot read is
+    deleted (`forget`) and its one line names the file as the user knows it, not the server
+    path."""
+    path, name = uploaded(upload, folder)
+    try:
+        return read(path)
+    except UserError as err:
+        forget(path, folder)
+        raise UserError(str(err).replace(str(path), name)) from None
+
+
 def build(classifier: Classifier, examples: list[str], title: str):
     import gradio as gr
     from gradio.utils import get_upload_folder
@@ -125,15 +138,10 @@ def build(classifier: Classifier, examples: list[str], title: str):
     # not open reaches cnnlab's reader, which names what is wrong in one line. `uploaded` then
     # admits only files in Gradio's upload folder, and no message names a server path.
     def answer(upload, target, method):
-        try:
-            path, name = uploaded(upload, cache)
+        try:  # an unreadable file: one line in the page's error box
+            images = read_upload(upload, cache, lambda path: classifier.model.read([path]))
         except UserError as err:
             raise gr.Error(str(err)) from None
-        try:
-            images = classifier.model.read([path])
-        except UserError as err:  # an unreadable file: one line in the page's error box
-            forget(path, cache)
-            raise gr.Error(str(err).replace(str(path), name)) from None
         try:
             return classifier.classify(images, target, method)
         except UserError as err:  # a class the model does not have (through the API)

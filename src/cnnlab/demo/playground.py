@@ -17,7 +17,7 @@ from cnnlab.analysis import inside, kernels
 from cnnlab.analysis.render import grid
 from cnnlab.core.errors import UserError
 from cnnlab.demo import drawing, lessons
-from cnnlab.demo.page import Classifier, uploaded
+from cnnlab.demo.page import Classifier, read_upload
 
 KEEP = 32  # files the run folder keeps of the pages' answers (the newest)
 
@@ -42,11 +42,7 @@ class Playground:
 
     def picture(self, choice: str, upload) -> np.ndarray:
         if upload:
-            path, name = uploaded(upload, self.uploads)
-            try:
-                return lessons.read_upload(path)
-            except UserError as err:
-                raise UserError(str(err).replace(str(path), name)) from None
+            return read_upload(upload, self.uploads, lessons.read_upload)
         return lessons.photo(choice, self.data_dir)
 
     def kernel(self, choice: str, upload, text: str, row: float, col: float, bias: float):
@@ -137,11 +133,7 @@ class Playground:
 
     def _images(self, upload) -> torch.Tensor:
         model = self._model()
-        path, name = uploaded(upload, self.uploads)
-        try:
-            return model.read([path])
-        except UserError as err:
-            raise UserError(str(err).replace(str(path), name)) from None
+        return read_upload(upload, self.uploads, lambda path: model.read([path]))
 
 
 def _input_shape(model) -> tuple[int, int, int]:
