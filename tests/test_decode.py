@@ -10,9 +10,11 @@ import logging
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 from torchvision.transforms import v2
 
+from cnnlab.cli.schema import validate
 from cnnlab.core.errors import UserError
 from cnnlab.data import decode, jpeg_header
 from cnnlab.data.folder import open_split
@@ -120,7 +122,7 @@ def test_reduced_size_decoding_gives_the_full_decodes_picture():
 
 def test_a_bad_decoder_or_crop_is_one_line(tmp_path):
     with pytest.raises(UserError, match=r"data.decode='nvidia' is not valid; choose one of: auto"):
-        decode.check_decoder("nvidia")
+        validate(OmegaConf.create({"data": {"decode": "nvidia"}}))
     with pytest.raises(UserError, match="augment.train_crop=RandomCrop is not supported"):
         decode.CropBox.from_transform(32, v2.RandomCrop(32))
     with pytest.raises(UserError, match=r"cannot read image x.jpg: "):

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from cnnlab.cli.schema import validate
+from cnnlab.core.errors import UserError
 from cnnlab.lecture import cam_grid, imagenet, layer_claims, transfer_claims
 from cnnlab.lecture.results import Job
 from cnnlab.models.convnet import ConvNet
@@ -45,11 +47,15 @@ def test_convnet_norm_variants_sit_where_batchnorm_does(norm, layer):
         net.load_state_dict(old.state_dict())
 
 
-def test_convnet_rejects_an_unknown_variant_naming_the_choices():
-    with pytest.raises(ValueError, match="model.net.norm='weight'.*batch, group, layer, none"):
-        ConvNet(in_channels=1, num_classes=10, image_size=28, norm="weight")
-    with pytest.raises(ValueError, match="model.net.pool='min'.*max, avg, stride"):
-        ConvNet(in_channels=1, num_classes=10, image_size=28, pool="min")
+def test_convnet_rejects_an_unknown_variant_naming_the_choices(compose):
+    with pytest.raises(UserError, match="model.net.norm='weight'.*batch, group, layer, none"):
+        validate(compose("model=convnet", "model.net.norm=weight"))
+    with pytest.raises(UserError, match="model.net.pool='min'.*max, avg, stride"):
+        validate(compose("model=convnet", "model.net.pool=min"))
+    with pytest.raises(UserError, match="model.net.pool='stride'.*avg, max"):
+        validate(compose("model=lenet5", "model.net.pool=stride"))  # LeNet's own choices
+    with pytest.raises(ValueError, match="model.net.norm='group' contradicts .*batch_norm=true"):
+        ConvNet(in_channels=1, num_classes=10, image_size=28, batch_norm=True, norm="group")
 
 
 def test_the_matched_mlp_has_the_convnets_parameter_count(compose):
@@ -244,6 +250,5 @@ def test_a_bad_convnet_variant_is_one_error_line(command):
     proc = command("summary", "model=convnet", "model.net.norm=weight")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
-        "error: could not build model (ConvNet): ValueError: model.net.norm='weight' is not "
-        "valid (with batch_norm=False); choose one of: batch, group, layer, none"
+        "error: model.net.norm='weight' is not valid; valid: batch, group, layer, none, or null"
     )

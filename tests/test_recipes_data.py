@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cnnlab.cli.schema import validate
 from cnnlab.core.errors import UserError
 from cnnlab.data import splits
 from cnnlab.training import build
@@ -83,9 +84,9 @@ def test_a_fold_validates_and_the_others_train_with_the_test_split_untouched(com
     "overrides, message",
     [
         (["data.balance=oversample"], "data.balance='oversample' is not valid; choose one of"),
-        (["data.folds=5", "data.fold=5"], "data.folds=5 data.fold=5 is not valid"),
+        (["data.folds=5", "data.fold=5"], "data.fold=5 is out of range; valid: 0 to 4 "),
     ],
 )
 def test_bad_balance_and_fold_values_are_one_line(compose, overrides, message):
     with pytest.raises(UserError, match=message):
-        _datamodule(compose, *overrides)
+        validate(compose(*overrides))

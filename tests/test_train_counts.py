@@ -16,7 +16,7 @@ from cnnlab.training.param_groups import GroupPlan
 def test_epoch_totals_equal_a_direct_count_across_folds(monkeypatch):
     monkeypatch.setattr(module_file, "FOLD", 3)  # 7 steps: folds of 3, 3, then the epoch's end
     module = ClassifierModule(nn.Identity(), torch.optim.SGD, groups=GroupPlan("fc", 0.1, 0.0),
-                              num_classes=6)  # fmt: skip
+                              num_classes=6, label_smoothing=0.0)  # fmt: skip
     gen = torch.Generator().manual_seed(0)
     expected = torch.zeros(4, dtype=torch.float64)  # loss × images, top-1, top-5, images
     for step, size in enumerate([8, 8, 8, 5, 8, 8, 3]):

@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import EMAWeightAveraging
 
 
 class EMA(EMAWeightAveraging):
-    def __init__(self, decay: float = 0.999, **kwargs) -> None:
+    def __init__(self, decay: float = 0.99, **kwargs) -> None:
         super().__init__(decay=decay, **kwargs)
         self.decay = decay
         self._updates: int | None = None  # the average's n_averaged, known on the host

@@ -35,7 +35,7 @@ def balanced_indices(targets: torch.Tensor, count: int, seed: int) -> list[int]:
 class GradCamGrid(L.Callback):
     def __init__(
         self,
-        every_n_epochs: int = 1,
+        every_n_epochs: int = 5,
         num_images: int = 8,
         method: str = "gradcam",
         layer: str | None = None,

@@ -80,6 +80,10 @@ RULES: dict[str, Rule] = {
     "data.seed": (_whole(0), "a whole number ≥ 0"),
     "data.pin_memory": (lambda v: v in (True, False, "auto"), "true, false or auto"),
     "data.decode": one_of(choices.DECODERS),
+    "data.normalize": one_of(choices.NORMALIZE),
+    "data.balance": one_of(choices.BALANCE),
+    "nonfinite.policy": one_of(choices.NONFINITE_POLICIES),
+    "callbacks.gradcam.method": one_of(choices.CAM_METHODS),
     "data.on_bad_image": one_of(choices.BAD_IMAGE_MODES),
     "module.channels_last": BOOL,
     "module.compile": BOOL,
@@ -165,6 +169,18 @@ RULES: dict[str, Rule] = {
 
 WHOLE_1 = (_whole(1), "a whole number ≥ 1")
 PORT = (lambda v: _whole(1)(v) and v <= 65535, "a port number from 1 to 65535")
+# The keys only one network's config has, by its model.net._target_.
+NETWORK_RULES: dict[str, dict[str, Rule]] = {
+    "cnnlab.models.convnet.ConvNet": {
+        "model.net.norm": (lambda v: v is None or v in choices.CONVNET_NORMS,
+                           f"{', '.join(choices.CONVNET_NORMS)}, or null"),
+        "model.net.pool": one_of(choices.CONVNET_POOLS),
+    },
+    "cnnlab.models.lenet.LeNet5": {
+        "model.net.activation": one_of(choices.LENET_ACTIVATIONS),
+        "model.net.pool": one_of(choices.LENET_POOLS),
+    },
+}  # fmt: skip
 # The keys only one command's config has, by its task_name.
 COMMAND_RULES: dict[str, dict[str, Rule]] = {
     "eval": {"split": one_of(choices.SPLITS)},
@@ -176,6 +192,7 @@ COMMAND_RULES: dict[str, dict[str, Rule]] = {
         "device": one_of(choices.DEVICES),
     },
     "explain": {
+        "method": one_of(choices.CAM_METHODS),
         "batch_size": WHOLE_1,
         "on_bad_image": one_of(choices.BAD_IMAGE_MODES),
         "limit": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
@@ -205,7 +222,9 @@ def validate(cfg: DictConfig) -> None:
     """Raise UserError naming the first key whose value is not valid, then check what depends on
     several keys or on the machine (input size, devices, monitored metrics)."""
     task = OmegaConf.select(cfg, "task_name", default=None)
-    for key, (valid, what) in {**RULES, **COMMAND_RULES.get(str(task), {})}.items():
+    network = OmegaConf.select(cfg, "model.net._target_", default=None)
+    rules = {**RULES, **COMMAND_RULES.get(str(task), {}), **NETWORK_RULES.get(str(network), {})}
+    for key, (valid, what) in rules.items():
         value = _value(cfg, key)
         if value is _ABSENT:
             continue  # this config has no such key
@@ -213,6 +232,7 @@ def validate(cfg: DictConfig) -> None:
             verdict = "is out of range" if _number(value) else "is not valid"
             said = what if what.startswith("choose") else f"valid: {what}"
             raise UserError(f"{key}={value!r} {verdict}; {said}")
+    _check_folds(cfg)
     _check_input_size(cfg)
     _check_devices(cfg)
     _check_monitors(cfg)
@@ -226,6 +246,13 @@ def _value(cfg: DictConfig, key: str) -> Any:
     if value is None and OmegaConf.select(cfg, key, default="absent") == "absent":
         return _ABSENT
     return value
+
+
+def _check_folds(cfg: DictConfig) -> None:
+    folds, fold = _value(cfg, "data.folds"), _value(cfg, "data.fold")
+    if isinstance(folds, int) and isinstance(fold, int) and fold >= folds:
+        raise UserError(f"data.fold={fold} is out of range; valid: 0 to {folds - 1} "
+                        f"(below data.folds={folds})")  # fmt: skip
 
 
 def _check_input_size(cfg: DictConfig) -> None:

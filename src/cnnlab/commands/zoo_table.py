@@ -15,6 +15,7 @@ import io
 import sys
 from dataclasses import astuple, dataclass, fields
 
+from cnnlab.core import choices
 from cnnlab.core.errors import UserError
 from cnnlab.core.tables import markdown_table
 
@@ -46,7 +47,6 @@ class Entry:
 
 
 COLUMNS = [f.name for f in fields(Entry)]
-SORTS = ("model", "top1", "top5", "params", "gmacs", "size_mb", "crop")
 
 
 def entries() -> list[Entry]:
@@ -119,15 +119,17 @@ def render(rows: list[Entry], form: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cnnlab-zoo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sort", default="model", help=f"one of: {', '.join(SORTS)}")
+    parser.add_argument("--sort", default="model", help=f"one of: {', '.join(choices.ZOO_SORTS)}")
     parser.add_argument("--format", default="markdown", help="markdown | csv")
     parser.add_argument(
         "--models", default="", help="comma-separated names, e.g. resnet50,vit_b_16"
     )
     args = parser.parse_args(argv)
     try:
-        if args.sort not in SORTS:
-            raise UserError(f"--sort {args.sort!r} is not valid; choose one of: {', '.join(SORTS)}")
+        if args.sort not in choices.ZOO_SORTS:
+            raise UserError(
+                f"--sort {args.sort!r} is not valid; choose one of: {', '.join(choices.ZOO_SORTS)}"
+            )
         if args.format not in ("markdown", "csv"):
             raise UserError(f"--format {args.format!r} is not valid; choose one of: markdown, csv")
         rows = entries()

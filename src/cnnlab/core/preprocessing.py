@@ -21,8 +21,6 @@ from omegaconf import DictConfig
 from cnnlab.core.checkpoint import is_weights_file
 from cnnlab.core.errors import UserError
 
-NORMALIZE = ("auto", "dataset")
-
 
 @dataclass(frozen=True)
 class Preprocessing:
@@ -71,10 +69,6 @@ def decide(data_cfg: DictConfig, model_cfg: DictConfig) -> Preprocessing:
             f"data.mean/std have {len(mean)}/{len(std)} values, but data.in_channels={channels}"
         )
     normalize = data_cfg.get("normalize", "auto")
-    if normalize not in NORMALIZE:
-        raise UserError(
-            f"data.normalize={normalize!r} is not valid; choose one of: {', '.join(NORMALIZE)}"
-        )
     size = data_cfg.get("input_size") or max(
         int(data_cfg.image_size), int(model_cfg.get("min_input_size") or 1)
     )

@@ -24,7 +24,6 @@ from cnnlab.data.sources import SourceData
 from cnnlab.data.tensor_dataset import collate_batched
 
 log = logging.getLogger(__name__)
-BALANCE = ("none", "sampler", "loss")
 
 
 class ClassificationDataModule(L.LightningDataModule):
@@ -37,9 +36,9 @@ class ClassificationDataModule(L.LightningDataModule):
         in_channels: int,
         image_size: int,
         preprocessing: Preprocessing,
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        val_fraction: float = 0.1,
+        batch_size: int,
+        eval_batch_size: int | None,
+        val_fraction: float,
         train_limit: int | None = None,
         num_workers: int = 0,
         pin_memory: bool | str = "auto",
@@ -54,19 +53,7 @@ class ClassificationDataModule(L.LightningDataModule):
         fold: int = 0,  # of which this one validates
     ):
         super().__init__()
-        if not 0.0 < val_fraction < 1.0:
-            raise UserError(f"data.val_fraction={val_fraction} must be between 0 and 1 (exclusive)")
-        if balance not in BALANCE:
-            raise UserError(
-                f"data.balance={balance!r} is not valid; choose one of: {', '.join(BALANCE)}"
-            )
-        if folds is not None and not (isinstance(folds, int) and folds >= 2 and 0 <= fold < folds):
-            raise UserError(
-                f"data.folds={folds} data.fold={fold} is not valid; folds is a whole number ≥ 2 "
-                f"and fold one of 0..folds-1"
-            )
         self.balance, self.imbalance, self.folds, self.fold = balance, imbalance, folds, fold
-        decoding.check_decoder(decode)
         self.decode = decode
         self.source = source
         self.name = name

@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - a future torchvision
     decode_jpeg = None
 from torchvision.transforms import v2
 
-from cnnlab.core import choices
 from cnnlab.core.errors import UserError
 from cnnlab.data import jpeg_header
 from cnnlab.data.pixels import eval_pipeline, open_upright, unreadable
@@ -44,13 +43,6 @@ from cnnlab.data.pixels import eval_pipeline, open_upright, unreadable
 DRAFT_MAX = 8  # libjpeg scales by 1/2, 1/4 or 1/8
 
 Box = tuple[int, int, int, int]  # top, left, height, width in upright pixels
-
-
-def check_decoder(name: str) -> None:
-    if name not in choices.DECODERS:
-        raise UserError(
-            f"data.decode={name!r} is not valid; choose one of: {', '.join(choices.DECODERS)}"
-        )
 
 
 class CropBox:

@@ -19,7 +19,7 @@ def policy(
     magnitude: int = 9,
     autoaugment: str = "imagenet",
     severity: int = 3,
-    hflip: bool = False,
+    hflip: bool,
     color_jitter: float = 0.0,
     random_erasing: float = 0.0,
 ) -> v2.Compose:

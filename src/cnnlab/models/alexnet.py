@@ -12,7 +12,7 @@ from torch import nn
 
 class AlexNet(nn.Module):
     def __init__(
-        self, *, in_channels: int, num_classes: int, image_size: int = 227, dropout: float = 0.5
+        self, *, in_channels: int, num_classes: int, image_size: int, dropout: float = 0.5
     ):
         super().__init__()
         self.features = nn.Sequential(

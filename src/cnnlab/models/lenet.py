@@ -25,10 +25,6 @@ class LeNet5(nn.Module):
         pool: str = "avg",
     ):
         super().__init__()
-        if activation not in ACTIVATIONS or pool not in POOLS:
-            raise ValueError(
-                f"activation must be one of {list(ACTIVATIONS)}, pool one of {list(POOLS)}"
-            )
         act, pooling = ACTIVATIONS[activation], POOLS[pool]
         pad = 2 if image_size < 32 else 0  # 28×28 → 32×32 equivalent, as for MNIST in the paper
         self.features = nn.Sequential(

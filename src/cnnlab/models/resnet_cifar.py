@@ -43,7 +43,7 @@ class ResNetCifar(nn.Module):
         depth: int = 20,
         in_channels: int,
         num_classes: int,
-        image_size: int = 32,
+        image_size: int,
         residual: bool = True,
         widths: tuple[int, int, int] = (16, 32, 64),
     ):

@@ -62,7 +62,7 @@ def timm_model(
     name: str,
     num_classes: int,
     in_channels: int = 3,
-    image_size: int = 224,
+    image_size: int,
     weights: str | None = None,
     drop_rate: float | None = None,
 ) -> nn.Module:

@@ -31,10 +31,10 @@ class VGG(nn.Module):
     def __init__(
         self,
         *,
-        depth: int = 16,
+        depth: int,
         in_channels: int,
         num_classes: int,
-        image_size: int = 224,
+        image_size: int,
         batch_norm: bool = False,
         hidden: int = 4096,
         dropout: float = 0.5,

@@ -94,7 +94,7 @@ def torchvision_model(
     name: str,
     num_classes: int,
     in_channels: int = 3,
-    image_size: int = 224,
+    image_size: int,
     weights: str | None = None,
     cifar_stem: bool = False,
     dropout: float | None = None,

@@ -1,6 +1,7 @@
-"""One training run, once its config is valid: build, fit (resuming when asked), test the last or
-best checkpoint (`test_ckpt`), write metrics.json. Imports torch and Lightning; the train command
-reaches it only after the config has been checked, so a typo is answered without that start-up."""
+"""One training run, once its config is valid: build, fit (resuming when asked), test the
+checkpoint `test_ckpt` names (conf/train.yaml), write metrics.json. Imports torch and Lightning;
+the train command reaches it only after the config has been checked, so a typo is answered
+without that start-up."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ def tested_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str:
     stopped_early = any(
         isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks
     )
-    which = "best" if stopped_early else cfg.test_ckpt  # conf/train.yaml: last
+    which = "best" if stopped_early else cfg.test_ckpt
     path = ""
     if callback is not None:
         path = callback.best_model_path if which == "best" else callback.last_model_path

@@ -92,7 +92,7 @@ class RunMLFlowLogger(MLFlowLogger):
     logged and when a stage ends, so what the run folder says is finished is also in the store.
     `run_id` (a resume) continues that run: back to RUNNING, its parameters kept."""
 
-    def __init__(self, *args, tags: dict | None = None, **kwargs) -> None:
+    def __init__(self, *args, tags: dict | None, **kwargs) -> None:
         tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
         # MLflow's queue thread writes each queued log_batch in its own SQLite transaction
         # (~10 ms of Python holding the GIL, every 10 steps), which slowed a 2-epoch ConvNet fit by

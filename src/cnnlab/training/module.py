@@ -34,8 +34,8 @@ class ClassifierModule(L.LightningModule):
         *,
         groups: GroupPlan,
         num_classes: int,
-        label_smoothing: float = 0.0,
-        channels_last: bool = False,
+        label_smoothing: float = 0.1,
+        channels_last: bool = True,
         compile: bool = False,
         config: dict[str, Any] | None = None,
     ):
