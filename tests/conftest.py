@@ -39,7 +39,8 @@ GROUPS = sorted(p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.n
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+    """A group's options: its files, less the bases they start from (_base.yaml)."""
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml") if p.stem[0] != "_")
 
 
 # Networks whose one CPU step costs seconds here (tens of millions of parameters, or a 224-px

@@ -16,6 +16,7 @@ CASES = [(g, o) for g in GROUPS for o in options(g)]
 NEEDS_USER_VALUE = {
     ("data", "image_folder"): ["data.source.root=/x", "data.num_classes=3"],
     ("data", "hf"): ["data.source.name=/x", "data.num_classes=3"],
+    ("data", "shards"): ["data.source.root=/x", "data.num_classes=3"],
 }
 
 

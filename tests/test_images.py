@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from cnnlab.core.errors import UserError
@@ -89,10 +90,29 @@ def test_skip_mode_drops_and_counts_unreadable_files(tmp_path, caplog):
     assert all(p.endswith(".png") for p, _ in ds.samples)
 
 
+def test_an_image_folder_names_its_classes_and_a_wrong_count_says_what_it_has(compose, tmp_path):
+    from cnnlab.training import build
+
+    _folder(tmp_path / "imgs")
+    root = f"data.source.root={tmp_path / 'imgs'}"
+    cfg = compose("data=image_folder", root, "data.image_size=16")
+    assert cfg.data.num_classes is None
+    _, dm, net = build.data_and_network(cfg)
+    assert cfg.data.num_classes == dm.num_classes == 2 == net(torch.zeros(1, 3, 16, 16)).shape[1]
+    assert build.plain(cfg)["model"]["net"]["num_classes"] == 2  # what the checkpoint stores
+    wrong = compose("data=image_folder", root, "data.image_size=16", "data.num_classes=5")
+    _, dm, _ = build.data_and_network(wrong)
+    with pytest.raises(
+        UserError,
+        match=r"^data.num_classes=5 but data=image_folder has 2 "
+        r"classes; valid: 2, or null \(taken from the data\)$",
+    ):
+        dm.setup("fit")
+
+
 FOLDER_RUN = [
     "debug=test",
-    "data=image_folder",
-    "data.num_classes=2",
+    "data=image_folder",  # its 2 classes taken from the class folders
     "data.image_size=16",
     "data.num_workers=1",  # the bad file is read in a worker process
     "callbacks=none",

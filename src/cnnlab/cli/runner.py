@@ -93,7 +93,8 @@ def describe(err: BaseException) -> str:
     if extra:
         return extra
     if isinstance(err, MissingConfigException) and err.options:
-        return f"{_first_line(err)}; valid options: {', '.join(sorted(err.options))}"
+        options = sorted(o for o in err.options if not o.startswith("_"))  # _base: not an option
+        return f"{_first_line(err)}; valid options: {', '.join(options)}"
     text = _first_line(err)
     cause = err.__cause__
     if cause is not None and isinstance(cause, OmegaConfBaseException):

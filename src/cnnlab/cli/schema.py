@@ -98,7 +98,7 @@ RULES: dict[str, Rule] = {
         "between 0 and 1, exclusive",
     ),
     "data.train_limit": (_optional(_whole(1)), "a whole number ≥ 1, or null"),
-    "data.num_classes": (_whole(1), "a whole number ≥ 1"),
+    "data.num_classes": (_optional(_whole(1)), "a whole number ≥ 1, or null (from the data)"),
     "data.in_channels": (_whole(1), "a whole number ≥ 1"),
     "data.image_size": (
         lambda v: _whole(MIN_IMAGE)(v) and v <= MAX_IMAGE,
@@ -232,6 +232,7 @@ def validate(cfg: DictConfig) -> None:
             verdict = "is out of range" if _number(value) else "is not valid"
             said = what if what.startswith("choose") else f"valid: {what}"
             raise UserError(f"{key}={value!r} {verdict}; {said}")
+    _check_given(cfg)
     _check_folds(cfg)
     _check_input_size(cfg)
     _check_devices(cfg)
@@ -246,6 +247,27 @@ def _value(cfg: DictConfig, key: str) -> Any:
     if value is None and OmegaConf.select(cfg, key, default="absent") == "absent":
         return _ABSENT
     return value
+
+
+def _check_given(cfg: DictConfig) -> None:
+    """A ??? value the user must give (an image folder's root, a checkpoint): named here, since a
+    builder's partial would otherwise drop it silently and fail later with a traceback."""
+    missing = next(_missing(cfg, ""), None)
+    if missing:
+        raise UserError(f"Missing mandatory value: {missing}")
+
+
+def _missing(node: DictConfig, prefix: str):
+    """Dotted keys whose value is ???, without resolving any interpolation (some need Hydra's
+    runtime, which a checked config may not have yet)."""
+    for key in node.keys():
+        if OmegaConf.is_interpolation(node, key):
+            continue
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            yield from _missing(child, f"{prefix}{key}.")
+        elif OmegaConf.is_missing(node, key):
+            yield f"{prefix}{key}"
 
 
 def _check_folds(cfg: DictConfig) -> None:

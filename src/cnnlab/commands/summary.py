@@ -25,6 +25,7 @@ from cnnlab.training import build
 def report_for(cfg: DictConfig) -> Report:
     """Counted on the meta device: shapes only, no weights downloaded or initialised."""
     prep = build.preprocessing(cfg)  # a weights name still decides the crop size
+    build.count_classes(cfg, build.datamodule(cfg.data, prep))
     cfg = cfg.copy()
     cfg.model.weights = None
     net = on_meta(lambda: build.network(cfg.model, prep))

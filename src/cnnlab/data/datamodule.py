@@ -32,7 +32,7 @@ class ClassificationDataModule(L.LightningDataModule):
         source: Callable[[], SourceData],
         *,
         name: str,
-        num_classes: int,
+        num_classes: int | None,  # None: as many as the data names
         in_channels: int,
         image_size: int,
         preprocessing: Preprocessing,
@@ -84,10 +84,13 @@ class ClassificationDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         data = self.source()
-        if len(data.class_names) != self.num_classes:
+        found = len(data.class_names)
+        if self.num_classes is None:
+            self.num_classes = found
+        elif found != self.num_classes:
             raise UserError(
-                f"data.num_classes={self.num_classes} but data={self.name} has "
-                f"{len(data.class_names)} classes"
+                f"data.num_classes={self.num_classes} but data={self.name} has {found} classes; "
+                f"valid: {found}, or null (taken from the data)"
             )
         self.class_names = data.class_names
         if self.folds:  # the validation split is fold `fold` of the whole pool

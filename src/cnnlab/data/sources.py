@@ -134,18 +134,12 @@ def image_folder(
     train_dir: str = "train",
     val_dir: str = "val",
     test_dir: str | None = None,
-    classes: list[int] | None = None,
     on_bad_image: str = "fail",
     eval_resize: int | None = None,
 ) -> SourceData:
     """`root/train/<class>/*`, `root/val/<class>/*` (and optionally `root/test/...`).
     `on_bad_image`: fail (stop, naming the file) or skip (drop unreadable files, counted).
     `eval_resize`: evaluation resizes the shorter side to this, then crops `image_size`."""
-    if classes:
-        raise UserError(
-            "data.source.classes applies to in-memory datasets; for an image folder, "
-            "keep only the class folders you want"
-        )
     from cnnlab.data.folder import open_split
 
     root_path = Path(root)
@@ -167,8 +161,6 @@ def shards(
     train_dir: str = "train",
     val_dir: str = "val",
     test_dir: str | None = None,
-    classes: list[int] | None = None,
-    on_bad_image: str = "fail",  # noqa: ARG001 - shards hold only images checked at conversion
     eval_resize: int | None = None,
 ) -> SourceData:
     """`make shards` output: `root/train/`, `root/val/` (and optionally `root/test/`), each
@@ -176,9 +168,6 @@ def shards(
     from cnnlab.data.shards import ShardImages, litdata
 
     litdata()  # without the package there is nothing to check: its one line first
-    if classes:
-        raise UserError("data.source.classes applies to in-memory datasets; for shards, convert "
-                        "only the class folders you want")  # fmt: skip
 
     def split(name: str) -> ShardImages:
         return ShardImages(f"{str(root).rstrip('/')}/{name}", image_size, eval_resize=eval_resize)
@@ -195,7 +184,6 @@ def shards(
 def hf(
     name: str,
     image_size: int,
-    root: str | None = None,  # noqa: ARG001 - cnnlab's data folder: datasets keeps its own cache
     image_column: str = "image",
     label_column: str = "label",
     train_split: str = "train",
@@ -203,7 +191,6 @@ def hf(
     test_split: str | None = "auto",
     revision: str | None = None,
     cache_dir: str | None = None,
-    classes: list[int] | None = None,
     on_bad_image: str = "fail",
     eval_resize: int | None = None,
 ) -> SourceData:
@@ -211,12 +198,7 @@ def hf(
     takes validation/valid/val/dev and test when present; without a validation split it is
     carved from train (seeded, data.val_fraction), without a test split the test is the val."""
     from cnnlab.data import hf as hf_data
-    from cnnlab.data.folder import check_bad_image_mode
 
-    check_bad_image_mode(on_bad_image, "data.on_bad_image")
-    if classes:
-        raise UserError("data.source.classes applies to in-memory datasets; for data=hf, filter "
-                        "the dataset first (datasets' .filter, then save_to_disk)")  # fmt: skip
     dataset = hf_data.open_dataset(name, revision, cache_dir)
     available = list(dataset.keys())
     train_name = hf_data.pick_split(available, train_split, "train")

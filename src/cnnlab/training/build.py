@@ -62,7 +62,18 @@ def datamodule(data_cfg: DictConfig, prep: Preprocessing) -> ClassificationDataM
 def data_and_network(cfg: DictConfig) -> tuple[Preprocessing, ClassificationDataModule, nn.Module]:
     """Preprocessing decided once, then the datamodule and the network built with it."""
     prep = preprocessing(cfg)
-    return prep, datamodule(cfg.data, prep), network(cfg.model, prep)
+    data = datamodule(cfg.data, prep)
+    count_classes(cfg, data)
+    return prep, data, network(cfg.model, prep)
+
+
+def count_classes(cfg: DictConfig, data: ClassificationDataModule) -> None:
+    """data.num_classes: null is as many classes as the data names (its class folders, its
+    ClassLabel, its shards' index), written into the config before the network is built from
+    it and the checkpoint stores it. The data is opened once; fit reuses it."""
+    if cfg.data.num_classes is None:
+        data.setup("fit")
+        cfg.data.num_classes = data.num_classes
 
 
 def freeze_strategy(cfg: DictConfig, net: nn.Module) -> L.Callback | None:
