@@ -59,8 +59,8 @@ test-fast: $(STAMP) ## Run the tests not marked slow
 	$(PY) -m pytest tests -m "not slow" $(TEST_JOBS) --durations=15 $(ARGS)
 
 lint: $(STAMP) ## Style (ruff check + format) and the import layers (import-linter, pyproject.toml)
-	$(VENV)/bin/ruff check src tests benchmarks notebooks
-	$(VENV)/bin/ruff format --check src tests benchmarks notebooks
+	$(VENV)/bin/ruff check src tests benchmarks notebooks docs/hooks
+	$(VENV)/bin/ruff format --check src tests benchmarks notebooks docs/hooks
 	$(VENV)/bin/lint-imports --no-cache
 
 # MkDocs + Material; --strict: a broken link, anchor or included file fails the build.
@@ -75,8 +75,8 @@ docs-serve: $(STAMP) ## Serve the documentation site on http://localhost:8000, r
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict
 
 format: $(STAMP) ## Format and fix with ruff
-	$(VENV)/bin/ruff format src tests benchmarks notebooks
-	$(VENV)/bin/ruff check --fix src tests benchmarks notebooks
+	$(VENV)/bin/ruff format src tests benchmarks notebooks docs/hooks
+	$(VENV)/bin/ruff check --fix src tests benchmarks notebooks docs/hooks
 
 clean: ## Remove run outputs and caches (keeps .venv and data/)
 	rm -rf outputs multirun lightning_logs site .pytest_cache .ruff_cache

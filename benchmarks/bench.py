@@ -8,7 +8,8 @@ stalling host reads per training step of cnnlab, cnnlab stripped, a bare Lightni
 and with the default recipe's arithmetic) and the plain loop on a tiny MLP
 (benchmarks/host_cost.py); the effect of channels_last, bf16 autocast and torch.compile;
 per-core JPEG decoding against a decode-only loop (benchmarks/decode.py); inference images/s of
-the exported ONNX file in onnxruntime vs eager. `SAVE=1` writes benchmarks/results/<machine>.md.
+the exported ONNX file in onnxruntime vs eager; int8 ONNX against fp32 ONNX, accuracy and
+images/s (benchmarks/int8.py). `SAVE=1` writes benchmarks/results/<machine>.md.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from benchmarks.bench_common import REPS, compose, rows, stats  # noqa: E402
 from benchmarks.decode import decode_rows  # noqa: E402
 from benchmarks.host_cost import host_rows  # noqa: E402
 from benchmarks.inference import inference_rows  # noqa: E402
+from benchmarks.int8 import int8_rows  # noqa: E402
 from benchmarks.sliced import run_pair_taking_turns  # noqa: E402
 from benchmarks.startup import (  # noqa: E402
     end_to_end,
@@ -326,6 +328,7 @@ def main() -> None:
         )
     knobs()
     inference_rows()
+    int8_rows()
     machine = (
         f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"

@@ -129,6 +129,10 @@ ELSEWHERE: dict[str, str] = {
 
 # Rows that quote no error line: the behaviour each promises, and the test that runs it.
 BEHAVIOUR: dict[str, tuple[str, str]] = {
+    "`logger=none` with the default callbacks": (
+        "test_loggers.py",
+        "test_no_logger_with_the_default_callbacks_trains_without_a_rate_curve",
+    ),
     "drop an unreadable file on the demo page": (
         "test_security.py",
         "test_the_demo_reads_uploads_only",

@@ -85,7 +85,7 @@ def test_soft_targets_work_in_loss_and_accuracy(compose):
     assert loss_sum / n == pytest.approx(float(loss))
     logits = module.validation_step((x, soft), 0)  # returned for callbacks (diagnostics)
     assert logits.shape == (len(x), cfg.data.num_classes) and not logits.requires_grad
-    assert 0 <= module.val_acc.compute() <= 1
+    assert 0 <= module.metrics["val"]["scores"]["acc"].compute() <= 1
 
 
 def test_preview_png_is_a_real_image(compose, tmp_path):

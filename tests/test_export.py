@@ -139,6 +139,51 @@ def awkward_images(folder: Path) -> list[Path]:
     return out
 
 
+def test_int8_onnx_is_calibrated_on_training_images_smaller_and_agrees(
+    command, digits_run, tmp_path
+):
+    proc, out = _export(command, digits_run / CKPT, tmp_path, "onnx_int8", "parity_images=64",
+                        "calibration_images=64")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    found = re.search(r"parity: top class as PyTorch's on (\S+)% of 64 real images \(at least "
+                      r"90%\), max \|Δ logit\| = (\S+)", proc.stdout)  # fmt: skip
+    assert float(found.group(1)) >= 90 and float(found.group(2)) > 0  # approximate, not exact
+    model = out / "convnet.int8.onnx"
+    ops = {node.op_type for node in __import__("onnx").load(str(model)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # int8 tensors between the layers
+    fp32 = exporters.get("onnx").serialize(
+        cnnlab_net(digits_run / CKPT), torch.zeros(2, 1, 28, 28), {}, None)  # fmt: skip
+    assert model.stat().st_size < len(fp32) / 3  # int8 weights: a quarter of the float32 bytes
+    assert exporters.read_metadata("onnx_int8", model)["class_names"][0] == "0 - zero"
+    assert exporters.runner("onnx_int8", model)(np.zeros((3, 1, 28, 28), np.float32)).shape == (
+        3, 10)  # fmt: skip
+    sidecar = json.loads((out / "convnet.int8.onnx.json").read_text())
+    assert sidecar["parity"]["top1_agreement"] == pytest.approx(float(found.group(1)) / 100)
+
+
+def cnnlab_net(ckpt: Path) -> nn.Module:
+    import cnnlab
+
+    return cnnlab.load(ckpt).net.eval()
+
+
+def test_a_lossy_format_fails_below_its_agreement_and_an_exact_one_on_any_logit():
+    from omegaconf import OmegaConf
+
+    from cnnlab.commands.export import parity
+
+    cfg = OmegaConf.create({"tolerance": 1e-4, "min_agreement": 0.9})
+    eager = np.eye(10, dtype=np.float32)  # image i's top class is i
+    got = eager.copy()
+    got[0] = np.roll(got[0], 1)  # one image of ten answers another class
+    holds, line, _, agreement = parity(exporters.get("onnx_int8"), cfg, eager, got)
+    assert (holds, agreement) == (True, 0.9) and "on 90.0% of 10 real images" in line
+    got[1] = np.roll(got[1], 1)
+    assert not parity(exporters.get("onnx_int8"), cfg, eager, got)[0]
+    assert not parity(exporters.get("onnx"), cfg, eager, eager + 2e-4)[0]
+    assert parity(exporters.get("onnx"), cfg, eager, eager + 5e-5)[0]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["torchscript", "exported_program"])
 def test_torch_formats_keep_a_dynamic_batch_and_the_metadata(command, digits_run, tmp_path, fmt):
@@ -174,9 +219,14 @@ class _Mystery(nn.Module):
 def test_a_network_that_cannot_export_is_named_by_layer_and_op(tmp_path):
     net = nn.Sequential(nn.Conv2d(1, 4, 3), _Mystery(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
     example = torch.randn(2, 1, 8, 8)
+    onnx = exporters.get("onnx")
+
+    def serialize(module, batch, meta):
+        return onnx.serialize(module, batch, meta, None)
+
     with pytest.raises(Exception) as err:
-        exporters.onnx_bytes(net.eval(), example, {})
-    why = failures.describe(net, example, exporters.onnx_bytes, err.value)
+        serialize(net.eval(), example, {})
+    why = failures.describe(net, example, serialize, err.value)
     assert why == "layer 1 (_Mystery) uses cnnlabtest.mystery, which has no translation"
 
 

@@ -166,14 +166,14 @@ def test_export_on_a_full_disk_is_the_disk_full_line_for_every_format(
     """The file is made in memory and written through the atomic helper: a full disk is one
     line naming the file (TorchScript's and torch.export's writers used to abort in C++, exit 134,
     leaving a temporary file; ONNX's blamed the model)."""
-    from cnnlab.inference.exporters import FORMATS
+    from cnnlab.inference.exporters import get
 
     out = nearly_full / "exports"
     proc = command("export", f"ckpt_path={digits_run / CKPT}", f"format={fmt}", f"out_dir={out}")
     errors = _errors(proc)
     assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-2000:]
     assert errors[0] == (
-        f"error: cannot write {out}/convnet{FORMATS[fmt]}: No space left on device; free some "
+        f"error: cannot write {out}/convnet{get(fmt).suffix}: No space left on device; free some "
         f"space, or write elsewhere (paths.log_dir=…)"
     )
     assert not list(out.iterdir())  # no temporary file, no half a model

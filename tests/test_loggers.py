@@ -141,6 +141,14 @@ def test_csv_logger_with_gradcam_says_once_that_images_are_not_logged(quick, cap
     assert (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").is_file()
 
 
+def test_no_logger_with_the_default_callbacks_trains_without_a_rate_curve(quick):
+    """Lightning's LearningRateMonitor refuses a run without a logger; cnnlab's steps aside."""
+    cfg = quick("logger=none", "data.train_limit=128", "callbacks.gradcam=null")
+    metrics, _ = train(cfg)
+    assert "val/acc" in metrics and not [k for k in metrics if k.startswith("lr-")]
+    assert (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").is_file()
+
+
 class _NeedsMlflow:
     def __init__(self, **kwargs):
         raise ModuleNotFoundError("No module named 'mlflow'", name="mlflow")
@@ -227,10 +235,10 @@ def test_mlflow_metrics_are_buffered_unless_the_user_says_otherwise(monkeypatch,
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.delenv(BUFFER_ENV, raising=False)
-    RunMLFlowLogger(tracking_uri=uri, synchronous=False)
+    RunMLFlowLogger(tracking_uri=uri, synchronous=False, tags=None)
     assert os.environ[BUFFER_ENV] == "10"
     monkeypatch.setenv(BUFFER_ENV, "2")
-    RunMLFlowLogger(tracking_uri=uri, synchronous=False)
+    RunMLFlowLogger(tracking_uri=uri, synchronous=False, tags=None)
     assert os.environ[BUFFER_ENV] == "2"
 
 

@@ -190,5 +190,18 @@ def test_each_registry_names_exactly_its_choices():
     assert tuple(lenet.POOLS) == choices.LENET_POOLS
 
 
+def test_each_export_format_is_one_module_named_as_its_choice():
+    from cnnlab.core import choices
+    from cnnlab.inference import exporters
+
+    folder = Path(exporters.__file__).parent
+    assert {p.stem for p in folder.glob("*.py")} - {"__init__"} == set(choices.EXPORT_FORMATS)
+    for name in choices.EXPORT_FORMATS:
+        exporter = exporters.get(name)
+        assert exporter.name == name and exporter.suffix.startswith(".")
+    assert len({exporters.get(n).suffix for n in choices.EXPORT_FORMATS}) == len(
+        choices.EXPORT_FORMATS)  # fmt: skip
+
+
 def _module(path: Path) -> str:
     return ".".join(path.relative_to(SRC.parent).with_suffix("").parts)

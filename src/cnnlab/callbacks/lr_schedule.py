@@ -11,6 +11,8 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 
 
 class ScheduleMonitor(LearningRateMonitor):
+    off = False  # set at fit start: no logger, nothing to monitor
+
     def _extract_stats(self, trainer, interval: str) -> dict[str, float]:
         stats = super()._extract_stats(trainer, interval)
         rates = [k for k in stats if k in self.lrs]
@@ -28,3 +30,18 @@ class ScheduleMonitor(LearningRateMonitor):
             trainer.callback_metrics.pop(name, None)
         trainer.callback_metrics.update({k: torch.tensor(v) for k, v in distinct.items()})
         return {**{k: v for k, v in stats.items() if k not in rates}, **distinct}
+
+    # logger=none: no curve to draw. Lightning's monitor refuses such a run outright; this one
+    # steps aside, so `logger=none` works with the default callbacks.
+    def on_train_start(self, trainer, *args, **kwargs) -> None:
+        self.off = not trainer.loggers
+        if not self.off:
+            super().on_train_start(trainer, *args, **kwargs)
+
+    def on_train_batch_start(self, trainer, *args, **kwargs) -> None:
+        if not self.off:
+            super().on_train_batch_start(trainer, *args, **kwargs)
+
+    def on_train_epoch_start(self, trainer, *args, **kwargs) -> None:
+        if not self.off:
+            super().on_train_epoch_start(trainer, *args, **kwargs)

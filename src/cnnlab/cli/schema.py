@@ -201,6 +201,8 @@ COMMAND_RULES: dict[str, dict[str, Rule]] = {
         "format": one_of(choices.EXPORT_FORMATS),
         "parity_images": WHOLE_1,
         "tolerance": NON_NEGATIVE,  # 0: bit-exact
+        "min_agreement": (_between(0, 1), "a share in [0, 1]"),
+        "calibration_images": WHOLE_1,
     },  # fmt: skip
     "demo": {"port": PORT, "examples": (_whole(0), "a whole number ≥ 0"), "share": BOOL},
     "playground": {

@@ -1,15 +1,18 @@
 """Export a checkpoint for deployment:
-`make export ARGS="ckpt_path=outputs/.../best.ckpt format=onnx|torchscript|exported_program"`.
+`make export ARGS="ckpt_path=outputs/.../best.ckpt format=onnx"` (formats: choices.EXPORT_FORMATS,
+one module each in `cnnlab.inference.exporters`).
 
 The file takes normalised float images (N, C, S, S) with any batch size and returns logits
 (calibrated when `eval calibrate=true` stored a temperature); class names, mean, std, sizes and
 channels are inside it and in a JSON sidecar. Every export is checked: the file is loaded back and
 run on a batch of real images (the run's test split, or `images=`), and the export fails if any
-logit differs from PyTorch's by more than `tolerance`. Nothing is left behind when it fails.
+logit differs from PyTorch's by more than `tolerance` (an int8 file: if its top class agrees
+with PyTorch's on fewer than `min_agreement` of them). Nothing is left behind when it fails.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import logging
@@ -26,6 +29,7 @@ from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
 from cnnlab.core import files
 from cnnlab.core.errors import UserError
+from cnnlab.data.image_set import seeded_sample
 from cnnlab.inference import exporters, failures, images
 from cnnlab.inference.loading import LoadedModel, load
 from cnnlab.training import build
@@ -33,17 +37,17 @@ from cnnlab.training import build
 log = logging.getLogger(__name__)
 for _chatty in ("onnx_ir", "onnxscript"):  # a dozen INFO lines per export about graph passes
     logging.getLogger(_chatty).setLevel(logging.WARNING)
-NEEDS = {"onnx": ("onnx", "onnxruntime", "onnxscript")}
 
 
-def check(cfg: DictConfig) -> None:
-    fmt = cfg.format  # one of exporters.FORMATS: cli.schema checked it
-    missing = [m for m in NEEDS.get(fmt, ()) if importlib.util.find_spec(m) is None]
+def check(cfg: DictConfig) -> exporters.Exporter:
+    exporter = exporters.get(cfg.format)  # one of choices.EXPORT_FORMATS: cli.schema checked it
+    missing = [m for m in exporter.needs if importlib.util.find_spec(m) is None]
     if missing:
         raise UserError(
-            f"format={fmt} needs {', '.join(missing)}: pip install 'cnnlab[export]' "
+            f"format={cfg.format} needs {', '.join(missing)}: pip install 'cnnlab[export]' "
             f"(make install has every extra)"
         )
+    return exporter
 
 
 def real_images(cfg: DictConfig, model: LoadedModel) -> torch.Tensor:
@@ -63,6 +67,44 @@ def real_images(cfg: DictConfig, model: LoadedModel) -> torch.Tensor:
     except UserError as err:
         raise UserError(f"{err} (give the parity check other images: images=DIR)") from None
     return next(iter(dm.test_dataloader()))[0][:count]
+
+
+def training_batches(cfg: DictConfig, model: LoadedModel) -> exporters.Calibration:
+    """`calibration_images` seeded training images, unaugmented and preprocessed as the file
+    will see them, in batches: what an int8 format measures its activation ranges on."""
+
+    def batches():
+        stored = copy.deepcopy(model.config)
+        stored["data"].update(augment=None, sanity_report=False)  # as evaluation sees them
+        _, _, dm, _ = build.restore(stored)
+        dm.setup("fit")
+        train = dm.train_set
+        picked = seeded_sample(len(train), min(int(cfg.calibration_images), len(train)), cfg.seed)
+        for start in range(0, len(picked), CALIBRATION_BATCH):
+            chunk = torch.stack(
+                [train[int(i)][0] for i in picked[start : start + CALIBRATION_BATCH]]
+            )
+            yield model.preprocess(chunk).float().numpy()
+
+    return batches
+
+
+CALIBRATION_BATCH = 32
+
+
+def parity(exporter: exporters.Exporter, cfg: DictConfig, eager: np.ndarray, got: np.ndarray):
+    """(holds, the line that says it): every logit within `tolerance` of PyTorch's, or for a
+    lossy format (int8) the top class PyTorch's on at least `min_agreement` of the images."""
+    delta = float(np.abs(got - eager).max())
+    agreement = float((got.argmax(1) == eager.argmax(1)).mean())
+    if exporter.lossy:
+        line = (f"parity: top class as PyTorch's on {agreement:.1%} of {len(got)} real images "
+                f"(at least {cfg.min_agreement:.0%}), max |Δ logit| = {delta:.2e}")  # fmt: skip
+        return agreement >= cfg.min_agreement, line, delta, agreement
+    line = (
+        f"parity: max |Δ logit| = {delta:.2e} on {len(got)} real images (limit {cfg.tolerance:g})"
+    )
+    return delta <= cfg.tolerance, line, delta, agreement  # NaN fails too
 
 
 def metadata(model: LoadedModel, ckpt_path: str) -> dict:
@@ -92,7 +134,7 @@ def model_name(model_cfg: dict) -> str:
 
 
 def export(cfg: DictConfig) -> dict:
-    check(cfg)
+    exporter = check(cfg)
     out_dir = Path(cfg.out_dir or cfg.paths.output_dir)
     files.check_writable(out_dir)  # before the checkpoint and the test data are loaded
     model = load(cfg.ckpt_path)
@@ -103,12 +145,18 @@ def export(cfg: DictConfig) -> dict:
     deploy = exporters.Deployable(model.net, model.temperature).eval()
     meta = metadata(model, cfg.ckpt_path)
     name = meta["model"]
-    final = out_dir / f"{name}{exporters.FORMATS[cfg.format]}"
-    serialize = exporters.SERIALIZERS[cfg.format]
+    final = out_dir / f"{name}{exporter.suffix}"
+    calibration = training_batches(cfg, model) if exporter.lossy else None
+
+    def serialize(net, batch, info):
+        return exporter.serialize(net, batch, info, calibration)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript's deprecation, exporter chatter
         try:
             data = serialize(deploy, example, meta)  # in memory: the model's failures only
+        except UserError:
+            raise
         except Exception as err:  # noqa: BLE001 - the exporters raise many types
             why = failures.describe(deploy, example, serialize, err)
             raise UserError(f"{name} cannot be exported to {cfg.format}: {why}") from None
@@ -121,16 +169,14 @@ def export(cfg: DictConfig) -> dict:
             warnings.simplefilter("ignore")
             with torch.no_grad():
                 eager = deploy(x).numpy()
-            got = exporters.runner(cfg.format, tmp)(x.numpy())
-        delta = float(np.abs(got - eager).max())
-        line = (
-            f"parity: max |Δ logit| = {delta:.2e} on {len(x)} real images (limit {cfg.tolerance:g})"
-        )
+            got = exporter.load(tmp)(x.numpy())
+        holds, line, delta, agreement = parity(exporter, cfg, eager, got)
         print(line)
-        if not delta <= cfg.tolerance:  # NaN fails too
+        if not holds:
             raise UserError(f"{cfg.format} export of {name} is not faithful: {line}")
     sidecar = {**meta, "format": cfg.format, "file": final.name,
-               "parity": {"max_abs_logit_delta": delta, "images": len(x)}}  # fmt: skip
+               "parity": {"max_abs_logit_delta": delta, "top1_agreement": agreement,
+                          "images": len(x)}}  # fmt: skip
     files.write_atomic(final.with_name(f"{final.name}.json"), json.dumps(sidecar, indent=2))
     return {**sidecar, "path": final}
 

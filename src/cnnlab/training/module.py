@@ -12,7 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from cnnlab.core import checkpoint as contract  # `checkpoint` is Lightning's dict here
@@ -23,6 +23,19 @@ from cnnlab.training.param_groups import GroupPlan
 FOLD = 64
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., dict]
+
+
+def _eval_metrics(num_classes: int, top_k: int) -> nn.ModuleDict:
+    """The loss (a mean weighted by images) and the scores of the logits, updated together."""
+    scores = MetricCollection({
+        "acc": MulticlassAccuracy(num_classes, average="micro"),
+        "acc5": MulticlassAccuracy(num_classes, top_k=top_k, average="micro"),
+        # Balanced accuracy (the mean per-class recall) and macro F1: what imbalanced data needs;
+        # any of them can be the best checkpoint's monitor or the optimized metric.
+        "balanced_acc": MulticlassAccuracy(num_classes, average="macro"),
+        "macro_f1": MulticlassF1Score(num_classes, average="macro"),
+    }, compute_groups=False)  # logged one by one: each keeps its own state  # fmt: skip
+    return nn.ModuleDict({"loss": MeanMetric(), "scores": scores})
 
 
 class ClassifierModule(L.LightningModule):
@@ -69,18 +82,11 @@ class ClassifierModule(L.LightningModule):
         # overhead per step here (tiny MLP, cnnlab vs the plain loop, same process).
         self._train_totals: torch.Tensor | None = None
         self._train_steps: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # not yet summed
-        for stage in ("val", "test"):
-            setattr(self, f"{stage}_loss", MeanMetric())
-            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
-            setattr(
-                self, f"{stage}_acc5", MulticlassAccuracy(num_classes, top_k=top_k, average="micro")
-            )
-            # Balanced accuracy (the mean per-class recall) and macro F1: what imbalanced data
-            # needs; any of them can be the best checkpoint's monitor or the optimized metric.
-            setattr(self, f"{stage}_balanced_acc", MulticlassAccuracy(num_classes, average="macro"))
-            setattr(self, f"{stage}_macro_f1", MulticlassF1Score(num_classes, average="macro"))
-        self.val_acc_best = MaxMetric()
-        self.best_epoch: int | None = None  # epoch of the best val/acc (ModelCheckpoint: first max)
+        # Validation and test, one collection each, keyed as logged (core.metric_names).
+        self.metrics = nn.ModuleDict({stage: _eval_metrics(num_classes, top_k)
+                                      for stage in ("val", "test")})  # fmt: skip
+        # The one best tracker: val/acc_best and its epoch (ModelCheckpoint keeps the first max).
+        self.best_epoch: int | None = None
         self._best_acc = -1.0
         self._restored_best: tuple[float, int | None] | None = None  # from a resumed checkpoint
         self._class_weights: torch.Tensor | None = None  # data.balance=loss, set at fit start
@@ -101,19 +107,13 @@ class ClassifierModule(L.LightningModule):
         images, targets = batch
         logits = self(images)
         loss = self.criterion(logits, targets)
-        hard = self._hard(targets)
-        getattr(self, f"{stage}_loss").update(loss.detach(), weight=images.shape[0])
-        for name in EVAL_METRICS[1:]:  # after the loss
-            getattr(self, f"{stage}_{name}").update(logits.detach(), hard)
+        metrics = self.metrics[stage]
+        metrics["loss"].update(loss.detach(), weight=images.shape[0])
+        metrics["scores"].update(logits.detach(), self._hard(targets))
         for name in EVAL_METRICS:
-            self.log(
-                f"{stage}/{name}",
-                getattr(self, f"{stage}_{name}"),
-                on_step=False,
-                on_epoch=True,
-                prog_bar=name in ("loss", "acc"),
-                metric_attribute=f"{stage}_{name}",
-            )
+            metric = metrics["loss"] if name == "loss" else metrics["scores"][name]
+            self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True,
+                     prog_bar=name in ("loss", "acc"))  # fmt: skip
         return logits.detach()
 
     def _count(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
@@ -205,19 +205,17 @@ class ClassifierModule(L.LightningModule):
     def resume_best(self) -> None:
         """The running best from a restored checkpoint (or none): fit's start, and a finished
         fit's validation pass when its test runs again (`training.fit`)."""
-        self.val_acc_best.reset()  # sanity-check batches must not count as a best epoch
         self._best_acc, self.best_epoch = self._restored_best or (-1.0, None)
-        if self.best_epoch is not None:  # resumed: the epochs before the resume still count
-            self.val_acc_best.update(torch.tensor(self._best_acc))
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
-        acc = float(self.val_acc.compute())
+        acc = float(
+            self.metrics["val"]["scores"]["acc"].compute()
+        )  # already the same on every rank
         if acc > self._best_acc:
             self._best_acc, self.best_epoch = acc, self.current_epoch
-        self.val_acc_best(acc)
-        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
+        self.log("val/acc_best", self._best_acc, sync_dist=True)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
