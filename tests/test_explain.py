@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from cnnlab.cli.schema import validate
 from cnnlab.commands.explain import explain
 from cnnlab.commands.train import train
 from cnnlab.core.errors import UserError
@@ -50,8 +51,8 @@ def test_explain_rejects_unknown_class_and_method(compose, shapes_checkpoint, tm
                 config_name="explain",
             )
         )
-    with pytest.raises(UserError, match="method='magic' is not valid"):
-        explain(
+    with pytest.raises(UserError, match="method='magic' is not valid; choose one of: gradcam"):
+        validate(  # the config check every command runs first, before torch loads
             compose(
                 f"ckpt_path={shapes_checkpoint}",
                 f"images={images}",
