@@ -9,7 +9,7 @@
 3. With several GPUs, DDP over all of them (trainer=ddp) at bf16-mixed.
 4. cnnlab's `trainer=gpu` defaults (precision=mixed, channels_last, fused SGD) against the plain
    fp32 loop, and the CUDA syncs per training step that logs nothing (want 0).
-cnnlab's runs use `callbacks=none`, which has no progress bar.
+cnnlab's runs use `callbacks=[none,nonfinite]`: no progress bar, the guard on.
 
 Prints a Markdown table with the card's name and writes it to benchmarks/results/gpu_check.md.
 """
@@ -108,11 +108,12 @@ def _cnnlab(size: Sizes, precision: str, channels_last: bool, extra=(), tmp: Pat
         f"data.source.num_samples={steps * size.batch}", "data.source.num_test=8",
         "data.source.in_channels=3", f"data.source.image_size={size.image}",
         f"data.batch_size={size.batch}", "data.val_fraction=0.01", "augment=none",
-        "optimizer=sgd", "scheduler=none", "callbacks=none", "logger=none", "test=false",
+        "optimizer=sgd", "scheduler=none", "callbacks=[none,nonfinite]", "logger=none",
+        "test=false",
         f"trainer={size.trainer}", "trainer.max_epochs=1", "trainer.limit_val_batches=1",
         "trainer.num_sanity_val_steps=0", f"trainer.precision={precision}",
-        f"module.channels_last={str(channels_last).lower()}", "nonfinite.policy=skip",
-        "nonfinite.max_skips=1000", f"paths.output_dir={tmp / out.name}",
+        f"module.channels_last={str(channels_last).lower()}", "callbacks.nonfinite.policy=skip",
+        "callbacks.nonfinite.max_skips=1000", f"paths.output_dir={tmp / out.name}",
         "+callbacks.rate._target_=benchmarks.gpu_check.StepRate", f"+callbacks.rate.out={out}",
         f"+callbacks.rate.warmup={size.warmup}", *extra,
     ]  # fmt: skip
@@ -251,8 +252,8 @@ def main(argv: list[str] | None = None) -> str:
                          f"{ours / theirs:.2f}"))  # fmt: skip
         # What the non-finite guard costs now that its flags stay on the device (it read two
         # flags back per step before: 0.80 of the plain loop with it off, H200).
-        unguarded = _cnnlab(size, "bf16-mixed", True, ("nonfinite=null",), tmp=tmp)
-        rows.append(("the same, bf16-mixed, channels_last, nonfinite=null (no non-finite "
+        unguarded = _cnnlab(size, "bf16-mixed", True, ("callbacks.nonfinite=null",), tmp=tmp)
+        rows.append(("the same, bf16-mixed, channels_last, callbacks.nonfinite=null (no non-finite "
                      "guard)", f"{unguarded:,.0f}", f"{plain['bf16-mixed', True]:,.0f}",
                      f"{unguarded / plain['bf16-mixed', True]:.2f}"))  # fmt: skip
         # The fast defaults a user gets from trainer=gpu (mixed precision for the card,

@@ -149,32 +149,6 @@ def test_multirun_two_learning_rates_two_run_folders(command, tmp_path):
     assert lrs == {"0.01", "0.001"}
 
 
-def test_the_heap_is_frozen_at_exit_not_while_the_process_goes_on(tmp_path):
-    """The interpreter's last garbage collection walked every object of a run (1.5 s of `make
-    train` here): run_cli freezes the heap at exit, and only then, so the same process (the test
-    suite, a notebook) keeps collecting until it ends."""
-    import subprocess
-    import sys
-    import textwrap
-
-    probe = tmp_path / "probe.py"
-    probe.write_text(
-        textwrap.dedent(
-            """
-            import atexit, gc
-            atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))
-            from cnnlab.cli.runner import run_cli
-            run_cli(lambda: None)
-            run_cli(lambda: None)
-            print("frozen after run_cli:", gc.get_freeze_count() > 0)
-            """
-        )
-    )
-    proc = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.splitlines() == ["frozen after run_cli: False", "frozen at exit: True"]
-
-
 def test_a_users_callback_may_log_the_metric_it_monitors(compose):
     """A callback from the user's own package can log metrics cnnlab does not know: the monitor
     check then stands aside (cnnlab's own configuration is still checked)."""

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from cnnlab.cli.schema import validate
 from cnnlab.core.errors import UserError
 from cnnlab.training import build
-from tests.conftest import GROUPS, options
+from tests.conftest import GROUPS, REPO, options
 
 CASES = [(g, o) for g in GROUPS for o in options(g)]
 # Options that need a value only the user can give (a folder of their own images).
@@ -102,3 +102,26 @@ def test_bf16_on_a_cpu_without_bf16_warns(compose, caplog, tmp_path, monkeypatch
     caplog.clear()
     build.trainer(cfg, callbacks=[], loggers=[])
     assert "without native bfloat16" not in caplog.text
+
+
+def test_a_machines_own_settings_file_applies_when_present_and_is_optional(tmp_path):
+    """conf/local/default.yaml (git-ignored): this machine's settings, applied last."""
+    import shutil
+
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import CONFIG_DIR
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONFIG_DIR, conf)
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
+        assert compose("train").data.num_workers == 0  # no file: nothing changes
+    (conf / "local").mkdir()
+    (conf / "local" / "default.yaml").write_text(
+        "# @package _global_\ndata:\n  num_workers: 3\ntrainer:\n  devices: 1\n"
+    )
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
+        cfg = compose("train", overrides=["model=mlp"])
+    assert (cfg.data.num_workers, cfg.trainer.devices, cfg.model.net._target_) == (
+        3, 1, "cnnlab.models.mlp.MLP")  # fmt: skip
+    assert "conf/local/" in (REPO / ".gitignore").read_text()

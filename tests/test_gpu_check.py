@@ -34,7 +34,7 @@ def test_gpu_check_dry_run_measures_every_row(tmp_path):
         assert len(cells) == 4 and float(cells[1].replace(",", "")) > 0
         assert float(cells[2].replace(",", "")) > 0 and float(cells[3]) > 0
     assert "bf16-mixed, channels_last" in table and "data.decode=gpu" in table
-    assert "nonfinite=null" in table and "trainer=gpu defaults" in table
+    assert "callbacks.nonfinite=null" in table and "trainer=gpu defaults" in table
     syncs = next(r for r in rows if "CUDA syncs per training step" in r)
     assert syncs.split("|")[2].strip() == "0.00"  # none on a CPU; the GPU run's figure goes here
     if not torch.cuda.is_available():

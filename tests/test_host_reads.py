@@ -13,15 +13,16 @@ from tests.host_reads import HostReads
 # 24 steps of 10 logging steps' spacing (log_every_n_steps=10): 21 quiet steps and 3 that log.
 SHORT = ["trainer.max_epochs=1", "trainer.limit_train_batches=24", "trainer.limit_val_batches=2",
          "test=false", "+callbacks.reads._target_=tests.host_reads.HostReads"]  # fmt: skip
-GPU_CHECK = ["optimizer=sgd", "scheduler=none", "callbacks=none", "logger=none",
-             "nonfinite.policy=skip", "nonfinite.max_skips=1000", "augment=none"]  # fmt: skip
+GPU_CHECK = ["optimizer=sgd", "scheduler=none", "callbacks=[none,nonfinite]", "logger=none",
+             "callbacks.nonfinite.policy=skip", "callbacks.nonfinite.max_skips=1000",
+             "augment=none"]  # fmt: skip
 CONFIGS = {
     "default recipe": [],
     "callbacks=none": ["callbacks=none"],
     "logger=mlflow": ["logger=mlflow"],
     "ema": ["callbacks=[default,ema]"],
-    "nonfinite skip": ["nonfinite.policy=skip", "nonfinite.max_skips=3"],
-    "nonfinite stop": ["nonfinite.policy=stop"],
+    "nonfinite skip": ["callbacks.nonfinite.policy=skip", "callbacks.nonfinite.max_skips=3"],
+    "nonfinite stop": ["callbacks.nonfinite.policy=stop"],
     "data.balance=loss": ["data.balance=loss"],
     "augment=mixup_cutmix": ["augment=mixup_cutmix"],
     "freeze=gradual": ["model=resnet18", "freeze=gradual", "data.image_size=32"],
@@ -84,25 +85,3 @@ def test_ema_updates_the_average_exactly_as_lightnings_averaged_model():
         ema.update(net)
     a, b = reference.state_dict(), ema._average_model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-@pytest.mark.skipif(torch.cuda.device_count() > 0, reason="a machine with no CUDA device")
-def test_no_nvml_probe_per_optimizer_step_on_a_machine_without_a_gpu(monkeypatch):
-    """`import lightning` sets PYTORCH_NVML_BASED_CUDA_CHECK=1; AdamW then loads NVML at every
-    step on a CPU-only machine with a CUDA build of torch, until cnnlab's trainer turns it off."""
-    from cnnlab.training import step_hooks
-
-    monkeypatch.setenv(step_hooks.NVML_CHECK, "1")
-    probes = []
-    real = torch.cuda._raw_device_count_nvml
-    monkeypatch.setattr(torch.cuda, "_raw_device_count_nvml", lambda: probes.append(1) or real())
-    net = torch.nn.Linear(2, 2)
-    optimizer = torch.optim.AdamW(net.parameters(), fused=True)
-    net(torch.ones(1, 2)).sum().backward()
-    optimizer.step()
-    assert probes, "the probe this test guards against is no longer made by torch"
-    step_hooks.no_gpu_probe_per_step()
-    probes.clear()
-    for _ in range(3):
-        optimizer.step()
-    assert probes == []

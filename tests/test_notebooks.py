@@ -95,6 +95,41 @@ def test_a_notebook_is_stored_clean_and_says_what_it_should(path):
         assert _verbatim(quote, lecture), f"{path.name}: {quote!r} is not in the lecture"
 
 
+# Each training notebook's parameters cell (tagged `parameters`, papermill's convention) sets its
+# seeds and run lengths; the suite runs every cell with these instead, injected right after it.
+SMALLER = {
+    "02_mlp_vs_convnet": "SEEDS, EPOCHS = (1, 2), 1",
+    "04_batchnorm_residual": (
+        "SEEDS, BN_EPOCHS, RESIDUAL_EPOCHS, RESIDUAL_IMAGES = (1, 2), 1, 2, 200"
+    ),
+    "05_augmentation": "SEEDS, STEPS = (1, 2), 20",
+    "06_transfer": "SEEDS, PRETRAIN_EPOCHS = (1, 2), 1",
+    "07_gradcam": "SEEDS = (1, 2)",
+}
+
+
+def _parameters(notebook: nbformat.NotebookNode) -> int | None:
+    tagged = [i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])]
+    return tagged[0] if tagged else None
+
+
+def test_each_training_notebook_has_a_parameters_cell_the_suite_overrides_by_name():
+    for path in NOTEBOOKS:
+        notebook = _read(path)
+        trains = "cnnlab.train(" in _source(path, "code")
+        at = _parameters(notebook)
+        assert (at is not None) == trains == (path.stem in SMALLER), path.name
+        if at is not None:  # the same names, so the injected cell replaces every value
+            assert _names(notebook.cells[at].source) == _names(SMALLER[path.stem]), path.name
+            later = "\n".join(c.source for c in notebook.cells[at + 1 :] if c.cell_type == "code")
+            assert all(re.search(rf"\b{n}\b", later) for n in _names(SMALLER[path.stem]))
+
+
+def _names(source: str) -> list[str]:
+    (line,) = [x for x in source.splitlines() if "=" in x and not x.startswith("#")]
+    return [n.strip() for n in line.split("=")[0].split(",")]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_a_notebook_runs_top_to_bottom(path, tmp_path, data_dir, monkeypatch):
@@ -102,6 +137,11 @@ def test_a_notebook_runs_top_to_bottom(path, tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("CNNLAB_DATA", str(data_dir))
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline figures, as on the site
     notebook = _read(path)
+    at = _parameters(notebook)
+    if at is not None:
+        notebook.cells.insert(at + 1, nbformat.v4.new_code_cell(SMALLER[path.stem]))
     execute(notebook, tmp_path)
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+    assert at is None or "seed 3" not in printed  # the smaller parameters were the ones used

@@ -37,7 +37,7 @@ PRIVATE = [
     (fabric_logger, "_convert_params", "training/loggers.py: MLflow's parameters on a resume"),
     (fabric_logger, "_flatten_dict", "training/loggers.py"),
     (SummaryWriter, "_get_file_writer",
-     "core/media.py (PNG at zlib level 1), callbacks/hparams.py (HPARAMS in the run's file)"),
+     "callbacks/hparams.py: the HPARAMS session without placeholder points on the curves"),
     (BasicSweeper, "split_arguments",
      "analysis/sweep_report.py: the jobs a basic sweep will run (hydra._internal)"),
     (ddp_launcher, "_launch_process_observer",

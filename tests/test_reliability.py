@@ -234,8 +234,8 @@ def test_nonfinite_gradient_stops_before_the_weights_change(compose):
 
 
 def test_skip_mode_also_skips_a_nonfinite_gradient_with_a_finite_loss(compose, caplog):
-    cfg = compose(*BASE, "trainer.max_epochs=1", "nonfinite.policy=skip", "nonfinite.max_skips=1",
-                  *_with("NanGradAt", [2]))  # fmt: skip
+    cfg = compose(*BASE, "trainer.max_epochs=1", "callbacks.nonfinite.policy=skip",
+                  "callbacks.nonfinite.max_skips=1", *_with("NanGradAt", [2]))  # fmt: skip
     with caplog.at_level("WARNING"):
         metrics, objs = train(cfg)
     assert "non-finite gradient at step 2: batch skipped (1 of 1 allowed)" in caplog.text
@@ -249,8 +249,8 @@ def test_skip_mode_skips_up_to_k_nonfinite_batches_then_stops(compose, caplog):
     ok = compose(
         *BASE,
         "trainer.max_epochs=2",
-        "nonfinite.policy=skip",
-        "nonfinite.max_skips=2",
+        "callbacks.nonfinite.policy=skip",
+        "callbacks.nonfinite.max_skips=2",
         *_with("NanLossAt", [2, 4]),
     )
     with caplog.at_level("WARNING"):
@@ -261,8 +261,8 @@ def test_skip_mode_skips_up_to_k_nonfinite_batches_then_stops(compose, caplog):
     over = compose(
         *BASE,
         "trainer.max_epochs=2",
-        "nonfinite.policy=skip",
-        "nonfinite.max_skips=1",
+        "callbacks.nonfinite.policy=skip",
+        "callbacks.nonfinite.max_skips=1",
         *_with("NanLossAt", [2, 3]),
     )
     with pytest.raises(NonFiniteError, match=r"non-finite loss \(nan\) at step 3"):
@@ -315,8 +315,9 @@ def test_a_bad_step_changes_no_weight_and_no_optimizer_state_on_the_fused_path(c
     step leaves weights, moments and step counts as they were, without a host read."""
     from tests.probes import StateAround
 
-    cfg = compose(*BASE, "trainer.max_epochs=1", "nonfinite.policy=skip", "nonfinite.max_skips=1",
-                  *_with("NanGradAt", [2]), "+callbacks.probe._target_=tests.probes.StateAround",
+    cfg = compose(*BASE, "trainer.max_epochs=1", "callbacks.nonfinite.policy=skip",
+                  "callbacks.nonfinite.max_skips=1", *_with("NanGradAt", [2]),
+                  "+callbacks.probe._target_=tests.probes.StateAround",
                   "+callbacks.probe.step=2")  # fmt: skip
     with caplog.at_level("WARNING"):
         _, objs = train(cfg)
@@ -332,8 +333,9 @@ def test_a_bad_step_changes_no_weight_and_no_optimizer_state_on_the_fused_path(c
 
 @pytest.mark.slow
 def test_the_guard_works_with_a_compiled_network(compose, caplog):
-    cfg = compose(*BASE, "trainer.max_epochs=1", "module.compile=true", "nonfinite.policy=skip",
-                  "nonfinite.max_skips=1", *_with("NanLossAt", [2]))  # fmt: skip
+    cfg = compose(*BASE, "trainer.max_epochs=1", "module.compile=true",
+                  "callbacks.nonfinite.policy=skip", "callbacks.nonfinite.max_skips=1",
+                  *_with("NanLossAt", [2]))  # fmt: skip
     with caplog.at_level("WARNING"):
         _, objs = train(cfg)
     assert "non-finite loss at step 2: batch skipped (1 of 1 allowed)" in caplog.text

@@ -10,7 +10,7 @@ import pytest
 from cnnlab.commands.report import main as report_main
 
 pytestmark = pytest.mark.slow
-SMALL = ["debug=test", "data.train_limit=256", "callbacks=none", "logger=none"]
+SMALL = ["debug=test", "data.train_limit=256", "callbacks=[none,nonfinite]", "logger=none"]
 
 
 def _rows(sweep) -> list[dict]:

@@ -71,8 +71,8 @@ def _write_files(
                  len(names), eval_figures.DRAWN_UP_TO)  # fmt: skip
     try:
         for name, fig in figures.items():
-            # constrained layout already fits the labels: bbox_inches="tight" only redrew
-            # every text once more to measure it (~0.3 s of the report's ~1.5 s here)
+            # constrained layout already fits the labels: bbox_inches="tight" would only redraw
+            # every text once more to measure it
             fig.savefig(tmp / f"{name}.png", dpi=eval_figures.dpi(len(names)))
     finally:
         for fig in figures.values():

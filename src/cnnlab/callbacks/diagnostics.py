@@ -59,8 +59,8 @@ class Diagnostics(L.Callback):
 
     def _validation_pass(self, dm) -> tuple[torch.Tensor, torch.Tensor] | None:
         """This epoch's validation probabilities and targets when they cover the split's first
-        min(len, MAX_IMAGES) images in order (the targets agree); else None. Predicting the
-        split again cost ~50–70 ms of a 2-epoch ConvNet fit here."""
+        min(len, MAX_IMAGES) images in order (the targets agree); else None (then the split is
+        predicted again)."""
         seen, self._seen = self._seen, None
         val = dm.val_set
         if not seen or getattr(val, "streaming", False):

@@ -21,12 +21,6 @@ INTERNAL = ("_target_", "_partial_", "_convert_", "_recursive_")
 # What a comparison of runs is about, first: the groups chosen, then these values.
 GROUPS = ("model", "data", "optimizer", "scheduler", "augment", "freeze", "transfer")
 FIRST = ("optimizer/lr", "data/batch_size", "trainer/max_epochs", "seed")
-# TensorBoard's HPARAMS tab sorts columns by name and ticks the first five: numbered names put
-# model, optimizer, lr, batch size and epochs there, then augment, freeze, data and scheduler.
-COLUMNS = {"model": "1 model", "optimizer": "2 optimizer", "optimizer/lr": "3 lr",
-           "data/batch_size": "4 batch size", "trainer/max_epochs": "5 epochs",
-           "augment": "6 augment", "freeze": "7 freeze", "data": "8 data",
-           "scheduler": "9 scheduler", "model/params": "parameters"}  # fmt: skip
 LAYOUT = {
     "learning curves": {
         "loss (train, val)": ["Multiline", ["^train/loss$", "^val/loss$"]],
@@ -90,12 +84,12 @@ class HparamsWithMetrics(L.Callback):
         for logger in trainer.loggers:
             logger.log_hyperparams(params)  # hparams.yaml, MLflow params, W&B config
             if isinstance(logger, TensorBoardLogger):
-                # The session summary only names the metrics; no placeholder scalar is written, so
-                # the HPARAMS tab reads the real values logged later under the same tags.
-                # HPARAMS: only the compared keys as columns (it sorts names alphabetically and
-                # shows the first few; the whole config is in hparams.yaml and the Text tab).
+                # The session summary only names the metrics. Lightning's public log_hyperparams
+                # would also log each at 0 at step 0, a false first point on every curve; through
+                # the writer's file no placeholder is written, so the HPARAMS tab reads the real
+                # values logged later under the same tags. Columns: only the compared keys (the
+                # whole config is in hparams.yaml and the Text tab).
                 writer = logger.experiment._get_file_writer()
-                columns = {COLUMNS.get(k, k): v for k, v in shown.items()}
-                for summary in hparams(columns, {m: 0.0 for m in self.metrics}):
+                for summary in hparams(shown, {m: 0.0 for m in self.metrics}):
                     writer.add_summary(summary)
                 logger.experiment.add_custom_scalars(LAYOUT)

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import atexit
 import errno
 import functools
-import gc
 import logging
 import os
 import sys
@@ -145,12 +143,6 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         sys.path.insert(0, os.getcwd())
     try:
         hydra_main()
-        # The interpreter's last garbage collection would walk every object torch, Lightning
-        # and matplotlib created (1.5 s of a 43 s `make train` here). Frozen at exit (not now:
-        # a caller in the same process, such as the test suite, still needs its collections),
-        # they are skipped; atexit handlers still run and files still close.
-        atexit.unregister(gc.freeze)  # once, however many commands this process ran
-        atexit.register(gc.freeze)
     except RunInterrupted as stop:
         logging.getLogger("cnnlab").error("%s", stop)
         sys.exit(stop.exit_code)

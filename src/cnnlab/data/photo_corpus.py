@@ -25,7 +25,7 @@ QUALITY = 90
 
 
 def photo(name: str) -> Image.Image:
-    """One of scikit-learn's sample photos, read as a file (importing sklearn takes ~1 s)."""
+    """One of scikit-learn's sample photos, read as a file (not through sklearn: slow to import)."""
     ref = resources.files("sklearn.datasets") / "images" / f"{name}.jpg"
     with resources.as_file(ref) as path, Image.open(path) as img:
         return img.convert("RGB")

@@ -194,8 +194,7 @@ def _stream_class():
             sample = super().__getitem__(index)
             i = int(sample["index"])
             # Only the CPU generator the transforms draw from, saved and restored around the
-            # sample: 5 µs, where torch.manual_seed + fork_rng cost 430 µs (they visit every
-            # device's generator), an eighth of a decode.
+            # sample (torch.manual_seed + fork_rng would visit every device's generator).
             rng = torch.default_generator
             state = rng.get_state()
             rng.manual_seed(_seed(self.aug_seed, int(self.current_epoch), i))

@@ -12,7 +12,7 @@ class TensorImages(Dataset):
     """uint8 images (N, C, H, W) and int64 targets (N,), kept in memory as they are on disk.
 
     `__getitems__` lets the DataLoader fetch a batch with one indexing op instead of N
-    `__getitem__` calls plus a collate (≈ 25 % of the step time for MNIST-sized images).
+    `__getitem__` calls plus a collate (a large share of the step for MNIST-sized images).
     """
 
     in_memory = True

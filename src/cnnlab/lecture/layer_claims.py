@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cnnlab.core import choices
 from cnnlab.lecture.results import Job, by, mean, mean_std, std, table
 from cnnlab.lecture.stats import above_zero, between, contrast
 from cnnlab.lecture.verdicts import (
@@ -135,7 +136,7 @@ def normalization(jobs: list[Job]) -> Finding:
                      mean_std(members, "test/acc", 100), pts(gap(members))])  # fmt: skip
     header = ["norm", "batch", "train acc %", "test acc %", "gap, points"]
     batches = sorted({b for _, b in acc})
-    norms = [n for n in ("batch", "group", "layer", "none")
+    norms = [n for n in choices.CONVNET_NORMS
              if all((n, b) in acc for b in batches)]  # fmt: skip
     if len(batches) < 2 or not {"batch", "none"} <= set(norms) or len(norms) < 3:
         return Finding(table(header, rows), "no verdict: a variant did not finish", {})

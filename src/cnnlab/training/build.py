@@ -116,12 +116,9 @@ def classifier(
 
 
 def callbacks(cfg: DictConfig) -> list[L.Callback]:
-    """The callbacks group, and the non-finite guard (top-level `nonfinite`: it stays on with
-    `callbacks=none`)."""
+    """The callbacks group's (the non-finite guard among them)."""
     group = cfg.get("callbacks") or {}
-    built = [_instantiate(c, f"callbacks.{k}") for k, c in group.items() if c and "_target_" in c]
-    guard = cfg.get("nonfinite")
-    return [*built, _instantiate(guard, "nonfinite")] if guard else built
+    return [_instantiate(c, f"callbacks.{k}") for k, c in group.items() if c and "_target_" in c]
 
 
 def loggers(cfg: DictConfig, resume: dict[str, str] | None = None) -> dict[str, Any]:
@@ -152,7 +149,6 @@ def trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list) -> L.Tr
     )
     precision.warn_if_slow(built.precision, on_cpu=built.strategy.root_device.type == "cpu")
     step_hooks.skip_unused(built.callbacks)  # Lightning's own (its progress bar) included
-    step_hooks.no_gpu_probe_per_step()
     rank_watch.install()
     return built
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ def run(
 
 def _metrics(trainer: L.Trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+RESUMED_FOLDER = r"Checkpoint directory .* exists and is not empty"
 
 
 def effective_batch(cfg: DictConfig, trainer: L.Trainer) -> int:
@@ -72,7 +76,10 @@ def fit_and_test(
     trainer = build.trainer(cfg, callbacks, list(named.values()))
     _log_effective_batch(cfg, trainer)
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        with warnings.catch_warnings():
+            if ckpt_path:  # a resume writes into its own run folder: the warning is noise
+                warnings.filterwarnings("ignore", message=RESUMED_FOLDER)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except UserError as err:
         err.trained = trainer.global_step > 0  # else the run folder holds nothing worth keeping
         raise

@@ -3,9 +3,9 @@
 TensorBoard: one events file per run. Lightning closes the writer when `fit` ends, so the `test`
 that follows opens a second events file in the same folder; this logger only flushes between
 stages and closes once, at the end of the run. It also leaves out Lightning's `epoch` scalar,
-which would otherwise be the first chart of the Scalars tab (the step axis already counts).
-MLflow: the learning curves also under `curves/` (its run page's first group), null tags
-dropped, asynchronous logging flushed whenever epoch values are logged (so a
+which would otherwise be the first chart of the Scalars tab (the step axis already counts); its
+custom-scalars layout puts train and validation on one chart (callbacks/hparams.py).
+MLflow: null tags dropped, asynchronous logging flushed whenever epoch values are logged (so a
 checkpoint never holds an epoch the store lacks) and when a stage ends or is interrupted, the
 `epoch` value once per step. W&B: the run is finished when cnnlab's run ends.
 MLflow and W&B continue their tracking run on a resume: `TrackingRuns` stores each one's id in
@@ -30,55 +30,22 @@ log = logging.getLogger(__name__)
 EXTRAS = {"mlflow": "mlflow", "wandb": "wandb"}
 
 
-# TensorBoard's first tab (Time Series) shows tag groups alphabetically, pictures included; a
-# tag shared by two runs is one chart with a line per run. So the epoch's learning curves are also
-# written as `curves/loss` and `curves/accuracy` into the runs `<tb>/train` and `<tb>/val`: the
-# first group on the first screen, train and validation in two colours on each chart.
-CURVES = {
-    "train/loss": ("train", "curves/loss"),
-    "val/loss": ("val", "curves/loss"),
-    "train/acc": ("train", "curves/accuracy"),
-    "val/acc": ("val", "curves/accuracy"),
-}
-# MLflow's run page groups metrics by the prefix before the last `/`, groups sorted by name (its
-# RunsChartsCardConfig.getBaseChartAndSectionConfigs), one run per page: the same curves go there
-# as `curves/loss_train`, `curves/loss_val`, … so `curves` is the first group, before `test`.
-MLFLOW_CURVES = {key: f"{tag}_{run}" for key, (run, tag) in CURVES.items()}
-
-
 class RunTensorBoardLogger(TensorBoardLogger):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._curve_writers: dict = {}  # run name (train, val) → its events writer
-
     @rank_zero_only
     def log_metrics(self, metrics, step=None) -> None:
         super().log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step)
-        for key, value in metrics.items():
-            if key in CURVES:
-                run, tag = CURVES[key]
-                self._curve_writer(run).add_scalar(tag, float(value), step)
-
-    def _curve_writer(self, run: str):
-        if run not in self._curve_writers:
-            path = os.path.join(self.log_dir, run)
-            self._curve_writers[run] = type(self.experiment)(log_dir=path)
-        return self._curve_writers[run]
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        for writer in [self._experiment, *self._curve_writers.values()]:
-            if writer is not None:
-                writer.flush()
+        if self._experiment is not None:
+            self._experiment.flush()  # not closed: the test that follows writes the same file
         if status == "success":
             self.save()
 
     @rank_zero_only
     def close(self) -> None:
-        for writer in [self._experiment, *self._curve_writers.values()]:
-            if writer is not None:
-                writer.close()
-        self._curve_writers = {}
+        if self._experiment is not None:
+            self._experiment.close()
 
 
 BUFFER_ENV = "MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS"
@@ -94,11 +61,11 @@ class RunMLFlowLogger(MLFlowLogger):
 
     def __init__(self, *args, tags: dict | None, **kwargs) -> None:
         tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
-        # MLflow's queue thread writes each queued log_batch in its own SQLite transaction
-        # (~10 ms of Python holding the GIL, every 10 steps), which slowed a 2-epoch ConvNet fit by
-        # ~17 % on 2 cores (make bench: 0.833 vs TensorBoard alone). Merging what arrives within
-        # BUFFER_S into one write: 0.995. Step metrics reach the store up to BUFFER_S late; epoch
-        # values and `finalize` flush at once. A value the user set wins.
+        # MLflow's queue thread writes each queued log_batch in its own SQLite transaction, Python
+        # holding the GIL while training waits; merging what arrives within BUFFER_S into one
+        # write brings MLflow's cost to the noise floor (make bench's "TensorBoard + MLflow"
+        # row; docs/loggers.md). Step metrics reach the store up to BUFFER_S late; epoch values
+        # and `finalize` flush at once. A value the user set wins.
         os.environ.setdefault(BUFFER_ENV, str(BUFFER_S))
         super().__init__(*args, tags=tags or None, **kwargs)
         self.synchronous = kwargs.get("synchronous")  # images follow the metrics' setting
@@ -156,8 +123,7 @@ class RunMLFlowLogger(MLFlowLogger):
             self._epoch_step = step
         if not metrics:
             return
-        curves = {MLFLOW_CURVES[k]: v for k, v in metrics.items() if k in MLFLOW_CURVES}
-        super().log_metrics({**metrics, **curves}, step)
+        super().log_metrics(metrics, step)
         if self.synchronous is False and any(_per_epoch(k) for k in metrics):
             import mlflow
 

@@ -78,8 +78,8 @@ class ClassifierModule(L.LightningModule):
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.top_k = top_k = min(5, num_classes)
         # Training: a running total (loss × images, top-1 hits, top-k hits, images) instead of
-        # torchmetrics objects, whose per-update bookkeeping cost 1.3 ms of a 3.3 ms framework
-        # overhead per step here (tiny MLP, cnnlab vs the plain loop, same process).
+        # torchmetrics objects, whose per-update bookkeeping was most of cnnlab's host cost per
+        # step over the plain loop (make bench's host-cost rows measure it).
         self._train_totals: torch.Tensor | None = None
         self._train_steps: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # not yet summed
         # Validation and test, one collection each, keyed as logged (core.metric_names).
@@ -146,7 +146,7 @@ class ClassifierModule(L.LightningModule):
 
     def _logs_this_step(self) -> bool:
         """Lightning writes step values every `trainer.log_every_n_steps` optimizer steps; a
-        self.log call costs ~0.5 ms here, so the step loss is only logged when it is written."""
+        self.log call costs host time, so the step loss is only logged when it is written."""
         if self._trainer is None:
             return False
         return (self.trainer.global_step + 1) % max(1, self.trainer.log_every_n_steps) == 0

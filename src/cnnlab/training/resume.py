@@ -23,7 +23,6 @@ MAY_CHANGE = (
     "callbacks.",
     "logger.",
     "paths.",
-    "nonfinite.",
     "run_id",
     "ckpt_path",
     "seed",  # the RNG state comes back from the checkpoint (data.seed, the split, may not change)
