@@ -2,7 +2,8 @@
 users set what values are valid, type and range together; a value outside it stops the command
 with one line naming the key and what is valid, before torch loads and anything runs. The YAML
 files are the only source of default values; a key a config does not have is not checked.
-Commands add their own keys (`COMMAND_RULES`, chosen by the config's `task_name`)."""
+Commands add their own keys (`COMMAND_RULES`, chosen by the config's `task_name`), and so do
+networks (`NETWORK_RULES`, by `model.net._target_`)."""
 
 from __future__ import annotations
 

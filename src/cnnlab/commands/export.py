@@ -93,8 +93,9 @@ CALIBRATION_BATCH = 32
 
 
 def parity(exporter: exporters.Exporter, cfg: DictConfig, eager: np.ndarray, got: np.ndarray):
-    """(holds, the line that says it): every logit within `tolerance` of PyTorch's, or for a
-    lossy format (int8) the top class PyTorch's on at least `min_agreement` of the images."""
+    """(holds, the line that says it, max |Δ logit|, top-1 agreement): every logit within
+    `tolerance` of PyTorch's, or for a lossy format (int8) the top class PyTorch's on at least
+    `min_agreement` of the images."""
     delta = float(np.abs(got - eager).max())
     agreement = float((got.argmax(1) == eager.argmax(1)).mean())
     if exporter.lossy:
