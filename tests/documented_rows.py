@@ -48,7 +48,7 @@ RUN: dict[str, dict] = {
     "`model=timm model.weights=foo`": dict(entry="train", args=["model=timm", "model.weights=foo"]),
     "`model=timm model.weights=DEFAULT` offline": dict(
         entry="train", args=["model=timm", "model.weights=DEFAULT", "debug=test"],
-        env={**NO_NETWORK, "HF_HOME": "{tmp}/hf"}),
+        env={**NO_NETWORK, "HF_HOME": "{tmp}/hf"}, fresh=True),
     "`model=timm` or `data=hf` without": dict(entry="train", args=["model=timm"], hide=["timm"]),
     "`make corpus": dict(entry="corpus", args=["--train", "0"]),
     "`data=shards` on a folder without": dict(entry="train",

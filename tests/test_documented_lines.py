@@ -178,8 +178,10 @@ def test_a_documented_error_line_is_what_cnnlab_prints(key, command, digits_run,
         fill = lambda text: re.sub(r"\{([\w+]+)\}", lambda m: str(values[m.group(1)]), text)  # noqa: E731
         env = {k: fill(v) for k, v in how.get("env", {}).items()}
         args = list(map(fill, how["args"]))
-        if how.get("hide"):  # a process of its own: libraries cache what they found importable
-            proc = _without(how["hide"], how["entry"], args, env, tmp_path, data_dir)
+        # A process of its own: libraries cache what they found importable, and
+        # huggingface_hub reads HF_HUB_OFFLINE once, when imported.
+        if how.get("hide") or how.get("fresh"):
+            proc = _without(how.get("hide", []), how["entry"], args, env, tmp_path, data_dir)
         else:
             proc = command(how["entry"], *args, env=env)
     for old, new in how.get("subs", {}).items():

@@ -104,7 +104,7 @@ SMALLER = {
     ),
     "05_augmentation": "SEEDS, STEPS = (1, 2), 20",
     "06_transfer": "SEEDS, PRETRAIN_EPOCHS = (1, 2), 1",
-    "07_gradcam": "SEEDS = (1, 2)",
+    "07_gradcam": 'SEEDS, EXTRA = (1, 2), ("trainer.max_epochs=2",)',
 }
 
 
