@@ -123,6 +123,7 @@ def _config_keys() -> set[str]:
 def test_every_key_the_config_check_knows_exists_in_some_config():
     keys = _config_keys()
     missing = [k for k in schema.RULES if k not in keys]
+    missing += [k for rules in schema.NETWORK_RULES.values() for k in rules if k not in keys]
     missing += [f"{task}: {key}" for task, rules in schema.COMMAND_RULES.items()
                 for key in rules if key not in OmegaConf.load(CONF / f"{task}.yaml")]  # fmt: skip
     assert missing == []
@@ -201,7 +202,3 @@ def test_each_export_format_is_one_module_named_as_its_choice():
         assert exporter.name == name and exporter.suffix.startswith(".")
     assert len({exporters.get(n).suffix for n in choices.EXPORT_FORMATS}) == len(
         choices.EXPORT_FORMATS)  # fmt: skip
-
-
-def _module(path: Path) -> str:
-    return ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
