@@ -1,15 +1,10 @@
 """`make bench`: cnnlab against a plain PyTorch loop, measured in the same run, with ratios.
 
-Rows: training images/s (ConvNet on the MNIST sample, ResNet-18 on CIFAR-shaped data) with the
-full default callbacks; end-to-end wall time of the default `make train` recipe vs the plain
-loop script (start-up included) and time to the first step; data pipeline vs model consumption;
-model FLOP utilisation against the fp32 matmul peak measured here; peak memory; host CPU ms and
-stalling host reads per training step of cnnlab, cnnlab stripped, a bare LightningModule (plain,
-and with the default recipe's arithmetic) and the plain loop on a tiny MLP
-(benchmarks/host_cost.py); the effect of channels_last, bf16 autocast and torch.compile;
-per-core JPEG decoding against a decode-only loop (benchmarks/decode.py); inference images/s of
-the exported ONNX file in onnxruntime vs eager; int8 ONNX against fp32 ONNX, accuracy and
-images/s (benchmarks/int8.py). `SAVE=1` writes benchmarks/results/<machine>.md.
+Rows (each module's docstring says more): training images/s (ConvNet on the MNIST sample,
+ResNet-18 on CIFAR-shaped data), default callbacks on; `make train` end to end and to the first
+step; data pipeline vs model; FLOP utilisation; peak memory; host cost per step (host_cost.py);
+channels_last, bf16 and torch.compile; JPEG decoding (decode.py); exported ONNX vs eager
+(inference.py); int8 vs fp32 ONNX (int8.py). `SAVE=1` writes benchmarks/results/<machine>.md.
 """
 
 from __future__ import annotations
