@@ -13,6 +13,7 @@ with PyTorch's on fewer than `min_agreement` of them). Nothing is left behind wh
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.util
 import json
 import logging
@@ -50,7 +51,23 @@ def check(cfg: DictConfig) -> exporters.Exporter:
     return exporter
 
 
-def real_images(cfg: DictConfig, model: LoadedModel) -> torch.Tensor:
+def run_data(model: LoadedModel):
+    """The run's datamodule, restored and set up at most once per export (the parity check's test
+    images and int8's calibration images both come from it), training augmentation off: both
+    want images as evaluation sees them."""
+
+    @functools.cache
+    def data():
+        stored = copy.deepcopy(model.config)
+        stored["data"]["augment"] = None
+        _, _, dm, _ = build.restore(stored)
+        dm.setup("fit")  # every split at once
+        return dm
+
+    return data
+
+
+def real_images(cfg: DictConfig, model: LoadedModel, data) -> torch.Tensor:
     """uint8 images for the parity check: `images=`, else the first of the run's test split."""
     count = int(cfg.parity_images)
     if cfg.images:
@@ -61,24 +78,19 @@ def real_images(cfg: DictConfig, model: LoadedModel) -> torch.Tensor:
         if bad:
             raise UserError(bad[0])
         return torch.stack([image for image, _, _ in loaded])
-    _, _, dm, _ = build.restore(model.config)
     try:
-        dm.setup("test")
+        dm = data()
     except UserError as err:
         raise UserError(f"{err} (give the parity check other images: images=DIR)") from None
     return next(iter(dm.test_dataloader()))[0][:count]
 
 
-def training_batches(cfg: DictConfig, model: LoadedModel) -> exporters.Calibration:
+def training_batches(cfg: DictConfig, model: LoadedModel, data) -> exporters.Calibration:
     """`calibration_images` seeded training images, unaugmented and preprocessed as the file
     will see them, in batches: what an int8 format measures its activation ranges on."""
 
     def batches():
-        stored = copy.deepcopy(model.config)
-        stored["data"].update(augment=None, sanity_report=False)  # as evaluation sees them
-        _, _, dm, _ = build.restore(stored)
-        dm.setup("fit")
-        train = dm.train_set
+        train = data().train_set
         picked = seeded_sample(len(train), min(int(cfg.calibration_images), len(train)), cfg.seed)
         for start in range(0, len(picked), CALIBRATION_BATCH):
             chunk = torch.stack(
@@ -139,7 +151,8 @@ def export(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.out_dir or cfg.paths.output_dir)
     files.check_writable(out_dir)  # before the checkpoint and the test data are loaded
     model = load(cfg.ckpt_path)
-    x = model.preprocess(real_images(cfg, model)).float()
+    data = run_data(model)
+    x = model.preprocess(real_images(cfg, model, data)).float()
     # The example batch is 2 images (the parity batch has more): torch.export would fix a batch of
     # 1 as a constant, and a different size at check time proves the batch dimension is dynamic.
     example = x[:2] if len(x) >= 2 else x.repeat(2, 1, 1, 1)
@@ -147,7 +160,7 @@ def export(cfg: DictConfig) -> dict:
     meta = metadata(model, cfg.ckpt_path)
     name = meta["model"]
     final = out_dir / f"{name}{exporter.suffix}"
-    calibration = training_batches(cfg, model) if exporter.lossy else None
+    calibration = training_batches(cfg, model, data) if exporter.lossy else None
 
     def serialize(net, batch, info):
         return exporter.serialize(net, batch, info, calibration)

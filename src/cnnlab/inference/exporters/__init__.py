@@ -9,6 +9,7 @@ here and its name in `core/choices.py` (`EXPORT_FORMATS`, what the config check 
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,21 @@ class Deployable(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         logits = self.net(images)
         return logits / self.temperature if self.temperature != 1.0 else logits
+
+
+META_FILE = "cnnlab.json"  # the metadata's extra file inside TorchScript and .pt2 files
+
+
+def module_runner(module: nn.Module) -> Runner:
+    """A loaded torch module as a runner: numpy images in, numpy logits out."""
+    return lambda x: module(torch.from_numpy(x)).detach().numpy()
+
+
+def extra_metadata(read: Callable[[dict], object]) -> dict:
+    """cnnlab's metadata from a torch file's extra files; `read(files)` fills them in place."""
+    files = {META_FILE: ""}
+    read(files)
+    return json.loads(files[META_FILE])
 
 
 def batch_dim() -> dict:

@@ -9,25 +9,30 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlab.inference.exporters import Calibration, Exporter, Runner, batch_dim
+from cnnlab.inference.exporters import (
+    META_FILE,
+    Calibration,
+    Exporter,
+    Runner,
+    batch_dim,
+    extra_metadata,
+    module_runner,
+)
 
 
 def serialize(model: nn.Module, example: torch.Tensor, meta: dict, _: Calibration | None) -> bytes:
     program = torch.export.export(model, (example,), dynamic_shapes=(batch_dim(),))
     out = io.BytesIO()  # not a path: torch's C++ writer aborts the process on a full disk
-    torch.export.save(program, out, extra_files={"cnnlab.json": json.dumps(meta)})
+    torch.export.save(program, out, extra_files={META_FILE: json.dumps(meta)})
     return out.getvalue()
 
 
 def load(path: Path) -> Runner:
-    module = torch.export.load(str(path)).module()
-    return lambda x: module(torch.from_numpy(x)).detach().numpy()
+    return module_runner(torch.export.load(str(path)).module())
 
 
 def read_metadata(path: Path) -> dict:
-    files = {"cnnlab.json": ""}
-    torch.export.load(str(path), extra_files=files)
-    return json.loads(files["cnnlab.json"])
+    return extra_metadata(lambda files: torch.export.load(str(path), extra_files=files))
 
 
 EXPORTER = Exporter(

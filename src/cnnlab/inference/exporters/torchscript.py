@@ -9,7 +9,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlab.inference.exporters import Calibration, Exporter, Runner
+from cnnlab.inference.exporters import (
+    META_FILE,
+    Calibration,
+    Exporter,
+    Runner,
+    extra_metadata,
+    module_runner,
+)
 
 
 def serialize(model: nn.Module, example: torch.Tensor, meta: dict, _: Calibration | None) -> bytes:
@@ -17,19 +24,16 @@ def serialize(model: nn.Module, example: torch.Tensor, meta: dict, _: Calibratio
     # symbolic, so any batch size runs. The parity check runs another batch size to prove it.
     traced = torch.jit.trace(model, example, check_trace=False)
     out = io.BytesIO()  # not a path: torch's C++ writer aborts the process on a full disk
-    torch.jit.save(traced, out, _extra_files={"cnnlab.json": json.dumps(meta)})
+    torch.jit.save(traced, out, _extra_files={META_FILE: json.dumps(meta)})
     return out.getvalue()
 
 
 def load(path: Path) -> Runner:
-    module = torch.jit.load(str(path))
-    return lambda x: module(torch.from_numpy(x)).detach().numpy()
+    return module_runner(torch.jit.load(str(path)))
 
 
 def read_metadata(path: Path) -> dict:
-    files = {"cnnlab.json": ""}
-    torch.jit.load(str(path), _extra_files=files)
-    return json.loads(files["cnnlab.json"])
+    return extra_metadata(lambda files: torch.jit.load(str(path), _extra_files=files))
 
 
 EXPORTER = Exporter(
