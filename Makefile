@@ -23,6 +23,9 @@ install: $(STAMP) ## Create .venv and install cnnlab (editable) with every extra
 train: $(STAMP) ## Train the default experiment (ConvNet on 5,000 real MNIST digits, offline)
 	$(PY) -m cnnlab.commands.train $(ARGS)
 
+embed: $(STAMP) ## Frozen features of every split, kept and reused: make embed ARGS="model=resnet50 model.weights=DEFAULT"
+	$(PY) -m cnnlab.commands.embed $(ARGS)
+
 eval: $(STAMP) ## Evaluate a checkpoint: make eval ARGS="ckpt_path=outputs/.../best.ckpt"
 	$(PY) -m cnnlab.commands.eval $(ARGS)
 

@@ -1,11 +1,10 @@
 """`make bench`: cnnlab against a plain PyTorch loop, measured in the same run, with ratios.
 
-Rows (each module's docstring says more): training images/s (ConvNet on the MNIST sample,
-ResNet-18 on CIFAR-shaped data), default callbacks on; `make train` end to end and to the first
-step; data pipeline vs model; FLOP utilisation; peak memory; host cost per step (host_cost.py);
-channels_last, bf16 and torch.compile; JPEG decoding (decode.py); exported ONNX vs eager
-(inference.py); int8 vs fp32 ONNX (int8.py). `SAVE=1` writes benchmarks/results/<machine>.md.
-"""
+Rows (each module's docstring says more): training images/s, default callbacks on; `make train`
+end to end and to the first step; data pipeline vs model; FLOP utilisation; peak memory; host
+cost per step (host_cost.py); channels_last, bf16, torch.compile; JPEG decoding (decode.py); ONNX
+vs eager (inference.py); int8 vs fp32 ONNX (int8.py); the probe on kept features (probe_cache.py).
+`SAVE=1` writes benchmarks/results/<machine>.md."""
 
 from __future__ import annotations
 
@@ -27,6 +26,7 @@ from benchmarks.decode import decode_rows  # noqa: E402
 from benchmarks.host_cost import host_rows  # noqa: E402
 from benchmarks.inference import inference_rows  # noqa: E402
 from benchmarks.int8 import int8_rows  # noqa: E402
+from benchmarks.probe_cache import probe_cache_rows  # noqa: E402
 from benchmarks.sliced import run_pair_taking_turns  # noqa: E402
 from benchmarks.startup import (  # noqa: E402
     end_to_end,
@@ -324,6 +324,7 @@ def main() -> None:
     knobs()
     inference_rows()
     int8_rows()
+    probe_cache_rows()
     machine = (
         f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"

@@ -51,6 +51,12 @@ RUN: dict[str, dict] = {
         env={**NO_NETWORK, "HF_HOME": "{tmp}/hf"}, fresh=True),
     "`model=timm` or `data=hf` without": dict(entry="train", args=["model=timm"], hide=["timm"]),
     "`make corpus": dict(entry="corpus", args=["--train", "0"]),
+    '`make embed ARGS="model=timm model.name=resnet18x"`': dict(
+        entry="embed", args=["model=timm", "model.name=resnet18x"]),
+    "`make embed` on data with an empty split": dict(
+        entry="embed", args=["data=fake", "data.source.num_test=0"]),
+    "`classifier=linear augment=mnist`": dict(entry="train",
+                                              args=["classifier=linear", "augment=mnist"]),
     "`data=shards` on a folder without": dict(entry="train",
                                               args=["data=shards", "data.source.root={tmp}"]),
     "`data=shards` without LitData": dict(entry="train", args=["data=shards",
@@ -95,6 +101,8 @@ RUN: dict[str, dict] = {
 # Rows whose answer needs a fault set up by a test of its own (named here, so the row is found
 # there), or hardware this machine does not have.
 ELSEWHERE: dict[str, str] = {
+    "`make embed` (or `classifier=…`) onto a full disk": "tests/test_features.py",
+    "`classifier.features=` a folder embedded": "tests/test_features.py",
     "`data=hf` with a column": "tests/test_hf_data.py",
     "`data=hf` with a split": "tests/test_hf_data.py",
     "`data=hf data.source.name=beans`": "tests/test_hf_data.py",
@@ -129,6 +137,10 @@ ELSEWHERE: dict[str, str] = {
 
 # Rows that quote no error line: the behaviour each promises, and the test that runs it.
 BEHAVIOUR: dict[str, tuple[str, str]] = {
+    "`make embed` killed": (
+        "test_features.py",
+        "test_a_killed_embed_continues_after_its_finished_parts",
+    ),
     "`logger=none` with the default callbacks": (
         "test_loggers.py",
         "test_no_logger_with_the_default_callbacks_trains_without_a_rate_curve",

@@ -10,6 +10,7 @@ from torchvision.models import ResNet18_Weights, resnet18
 
 from cnnlab.commands.train import train
 from cnnlab.core.errors import UserError
+from cnnlab.core.preprocessing import decide
 from cnnlab.training import build
 
 TINY = [  # 64 fake images in 4 steps; no sanity-check pass, no layer table
@@ -191,6 +192,9 @@ def test_pretrained_weights_bring_their_preprocessing(compose, torch_home):
     assert net(torch.zeros(1, 3, 224, 224)).shape == (1, 10)
     small = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)  # the data's size, resized on the device
     assert prep.interpolation == "bilinear" and prep(small).shape == (2, 3, 224, 224)
+    # A size asked for is the size used (data.input_size: "set it to train at another resolution")
+    asked = compose("model=resnet18", "model.weights=DEFAULT", "data=fake", "data.input_size=64")
+    assert decide(asked.data, asked.model).input_size == 64
 
 
 def test_weights_file_with_another_head_loads_the_backbone(compose, tmp_path):
@@ -237,3 +241,15 @@ def test_weights_that_cannot_be_downloaded_say_where_to_put_the_file(
     where = f"{tmp_path}/empty_torch_home/hub/checkpoints/resnet18-f37072fd.pth"
     assert "put the file at $TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth" in errors[0]
     assert f"(here: {where};" in errors[0] and "model.weights=<a local file>" in errors[0]
+
+
+def test_a_bicubic_resize_stays_in_the_unit_range():
+    """Bicubic overshoots at sharp edges; a uint8 resize (PIL, torchvision) clamps, and Grad-CAM's
+    overlay refuses pixels outside [0, 1] (seen with timm weights, whose resize is bicubic)."""
+    from cnnlab.core.preprocessing import Preprocessing
+
+    edges = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    edges[..., ::2, :] = 255  # stripes: the worst case for overshoot
+    unit = Preprocessing((0.5,), (0.5,), 42, "bicubic").to_unit(edges)
+    assert unit.min() >= 0 and unit.max() <= 1
+    assert unit.max() == 1 and unit.min() == 0  # clamped, not rescaled

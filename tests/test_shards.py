@@ -201,3 +201,38 @@ def test_the_corpus_command_refuses_bad_input_in_one_line(tmp_path, capsys):
         with pytest.raises(SystemExit) as stop:
             corpus_command.main(argv)
         assert stop.value.code == 1 and says in capsys.readouterr().err
+
+
+def test_embed_reads_shards_in_order_and_continues_after_finished_parts(
+    command, shards, tmp_path, monkeypatch
+):
+    """Streaming shards are read in order, not indexed: a continued embed skips the images its
+    finished parts hold, and the features match an uninterrupted embed's."""
+    from cnnlab.features import embed
+
+    args = [
+        "data=shards",
+        f"data.source.root={shards}",
+        "data.image_size=32",
+        "data.eval_batch_size=8",
+    ]
+    whole = command("embed", *args, f"paths.feature_cache={tmp_path / 'whole'}", "run_id=w")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    monkeypatch.setattr(embed, "PART_IMAGES", 16)  # three parts of the 48 training images
+    first = command("embed", *args, "run_id=a")
+    parts = sorted((tmp_path / "outputs" / "features").glob("*/features.npy"))
+    assert first.returncode == 0 and len(parts) == 2  # train, val (= test: one folder)
+    train = next(p.parent for p in parts if "train" in (p.parent / "meta.json").read_text())
+    np = pytest.importorskip("numpy")
+    rows = np.load(train / "features.npy")
+    (train / "meta.json").unlink()  # as if killed after its parts: keep two of three
+    (train / "parts").mkdir()
+    np.save(train / "parts" / "000000.npy", rows[:16])
+    np.save(train / "parts" / "000001.npy", rows[16:32])
+    again = command("embed", *args, "run_id=b")
+    said = again.stdout + again.stderr
+    assert "train: continuing after 32 of 48 images (2 parts kept)" in said, said[-3000:]
+    assert "train: 16 images embedded" in said
+    resumed = np.load(tmp_path / "outputs/embed/runs/b/features/train/features.npy")
+    uninterrupted = np.load(tmp_path / "outputs/embed/runs/w/features/train/features.npy")
+    np.testing.assert_allclose(resumed, uninterrupted, rtol=1e-5, atol=1e-5)

@@ -26,6 +26,7 @@ GROUPS = {
     "logger": "any set as a list: `'logger=[tensorboard,wandb]'`",
     "freeze": "which parameters train; see *Transfer learning*",
     "transfer": "one arm of a transfer study; swept by `experiment=digits_transfer`",
+    "classifier": "a head on kept frozen features; see *Frozen features*",
     "debug": "",
     "experiment": "complete recipes",
     "hparams_search": "see *Sweeps*",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cnnlab.inference.loading import LoadedModel
 
-from cnnlab.api import Run, augment_preview, config, evaluate, predict, summary, train
+from cnnlab.api import Run, augment_preview, config, embed, evaluate, predict, summary, train
 from cnnlab.core.errors import RunInterrupted, UserError
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "__version__",
     "augment_preview",
     "config",
+    "embed",
     "evaluate",
     "load",
     "predict",

@@ -161,6 +161,16 @@ def evaluate(
     return _run("eval", run_eval, (f"ckpt_path={ckpt_path}", *overrides), config_dir)
 
 
+def embed(*overrides: str, config_dir: str | Path | None = None) -> dict[str, Any]:
+    """`cnnlab-embed overrides…`: {split: (features (N, D) array, labels (N,) array)}, kept in
+    `paths.feature_cache` and the run folder's `features/` (docs/features.md)."""
+    from cnnlab.commands.embed import embed as run_embed
+    from cnnlab.features.store import SplitFeatures
+
+    folders = _run("embed", run_embed, overrides, config_dir)
+    return {split: SplitFeatures(folder).read() for split, folder in folders.items()}
+
+
 def predict(
     ckpt_path: str | Path, files: Sequence[str | Path], config_dir: str | Path | None = None
 ) -> list[tuple[str, str, float]]:

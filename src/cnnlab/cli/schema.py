@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from cnnlab.cli import machine
 from cnnlab.core import choices
@@ -47,6 +47,13 @@ def _optional(check):
 
 def _is(*types: type) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, types) and (bool in types or not isinstance(v, bool))
+
+
+def _each(check):
+    """One value, or a non-empty list whose every value passes `check` (a sweep in one run)."""
+    return lambda v: (
+        check(v) or (isinstance(v, list | tuple | ListConfig) and bool(v) and all(map(check, v)))
+    )
 
 
 def one_of(options: tuple) -> Rule:
@@ -166,6 +173,12 @@ RULES: dict[str, Rule] = {
         _optional(_whole(1)),
         "a whole number ≥ 1, or null",
     ),
+    "freeze.cache": BOOL,
+    "classifier.kind": one_of(choices.CLASSIFIERS),
+    "classifier.k": (_each(_whole(1)), "a whole number ≥ 1, or a list of them"),
+    "classifier.temperature": (_between(0, math.inf, low_open=True), "a number > 0"),
+    "classifier.l2": (_each(_between(0, math.inf)), "a number ≥ 0, or a list of them"),
+    "classifier.max_iter": (_whole(1), "a whole number ≥ 1"),
 }
 
 WHOLE_1 = (_whole(1), "a whole number ≥ 1")
@@ -211,6 +224,7 @@ COMMAND_RULES: dict[str, dict[str, Rule]] = {
         "test_images": (_whole(0), "a whole number ≥ 0"),
         "tab": one_of(choices.PLAYGROUND_TABS),
     },
+    "embed": {"dtype": one_of(choices.FEATURE_DTYPES)},
     "summary": {"format": one_of(choices.SUMMARY_FORMATS), "batch_size": WHOLE_1},
     "shards": {
         "max_side": (_optional(_whole(32)), "a whole number of pixels ≥ 32, or null"),

@@ -22,3 +22,5 @@ CONVNET_POOLS = ("max", "avg", "stride")  # model.net.pool (ConvNet; stride: no 
 LENET_ACTIVATIONS = ("tanh", "relu")  # model.net.activation (LeNet-5; tanh: the paper's)
 LENET_POOLS = ("avg", "max")  # model.net.pool (LeNet-5; avg: the paper's subsampling)
 ZOO_SORTS = ("model", "top1", "top5", "params", "gmacs", "size_mb", "crop")  # make zoo --sort
+CLASSIFIERS = ("linear", "logistic", "knn")  # classifier.kind: a head on kept frozen features
+FEATURE_DTYPES = ("float32", "float16")  # embed dtype: how kept features are stored

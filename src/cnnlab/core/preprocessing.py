@@ -40,6 +40,8 @@ class Preprocessing:
                 align_corners=False,
                 antialias=x.shape[-1] > self.input_size,
             )
+            if self.interpolation == "bicubic":  # overshoots at edges; a uint8 resize clamps
+                x = x.clamp_(0, 1)
         return x
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,14 +71,13 @@ def decide(data_cfg: DictConfig, model_cfg: DictConfig) -> Preprocessing:
             f"data.mean/std have {len(mean)}/{len(std)} values, but data.in_channels={channels}"
         )
     normalize = data_cfg.get("normalize", "auto")
-    size = data_cfg.get("input_size") or max(
-        int(data_cfg.image_size), int(model_cfg.get("min_input_size") or 1)
-    )
+    given = data_cfg.get("input_size")  # a size asked for is the size used
+    size = given or max(int(data_cfg.image_size), int(model_cfg.get("min_input_size") or 1))
     interpolation = "bilinear"
     weights = _timm_weights(model_cfg) or _torchvision_weights(model_cfg)
     if weights is not None and normalize == "auto":
         mean, std = _fit_channels(weights.mean, channels), _fit_channels(weights.std, channels)
-        size = max(size, weights.crop_size[0])
+        size = size if given else max(size, weights.crop_size[0])
         interpolation = _resize_mode(weights.interpolation)
     return Preprocessing(tuple(mean), tuple(std), int(size), interpolation)
 

@@ -160,14 +160,21 @@ class ClassificationDataModule(L.LightningDataModule):
         return trainer is not None and trainer.strategy.root_device.type == "cuda"
 
     def train_dataloader(self) -> DataLoader:
+        return self.loader(self.train_set, "train")
+
+    def loader(self, ds, split: str) -> DataLoader:
+        """The loader of a split's rows: training's shuffles (or balances) in batches of
+        `batch_size`; the others keep their order. Frozen features (`training.cached_probe`)
+        go through it too: the same draws from the same seed give the same batches."""
+        if split != "train":
+            return self._loader(ds, shuffle=False, batch_size=self.eval_batch_size)
         if self.balance == "sampler":  # each class drawn about equally often, with replacement
-            weights = splits.balanced_weights(self.train_set.targets, self.num_classes)
+            weights = splits.balanced_weights(ds.targets, self.num_classes)
             sampler = WeightedRandomSampler(
-                weights[self.train_set.targets], num_samples=len(self.train_set), replacement=True
+                weights[ds.targets], num_samples=len(ds), replacement=True
             )
-            return self._loader(self.train_set, shuffle=False, batch_size=self.batch_size,
-                                sampler=sampler)  # fmt: skip
-        return self._loader(self.train_set, shuffle=True, batch_size=self.batch_size)
+            return self._loader(ds, shuffle=False, batch_size=self.batch_size, sampler=sampler)
+        return self._loader(ds, shuffle=True, batch_size=self.batch_size)
 
     def class_weights(self) -> torch.Tensor | None:
         """Loss weights per class from the training split's counts (`data.balance=loss`)."""
@@ -176,10 +183,10 @@ class ClassificationDataModule(L.LightningDataModule):
         return splits.balanced_weights(self.train_set.targets, self.num_classes)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False, batch_size=self.eval_batch_size)
+        return self.loader(self.val_set, "val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False, batch_size=self.eval_batch_size)
+        return self.loader(self.test_set, "test")
 
     @property
     def mean(self) -> torch.Tensor:

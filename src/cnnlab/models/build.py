@@ -16,6 +16,7 @@ from cnnlab.core.errors import UserError, could_not_build
 from cnnlab.core.preprocessing import Preprocessing, decide
 from cnnlab.models import weights as weights_file
 from cnnlab.models.anatomy import find_head
+from cnnlab.models.knn_head import KNNHead, install
 
 
 def instantiate(node: dict | DictConfig, what: str, **overrides: Any) -> Any:
@@ -103,4 +104,10 @@ def restore_network(stored: dict[str, Any], data_cfg: DictConfig | None = None):
         run_cfg.data = data_cfg
     prep = decide(run_cfg.data, run_cfg.model)  # the weights' statistics count, before dropped
     run_cfg.model.weights = None
-    return run_cfg, prep, network(run_cfg.model, prep)
+    net = network(run_cfg.model, prep)
+    knn = run_cfg.get("classifier") or {}
+    if knn.get("kind") == "knn":  # the feature bank is the head (`classifier=knn`)
+        head = KNNHead(int(knn.bank_size), int(knn.feature_dim), int(run_cfg.data.num_classes),
+                       int(knn.k), float(knn.temperature))  # fmt: skip
+        install(net, head_name(run_cfg.model, net), head)
+    return run_cfg, prep, net

@@ -19,7 +19,15 @@ from omegaconf import DictConfig
 
 from cnnlab.core import checkpoint, run_lock, targets
 from cnnlab.core.errors import CTRL_C, SIGTERM_SAVED, RunInterrupted, UserError
-from cnnlab.training import build, calibration, eval_pass, loggers, resume
+from cnnlab.training import (
+    build,
+    cached_probe,
+    calibration,
+    eval_pass,
+    feature_fit,
+    loggers,
+    resume,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,10 @@ def fit_and_test(
         finished = resume.finished_metrics(ckpt_path, stored, trained_with, cfg)
         if finished is not None:
             return finished, {}
+    kind = (cfg.get("classifier") or {}).get("kind")
+    if kind in feature_fit.FITTED:  # classifier=knn | logistic: no epochs, one fit on features
+        return feature_fit.run(cfg, datamodule, net, verbose)
+    images, datamodule = datamodule, cached_probe.use(cfg, model, datamodule, strategy)
     callbacks = build.callbacks(cfg)
     if strategy is not None:
         callbacks.append(strategy)
@@ -108,13 +120,13 @@ def fit_and_test(
         trainer.test(model, datamodule=datamodule, verbose=verbose)  # verbose: the results table
         metrics.update(_metrics(trainer))
         if cfg.get("eval_report", True) and trainer.global_rank == 0:
-            _report(cfg, trainer, model, datamodule, tested)
+            _report(cfg, trainer, model, images, tested)
     for logger in trainer.loggers:
         logger.finalize("success")
         if hasattr(logger, "close"):  # RunTensorBoardLogger: one events file for fit and test
             logger.close()
     _write_metrics(cfg, trainer, model, metrics, time.perf_counter() - started, tested)
-    return metrics, {"trainer": trainer, "model": model, "datamodule": datamodule}
+    return metrics, {"trainer": trainer, "model": model, "datamodule": images}
 
 
 def tested_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str:

@@ -1,0 +1,1 @@
+"""Frozen features: embedded once per image, kept under a fingerprint, read back."""
