@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train eval lr-find lecture mlflow sweep summary zoo shards corpus augment-preview predict export explain demo playground notebooks bench bench-scaling report tensorboard test test-fast lint docs docs-serve format clean
+.PHONY: help install train embed eval lr-find lecture mlflow sweep summary zoo shards corpus augment-preview predict export explain demo playground notebooks bench bench-scaling report tensorboard test test-fast lint docs docs-serve format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -101,6 +101,7 @@ RUN: dict[str, dict] = {
 # Rows whose answer needs a fault set up by a test of its own (named here, so the row is found
 # there), or hardware this machine does not have.
 ELSEWHERE: dict[str, str] = {
+    "`data=image_folder data.in_channels=1`": "tests/test_data.py",
     "`make embed` (or `classifier=…`) onto a full disk": "tests/test_features.py",
     "`classifier.features=` a folder embedded": "tests/test_features.py",
     "`data=hf` with a column": "tests/test_hf_data.py",

@@ -209,3 +209,22 @@ def test_hf_rows_shared_between_splits_are_found_by_their_bytes():
     train = HFImages(table, "image", [("train#0", 0), ("train#1", 1)], ["a", "b"], 8)
     test = HFImages(table, "image", [("test#1", 1), ("test#2", 0)], ["a", "b"], 8)
     assert shared_images(train, test) == 1  # row 1 is in both
+
+
+def test_a_grayscale_network_on_rgb_files_is_one_line(command, tmp_path):
+    """Files are read as RGB; data.in_channels=1 on them would stop at the first convolution."""
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for label in ("a", "b"):
+            folder = tmp_path / "photos" / split / label
+            folder.mkdir(parents=True)
+            Image.new("L", (32, 32), 100).save(folder / "0.png")  # grayscale files, read as RGB
+    root = f"data.source.root={tmp_path / 'photos'}"
+    proc = command("train", "data=image_folder", root, "data.in_channels=1", "data.mean=[0.5]",
+                   "data.std=[0.5]", "debug=test")  # fmt: skip
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 1 and errors == [
+        "error: data.in_channels=1 but data=image_folder gives 3-channel images (files are read "
+        "as RGB); valid: data.in_channels=3"
+    ], proc.stderr[-2000:]

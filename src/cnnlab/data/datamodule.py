@@ -103,6 +103,7 @@ class ClassificationDataModule(L.LightningDataModule):
         else:
             self.train_set, self.val_set = self._split(data.train)
         self.test_set = data.test if data.test is not None else self.val_set
+        self._check_channels(self.train_set)
         if self.train_limit and self.train_limit < len(self.train_set):
             # seed + 1: the subset is not the validation split's permutation
             idx = seeded_sample(len(self.train_set), self.train_limit, self.seed + 1)
@@ -121,6 +122,18 @@ class ClassificationDataModule(L.LightningDataModule):
         if self.sample_augment is not None or self.train_crop is not None or self.decode != "auto":
             self.train_set = self.train_set.for_training(
                 self.sample_augment, self.train_crop, self.decode
+            )
+
+    def _check_channels(self, images: ImageSet) -> None:
+        """Files are read as RGB: a network built for another channel count would stop at its
+        first convolution with a traceback."""
+        if len(images) == 0:
+            return
+        found = int(images[0][0].shape[0])
+        if found != self.in_channels:
+            raise UserError(
+                f"data.in_channels={self.in_channels} but data={self.name} gives {found}-channel "
+                f"images (files are read as RGB); valid: data.in_channels={found}"
             )
 
     def _split(self, pool: ImageSet) -> tuple[ImageSet, ImageSet]:

@@ -49,6 +49,23 @@ class FeatureRows(torch.utils.data.Dataset):
         return self.features[indices], self.targets[indices]
 
 
+class SeedsOnce(torch.utils.data.DataLoader):
+    """A loader that draws its iterator's base seed from torch's generator at the first epoch
+    only, as a loader with persistent workers does (its workers, seeded once, live on): the
+    feature rows then get the same shuffles, epoch after epoch, as the images would."""
+
+    _drawn = False
+
+    def __iter__(self):
+        if not self._drawn:
+            self._drawn = True
+            return super().__iter__()
+        state = torch.random.get_rng_state()
+        iterator = super().__iter__()  # draws the base seed; the sampler draws at the first batch
+        torch.random.set_rng_state(state)
+        return iterator
+
+
 class FeatureData(L.LightningDataModule):
     """The loaders of `images`, over features instead of pictures; everything else is theirs."""
 
@@ -67,11 +84,17 @@ class FeatureData(L.LightningDataModule):
             raise AttributeError(name)
         return getattr(images, name)
 
+    def _loader(self, split: str, images) -> torch.utils.data.DataLoader:
+        loader = self.images.loader(self.rows[split], split)
+        if not images.in_memory and self.images.num_workers > 0:
+            loader.__class__ = SeedsOnce  # the images' loader keeps its workers: draw like it
+        return loader
+
     def train_dataloader(self):
-        return self.images.loader(self.rows["train"], "train")
+        return self._loader("train", self.images.train_set)
 
     def val_dataloader(self):
-        return self.images.loader(self.rows["val"], "val")
+        return self._loader("val", self.images.val_set)
 
     def test_dataloader(self):
         return self.images.loader(self.rows["test"], "test")
