@@ -169,6 +169,10 @@ def _used_like_any_other(command, tmp_path, run_id: str, dinov2: bool = False) -
     assert len(list((run / "explain" / "gradcam-pred").glob("*.png"))) >= 3  # through the backbone
     exported = command("export", f"ckpt_path={ckpt}", "format=onnx", f"run_id=x{run_id}")
     assert exported.returncode == 0 and "max |Δ logit|" in exported.stdout, _log(exported)[-3000:]
+    onnx = pytest.importorskip("onnx")
+    (graph,) = (tmp_path / "outputs" / "export" / "runs" / f"x{run_id}").glob("*.onnx")
+    ops = {node.op_type for node in onnx.load(graph).graph.node}
+    assert {"MatMul", "TopK", "GatherND"} <= ops if "knn" in run_id else "TopK" not in ops
     model = cnnlab.load(ckpt)
     probs = model.predict_files([images / "0.png"])
     scores, overlay, line = Classifier(model, "").classify(model.read([images / "0.png"]))
@@ -289,3 +293,19 @@ def test_the_backbone_fingerprint_sees_every_backbone_tensor_and_no_head_tensor(
     assert backbone_digest(net, "fc") == before
     net.layer1[0].bn1.num_batches_tracked += 1  # a 0-d buffer of the backbone
     assert backbone_digest(net, "fc") != before
+
+
+def test_a_head_that_is_not_one_linear_layer_has_no_features_to_keep(compose):
+    """A distilled DeiT's two heads read the same tokens differently: no one input is the
+    features, and the probe says so instead of caching the wrong thing."""
+    pytest.importorskip("timm")
+    from cnnlab.core.preprocessing import decide
+    from cnnlab.features.embed import not_one_linear
+    from cnnlab.training import build
+
+    cfg = compose("model=timm", "model.name=deit_tiny_distilled_patch16_224", "data.input_size=32")
+    net = build.network(cfg.model, decide(cfg.data, cfg.model))
+    assert not_one_linear(net, "head") is None
+    assert not_one_linear(net, "head,head_dist") == (
+        "model.head='head,head_dist' is not one linear layer, so no one input of it is the features"
+    )

@@ -46,15 +46,19 @@ def _digest(*chunks: bytes) -> str:
     return h.hexdigest()
 
 
+def not_one_linear(net: nn.Module, head: str) -> str | None:
+    """Why the head's input cannot be the features (None when the head is one nn.Linear)."""
+    if "," not in head and isinstance(net.get_submodule(head), nn.Linear):
+        return None
+    return f"model.head={head!r} is not one linear layer, so no one input of it is the features"
+
+
 def head_module(net: nn.Module, head: str) -> nn.Linear:
     """The network's head, when it is one nn.Linear (what features can stand in front of)."""
-    module = net.get_submodule(head) if "," not in head else None
-    if not isinstance(module, nn.Linear):
-        raise UserError(
-            f"model.head={head!r} is not one linear layer, so frozen features cannot stand in "
-            f"for the backbone; use freeze=linear_probe without the cache (freeze.cache=false)"
-        )
-    return module
+    problem = not_one_linear(net, head)
+    if problem:
+        raise UserError(problem)
+    return net.get_submodule(head)
 
 
 def backbone_digest(net: nn.Module, head: str) -> str:

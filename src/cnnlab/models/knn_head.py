@@ -2,7 +2,7 @@
 features and the bank are L2-normalised, the k most cosine-similar bank entries vote with weight
 exp(similarity / temperature), and the head answers log(share of the votes) per class, so the
 softmax of its output is the vote share. It is an `nn.Module` with the bank as buffers: a
-checkpoint holds it like any head, and it exports to ONNX (TopK, Gather, MatMul)."""
+checkpoint holds it like any head, and it exports to ONNX (MatMul, TopK, GatherND)."""
 
 from __future__ import annotations
 

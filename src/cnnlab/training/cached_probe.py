@@ -20,7 +20,7 @@ from torch import nn
 
 from cnnlab.core.errors import UserError
 from cnnlab.data.datamodule import ClassificationDataModule
-from cnnlab.features.embed import Embedder, head_module, preprocessing_record
+from cnnlab.features.embed import Embedder, not_one_linear, preprocessing_record
 from cnnlab.features.store import SplitFeatures
 from cnnlab.models.anatomy import in_head
 from cnnlab.models.build import head_name
@@ -140,11 +140,7 @@ def why_not(cfg: DictConfig, dm: ClassificationDataModule, net: nn.Module, head:
                 f"dropout or stochastic depth), so its features differ every epoch")  # fmt: skip
     if getattr(dm.train_set, "streaming", False):
         return "streaming shards are read once per epoch, not indexed"
-    try:
-        head_module(net, head)
-    except UserError as err:
-        return str(err).split(", so")[0] + ", so frozen features cannot stand in for the backbone"
-    return None
+    return not_one_linear(net, head)
 
 
 def embedder(cfg: DictConfig, dm: ClassificationDataModule, net: nn.Module, head: str,
