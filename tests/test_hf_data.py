@@ -168,3 +168,16 @@ def test_an_empty_split_is_named():  # one datasets can open (a saved empty spli
     empty = _digits(10, 0)["test"]
     with pytest.raises(UserError, match="split test of data.source.name has no rows"):
         check_split(empty, "test", "img", "digit", NAMES)
+
+
+def test_embed_reads_hugging_face_rows_and_knows_them_again(command, saved, tmp_path):
+    """Rows have no file to stat: their keys and encoded sizes are the fingerprint, so an
+    unchanged dataset is read back and the index names each row."""
+    rows = ["data=hf", "data.image_size=28", "data.in_channels=3", "data.source.image_column=img",
+            "data.source.label_column=digit", f"data.source.name={saved}"]  # fmt: skip
+    first = command("embed", *rows, "run_id=a", env=OFFLINE)
+    assert first.returncode == 0, first.stderr[-3000:]
+    index = (tmp_path / "outputs/embed/runs/a/features/test/index.csv").read_text().splitlines()
+    assert len(index) == 301 and index[1].startswith("0,test#0,")  # row, source: split#row
+    again = command("embed", *rows, "run_id=b", env=OFFLINE)
+    assert "test: 300 features reused" in again.stdout + again.stderr
