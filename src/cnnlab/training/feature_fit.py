@@ -25,6 +25,7 @@ from torchmetrics.functional.classification import multiclass_accuracy, multicla
 
 from cnnlab.core import checkpoint
 from cnnlab.core.checkpoint_io import AtomicCheckpointIO
+from cnnlab.core.metric_names import EVAL_METRICS
 from cnnlab.models.build import head_name
 from cnnlab.models.knn_head import KNNHead, install
 from cnnlab.training import build, cached_probe, calibration, eval_pass
@@ -84,17 +85,16 @@ def _logits(head: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def scores(logits, targets, stage: str, smoothing: float) -> dict[str, float]:
-    """What the module logs for a split, computed from its logits (eval's loss included)."""
+    """The metrics the module logs for a split (`EVAL_METRICS`), from its logits."""
     c = logits.shape[1]
-    return {
-        f"{stage}/loss": float(F.cross_entropy(logits, targets, label_smoothing=smoothing)),
-        f"{stage}/acc": float(multiclass_accuracy(logits, targets, c, average="micro")),
-        f"{stage}/acc5": float(
-            multiclass_accuracy(logits, targets, c, top_k=min(5, c), average="micro")
-        ),
-        f"{stage}/balanced_acc": float(multiclass_accuracy(logits, targets, c, average="macro")),
-        f"{stage}/macro_f1": float(multiclass_f1_score(logits, targets, c, average="macro")),
+    values = {
+        "loss": F.cross_entropy(logits, targets, label_smoothing=smoothing),
+        "acc": multiclass_accuracy(logits, targets, c, average="micro"),
+        "acc5": multiclass_accuracy(logits, targets, c, top_k=min(5, c), average="micro"),
+        "balanced_acc": multiclass_accuracy(logits, targets, c, average="macro"),
+        "macro_f1": multiclass_f1_score(logits, targets, c, average="macro"),
     }
+    return {f"{stage}/{name}": float(values[name]) for name in EVAL_METRICS}
 
 
 def _tensors(store):
