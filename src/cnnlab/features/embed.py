@@ -172,7 +172,7 @@ class Embedder:
         if start:
             log.info("%s: continuing after %d of %d images (%d parts kept)", split, start,
                      len(images), len(done))  # fmt: skip
-        self._embed(split, images, start, store, batches, prepare)
+        self._embed(split, images, start, len(done), store, batches, prepare)
         labels = images.targets.tolist()
         index = [(i, s, int(labels[i]), split) for i, s in enumerate(sources(images))]
         store.finish(index, record)
@@ -202,7 +202,7 @@ class Embedder:
         return store
 
     @torch.no_grad()
-    def _embed(self, split, images, start, store, batches, prepare) -> None:
+    def _embed(self, split, images, start, number, store, batches, prepare) -> None:
         from tqdm.auto import tqdm
 
         device = next(self.net.parameters()).device
@@ -214,7 +214,7 @@ class Embedder:
         )
         skip = start if streaming else 0
         buffered: list[np.ndarray] = []
-        number, embedded = len(store.finished_parts()), 0
+        embedded = 0
         bar = tqdm(total=len(images), initial=start, desc=f"embed {split}", unit="img",
                    dynamic_ncols=True, leave=False)  # fmt: skip
         with head_inputs(self.net, self.head) as seen, bar:

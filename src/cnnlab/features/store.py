@@ -77,6 +77,13 @@ class SplitFeatures:
     def meta(self) -> dict[str, Any]:
         return json.loads((self.folder / META).read_text())
 
+    def tensors(self):
+        """(features float32 (N, D), labels int64 (N,)) as torch tensors (what heads train on)."""
+        import torch
+
+        features, labels = self.read()
+        return torch.from_numpy(features).float(), torch.from_numpy(labels)
+
     def read(self) -> tuple[np.ndarray, np.ndarray]:
         """(features (N, D), labels (N,)) as stored."""
         features = np.load(self.folder / FEATURES, allow_pickle=False)

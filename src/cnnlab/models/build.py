@@ -16,7 +16,7 @@ from cnnlab.core.errors import UserError, could_not_build
 from cnnlab.core.preprocessing import Preprocessing, decide
 from cnnlab.models import weights as weights_file
 from cnnlab.models.anatomy import find_head
-from cnnlab.models.knn_head import KNNHead, install
+from cnnlab.models.knn_head import KNNHead
 
 
 def instantiate(node: dict | DictConfig, what: str, **overrides: Any) -> Any:
@@ -109,5 +109,5 @@ def restore_network(stored: dict[str, Any], data_cfg: DictConfig | None = None):
     if knn.get("kind") == "knn":  # the feature bank is the head (`classifier=knn`)
         head = KNNHead(int(knn.bank_size), int(knn.feature_dim), int(run_cfg.data.num_classes),
                        int(knn.k), float(knn.temperature))  # fmt: skip
-        install(net, head_name(run_cfg.model, net), head)
+        net.set_submodule(head_name(run_cfg.model, net), head)
     return run_cfg, prep, net

@@ -38,8 +38,3 @@ class KNNHead(nn.Module):
         votes = (weights.unsqueeze(2) * self.bank_votes[index]).sum(1)  # (N, classes)
         share = votes / votes.sum(1, keepdim=True)
         return share.clamp_min(FLOOR).log()
-
-
-def install(net: nn.Module, head: str, module: nn.Module) -> None:
-    """Put `module` where the network's head `head` (a dotted name) was."""
-    net.set_submodule(head, module)

@@ -74,9 +74,7 @@ class FeatureData(L.LightningDataModule):
         self.images = images
         self.rows = {}
         for split, store in kept.items():
-            features, labels = store.read()
-            self.rows[split] = FeatureRows(torch.from_numpy(features).float(),
-                                           torch.from_numpy(labels))  # fmt: skip
+            self.rows[split] = FeatureRows(*store.tensors())
 
     def __getattr__(self, name: str):
         images = self.__dict__.get("images")

@@ -27,7 +27,7 @@ from cnnlab.core import checkpoint
 from cnnlab.core.checkpoint_io import AtomicCheckpointIO
 from cnnlab.core.metric_names import EVAL_METRICS
 from cnnlab.models.build import head_name
-from cnnlab.models.knn_head import KNNHead, install
+from cnnlab.models.knn_head import KNNHead
 from cnnlab.training import build, cached_probe, calibration, eval_pass
 
 log = logging.getLogger(__name__)
@@ -70,13 +70,14 @@ def fit_logistic(x, y, vx, vy, num_classes: int, l2s: list[float], max_iter: int
 
 def fit_knn(x, y, vx, vy, num_classes: int, ks: list[int], temperature: float):
     """Returns (KNNHead, chosen k, {k: val acc})."""
-    scores, best = {}, None
+    head = KNNHead.from_features(x, y, num_classes, ks[0], temperature)
+    scores = {}
     for k in ks:
-        head = KNNHead.from_features(x, y, num_classes, k, temperature)
+        head.k = min(k, len(x))
         scores[k] = float((_logits(head, vx).argmax(1) == vy).float().mean())
-        if best is None or scores[k] > scores[best[0]]:
-            best = (k, head)
-    return best[1], best[0], scores
+    chosen = max(ks, key=lambda k: scores[k])  # the first of equals, as before
+    head.k = min(chosen, len(x))
+    return head, chosen, scores
 
 
 @torch.no_grad()
@@ -95,11 +96,6 @@ def scores(logits, targets, stage: str, smoothing: float) -> dict[str, float]:
         "macro_f1": multiclass_f1_score(logits, targets, c, average="macro"),
     }
     return {f"{stage}/{name}": float(values[name]) for name in EVAL_METRICS}
-
-
-def _tensors(store):
-    features, labels = store.read()
-    return torch.from_numpy(features).float(), torch.from_numpy(labels)
 
 
 def _fit(spec: DictConfig, train, val, classes: int) -> tuple[nn.Module, str, Any]:
@@ -126,10 +122,10 @@ def run(cfg: DictConfig, dm, net: nn.Module, verbose: bool = True):
     head = head_name(cfg.model, net)
     emb = cached_probe.embedder(cfg, dm, net, head)
     kept = cached_probe.keep(emb, dm, given=cfg.classifier.get("features"))
-    (x, y), (vx, vy), (tx, ty) = (_tensors(kept[s]) for s in cached_probe.SPLITS)
+    (x, y), (vx, vy), (tx, ty) = (kept[s].tensors() for s in cached_probe.SPLITS)
     spec = cfg.classifier
     fitted, what, chosen = _fit(spec, (x, y), (vx, vy), int(dm.num_classes))
-    install(net, head, fitted)
+    net.set_submodule(head, fitted)
     smoothing = float(cfg.module.label_smoothing)
     metrics = {**scores(_logits(fitted, vx), vy, "val", smoothing),
                **scores(_logits(fitted, tx), ty, "test", smoothing)}  # fmt: skip
