@@ -51,12 +51,10 @@ RUN: dict[str, dict] = {
         env={**NO_NETWORK, "HF_HOME": "{tmp}/hf"}, fresh=True),
     "`model=timm` or `data=hf` without": dict(entry="train", args=["model=timm"], hide=["timm"]),
     "`make corpus": dict(entry="corpus", args=["--train", "0"]),
-    '`make embed ARGS="model=timm model.name=resnet18x"`': dict(
-        entry="embed", args=["model=timm", "model.name=resnet18x"]),
-    "`make embed` on data with an empty split": dict(
-        entry="embed", args=["data=fake", "data.source.num_test=0"]),
-    "`classifier=linear augment=mnist`": dict(entry="train",
-                                              args=["classifier=linear", "augment=mnist"]),
+    '`make embed ARGS="model=timm': dict(entry="embed", args=["model=timm",
+                                                           "model.name=resnet18x"]),
+    "`make embed` on data": dict(entry="embed", args=["data=fake", "data.source.num_test=0"]),
+    "`classifier=linear augment": dict(entry="train", args=["classifier=linear", "augment=mnist"]),
     "`data=shards` on a folder without": dict(entry="train",
                                               args=["data=shards", "data.source.root={tmp}"]),
     "`data=shards` without LitData": dict(entry="train", args=["data=shards",
