@@ -268,8 +268,10 @@ def test_a_dinov2_vit_from_the_hub_cache_embeds_the_digits_for_knn_and_linear(
     _hf_cache(tmp_path / "hf", timm.models.get_pretrained_cfg(name).hf_hub_id, published)
     monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    # Three digits: 1,000 training images as elsewhere, but 300 test images for the ViT's
+    # passes in train, eval and export instead of 1,000.
     vit = ["model=timm", f"model.name={name}", "model.weights=DEFAULT", "data.input_size=42",
-           *SMALL]  # fmt: skip
+           "data.source.classes=[0,1,2]", "data.num_classes=3", *SMALL]  # fmt: skip
     embedded = command("embed", *vit, "run_id=dino")
     assert embedded.returncode == 0, _log(embedded)[-3000:]
     assert _read(tmp_path / FEATURES.format("dino"), "train")[0].shape == (1000, 384)

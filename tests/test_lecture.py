@@ -280,6 +280,11 @@ def test_shifted_moves_each_image_three_pixels_in_its_direction():
 
 
 def test_unknown_claim_is_one_line_and_exit_2(tmp_path):
+    """Said before torch loads: the lecture's argument mistakes cost no import of it."""
+    probe = "import sys, cnnlab.commands.lecture; print(*{m.split('.')[0] for m in sys.modules})"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert not {"torch", "lightning", "hydra"} & set(loaded.stdout.split())
     run = subprocess.run([sys.executable, "-m", LECTURE, "--only", "dropout"],
                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert run.returncode == 2

@@ -97,14 +97,17 @@ def test_a_notebook_is_stored_clean_and_says_what_it_should(path):
 
 # Each training notebook's parameters cell (tagged `parameters`, papermill's convention) sets its
 # seeds and run lengths; the suite runs every cell with these instead, injected right after it.
+# One seed: every cell runs and its verdict says "not judged: 1 seed(s)". The judged path with 3
+# seeds is what the site's executed copies show (checked above: no error, current code) and what
+# the claims' own tests (tests/test_lecture_verdicts.py) measure.
 SMALLER = {
-    "02_mlp_vs_convnet": "SEEDS, EPOCHS = (1, 2), 1",
+    "02_mlp_vs_convnet": "SEEDS, EPOCHS = (1,), 1",
     "04_batchnorm_residual": (
-        "SEEDS, BN_EPOCHS, RESIDUAL_EPOCHS, RESIDUAL_IMAGES = (1, 2), 1, 2, 200"
+        "SEEDS, BN_EPOCHS, RESIDUAL_EPOCHS, RESIDUAL_IMAGES = (1,), 1, 2, 200"
     ),
-    "05_augmentation": "SEEDS, STEPS = (1, 2), 20",
-    "06_transfer": "SEEDS, PRETRAIN_EPOCHS = (1, 2), 1",
-    "07_gradcam": 'SEEDS, EXTRA = (1, 2), ("trainer.max_epochs=2",)',
+    "05_augmentation": "SEEDS, STEPS = (1,), 20",
+    "06_transfer": "SEEDS, PRETRAIN_EPOCHS = (1,), 1",
+    "07_gradcam": 'SEEDS, EXTRA = (1,), ("trainer.max_epochs=2",)',
 }
 
 

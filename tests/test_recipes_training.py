@@ -78,7 +78,7 @@ def test_early_stopping_stops_and_still_tests_the_best_checkpoint(quick):
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["last", "best"])
 def test_test_ckpt_picks_the_checkpoint_the_test_metrics_come_from(quick, which):
-    cfg = quick("trainer.max_epochs=3", "test=true", f"test_ckpt={which}",
+    cfg = quick("trainer.max_epochs=3", "data.train_limit=640", "test=true", f"test_ckpt={which}",
                 "callbacks.model_checkpoint.monitor=val/loss")  # fmt: skip
     metrics, objects = train(cfg)
     run = Path(cfg.paths.output_dir)

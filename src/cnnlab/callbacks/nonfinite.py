@@ -21,12 +21,12 @@ import torch
 from torch.nn.utils import get_total_norm
 
 from cnnlab.core.errors import UserError
+from cnnlab.core.metric_names import NONFINITE_SKIPPED
 
 log = logging.getLogger(__name__)
 # Steps whose flags may wait on the device for a read: bounds the list when logging is rare (a
 # read every 512 steps stalls a GPU for well under 0.1 % of its steps).
 PENDING_MAX = 512
-SKIPPED = "train/nonfinite_skipped"  # the metric: batches skipped so far (policy=skip)
 
 
 class NonFiniteError(UserError):
@@ -141,7 +141,7 @@ class NonFiniteGuard(L.Callback):
         if self.policy == "skip":
             if self.on_device:
                 self.check(trainer)
-            pl_module.log(SKIPPED, float(self.skipped))
+            pl_module.log(NONFINITE_SKIPPED, float(self.skipped))
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.on_device:

@@ -9,6 +9,7 @@ EVAL_METRICS = ("loss", "acc", "acc5", "balanced_acc", "macro_f1")
 TRAIN_METRICS = ("loss", "acc", "acc5")
 BEST = "val/acc_best"  # the running best, what sweeps rank by
 POINTING_GAME = "val/pointing_game"  # the Grad-CAM callback, on data with object boxes
+NONFINITE_SKIPPED = "train/nonfinite_skipped"  # the guard (policy=skip): batches skipped so far
 
 
 def monitorable(*, gradcam: bool) -> list[str]:

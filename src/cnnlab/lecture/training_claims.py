@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from cnnlab.callbacks.nonfinite import SKIPPED
+from cnnlab.core.metric_names import NONFINITE_SKIPPED
 from cnnlab.lecture.results import Job, by, mean, mean_std, std, table
 from cnnlab.lecture.stats import between
 from cnnlab.lecture.verdicts import (
@@ -42,7 +42,7 @@ def diverged(job: Job) -> bool:
     epochs = [v for _, v in job.curves.get("train/loss", [])]
     final = [float(job.get("train/loss"))] if job.get("train/loss") is not None else []
     seen = steps + epochs + final
-    if int(job.get(SKIPPED) or 0) or not all(map(math.isfinite, seen)):
+    if int(job.get(NONFINITE_SKIPPED) or 0) or not all(map(math.isfinite, seen)):
         return True
     rose = bool(steps and final) and final[0] > RISE * steps[0]
     return max(seen, default=0.0) > BLOWUP * uniform or rose
