@@ -75,6 +75,7 @@ RUN: dict[str, dict] = {
     "`run_id=../x`": dict(entry="train", args=["run_id=../x"]),
     "`run_id=../x`, a sweep": dict(entry="train", args=["-m", "run_id=../x"], row="`run_id=../x`"),
     "a value out of range": dict(entry="train", args=["data.batch_size=0"]),
+    "a key that moved": dict(entry="train", args=["decay_norm_and_bias=true"]),
     "`model.weights=DEFAULT` offline": dict(
         entry="train", args=["model=resnet18", "model.weights=DEFAULT", "debug=test"],
         env={**NO_NETWORK, "TORCH_HOME": "{tmp}/torch"}),

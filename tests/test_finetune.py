@@ -125,19 +125,41 @@ def test_no_weight_decay_on_norms_and_biases(compose):
         assert (id(p) in no_decay) == (p.ndim == 1), name
 
 
-def test_no_decay_groups_reach_the_optimizer(compose):
-    cfg = compose("model=resnet_cifar", "data=fake", "optimizer=sgd")
+def _decays(cfg) -> dict[str, float]:
     _, _, net = build.data_and_network(cfg)
     model = build.classifier(cfg, net)
     model.trainer = type("T", (), {"estimated_stepping_batches": 10, "max_epochs": 1})()
     optimizer = model.configure_optimizers()["optimizer"]
-    decays = {g["name"]: g["weight_decay"] for g in optimizer.param_groups}
-    assert decays == {
+    return {g["name"]: g["weight_decay"] for g in optimizer.param_groups}
+
+
+def test_no_decay_groups_reach_the_optimizer(compose):
+    assert _decays(compose("model=resnet_cifar", "data=fake", "optimizer=sgd")) == {
         "backbone": 5e-4,
         "backbone_no_decay": 0.0,
         "head": 5e-4,
         "head_no_decay": 0.0,
     }
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw", "adam", "rmsprop"])
+def test_every_optimizer_takes_decay_norm_and_bias_and_is_built_without_it(compose, optimizer):
+    """conf/optimizer/_base.yaml gives every optimizer the key; the parameter groups read it and
+    the optimizer's constructor never sees it."""
+    cfg = compose("model=resnet_cifar", "data=fake", f"optimizer={optimizer}",
+                  "optimizer.weight_decay=0.01", "optimizer.decay_norm_and_bias=true")  # fmt: skip
+    assert _decays(cfg) == {"backbone": 0.01, "head": 0.01}  # no group without decay
+
+
+def test_a_key_that_moved_names_its_new_place(command):
+    for old, new in (("decay_norm_and_bias=true", "optimizer.decay_norm_and_bias"),
+                     ("nonfinite.policy=skip", "callbacks.nonfinite.policy")):  # fmt: skip
+        proc = command("train", old)
+        key = old.split("=")[0]
+        assert proc.returncode == 1
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"error: {key} moved to {new}; set that instead"
+        )
 
 
 def _run_with_fixed_net(quick, monkeypatch, *overrides):

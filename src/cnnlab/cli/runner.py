@@ -7,6 +7,7 @@ import errno
 import functools
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from hydra.errors import (
 from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
+from cnnlab.cli import schema
 from cnnlab.core import run_lock
 from cnnlab.core.errors import (
     LOST_RANK,
@@ -94,6 +96,10 @@ def describe(err: BaseException) -> str:
         options = sorted(o for o in err.options if not o.startswith("_"))  # _base: not an option
         return f"{_first_line(err)}; valid options: {', '.join(options)}"
     text = _first_line(err)
+    overridden = re.match(r"Could not override '([\w.]+)'", text)
+    key = overridden.group(1) if overridden else ""
+    if schema.moved(key):
+        return f"{key} moved to {schema.moved(key)}; set that instead"
     cause = err.__cause__
     if cause is not None and isinstance(cause, OmegaConfBaseException):
         key = getattr(cause, "full_key", None)

@@ -26,6 +26,8 @@ from cnnlab.training.param_groups import GroupPlan
 
 # Data-config keys that `preprocessing()` turns into one Preprocessing (not datamodule arguments).
 DECIDED_KEYS = ("mean", "std", "input_size", "normalize")
+# Optimizer-config keys that the parameter groups read (GroupPlan), not optimizer arguments.
+GROUP_KEYS = ("decay_norm_and_bias",)
 # The module group of checkpoints written before conf/module/ existed.
 DEFAULT_MODULE = {"_target_": "cnnlab.training.module.ClassifierModule"}
 
@@ -54,9 +56,13 @@ def preprocessing(cfg: DictConfig) -> Preprocessing:
     return decide(cfg.data, cfg.model)
 
 
+def _without(node: DictConfig, keys: tuple[str, ...]) -> DictConfig:
+    """The node less the keys cnnlab reads itself, for the constructor it names."""
+    return OmegaConf.create({k: v for k, v in plain(node).items() if k not in keys})
+
+
 def datamodule(data_cfg: DictConfig, prep: Preprocessing) -> ClassificationDataModule:
-    node = {k: v for k, v in plain(data_cfg).items() if k not in DECIDED_KEYS}
-    return _instantiate(OmegaConf.create(node), "data", built={"preprocessing": prep})
+    return _instantiate(_without(data_cfg, DECIDED_KEYS), "data", built={"preprocessing": prep})
 
 
 def data_and_network(cfg: DictConfig) -> tuple[Preprocessing, ClassificationDataModule, nn.Module]:
@@ -92,7 +98,7 @@ def group_plan(cfg: DictConfig, net: nn.Module, strategy: L.Callback | None) -> 
         lr=float(optimizer.get("lr", 1e-3)),
         weight_decay=float(optimizer.get("weight_decay", 0.0)),
         backbone_lr_ratio=float((cfg.get("freeze") or {}).get("backbone_lr_ratio", 1.0)),
-        decay_norm_and_bias=bool(cfg.get("decay_norm_and_bias", False)),
+        decay_norm_and_bias=bool(optimizer.get("decay_norm_and_bias", False)),
         include_frozen=bool(getattr(strategy, "holds_frozen_params", False)),
     )
 
@@ -106,7 +112,7 @@ def classifier(
 ) -> ClassifierModule:
     built = {
         "net": net,
-        "optimizer": _instantiate(cfg.optimizer, "optimizer"),
+        "optimizer": _instantiate(_without(cfg.optimizer, GROUP_KEYS), "optimizer"),
         "scheduler": _instantiate(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None,
         "groups": group_plan(cfg, net, strategy),
         "num_classes": cfg.data.num_classes,
