@@ -185,8 +185,8 @@ def _unused(named: list[tuple[str, nn.Module]], out, net: nn.Module) -> list[tup
     params = [p for p in net.parameters() if p.requires_grad]
     if not isinstance(out, torch.Tensor) or not out.requires_grad or not params:
         return []
-    grads = torch.autograd.grad(out.sum(), params, allow_unused=True)
-    idle = {id(p) for p, g in zip(params, grads, strict=True) if g is None}
+    reached = _graph_leaves(out)
+    idle = {id(p) for p in params if id(p) not in reached}
     found: list[tuple[str, int]] = []
     for name, module in named:
         own = list(module.parameters())
@@ -194,6 +194,23 @@ def _unused(named: list[tuple[str, nn.Module]], out, net: nn.Module) -> list[tup
             if not any(name.startswith(f"{n}.") for n, _ in found):
                 found.append((name, sum(p.numel() for p in own)))
     return found
+
+
+def _graph_leaves(out: torch.Tensor) -> set[int]:
+    """The ids of the tensors the output's autograd graph reaches: those `autograd.grad` would
+    give a gradient, found by walking the graph instead of running the backward pass."""
+    leaves: set[int] = set()
+    seen: dict[int, object] = {}  # id → node: kept alive, so no id is reused while walking
+    stack = [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen[id(node)] = node
+        if (variable := getattr(node, "variable", None)) is not None:  # AccumulateGrad
+            leaves.add(id(variable))
+        stack.extend(child for child, _ in node.next_functions)
+    return leaves
 
 
 def dense_params(in_features: int, out_features: int) -> int:
