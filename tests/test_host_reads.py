@@ -64,15 +64,15 @@ def test_the_counter_sees_a_read_in_the_step_and_where_it_came_from(compose, tmp
     )
 
 
-def test_ema_updates_the_average_exactly_as_lightnings_averaged_model():
-    from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn
+def test_ema_updates_the_average_exactly_as_torchs_averaged_model():
+    from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn, get_ema_multi_avg_fn
 
     from cnnlab.callbacks.ema import EMA
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Flatten(),
                               torch.nn.Linear(288, 4))  # fmt: skip
-    reference = AveragedModel(net, use_buffers=True, avg_fn=get_ema_avg_fn(0.99))
+    reference = AveragedModel(net, use_buffers=True, multi_avg_fn=get_ema_multi_avg_fn(0.99))
     ema = EMA(decay=0.99)
     ema._average_model = AveragedModel(net, use_buffers=True, avg_fn=get_ema_avg_fn(0.99))
     for _ in range(5):

@@ -44,9 +44,6 @@ PRIVATE = [
      "training/rank_watch.py: a lost DDP rank ends rank 0 with one line, exit 1"),
     (_ChildProcessObserver, "_terminate_all", "training/rank_watch.py"),
     (torch, "_foreach_norm", "callbacks/nonfinite.py: per-tensor norms kept for the report"),
-    (torch, "_foreach_mul", "callbacks/ema.py"),
-    (torch, "_foreach_add_", "callbacks/ema.py"),
-    (torch, "_foreach_copy_", "callbacks/ema.py"),
 ]  # fmt: skip
 # Attributes set in __init__ (not on the class): checked on an instance.
 INSTANCE = [

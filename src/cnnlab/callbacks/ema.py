@@ -3,9 +3,10 @@
 `torch.optim.swa_utils.AveragedModel.update_parameters` asks the device `n_averaged == 0` and
 `n_averaged > 0` on every update: two GPU syncs per step (counted by the host-read tests). Here
 the number of updates is also kept on the host (read from the device once, when training
-starts), and the average is updated with the same arithmetic as Lightning's `get_ema_avg_fn`
-(`decay * average + (1 - decay) * current`, rounded the same way: tested bit for bit), in a few
-multi-tensor kernels instead of one per parameter.
+starts), and the average is updated by torch's public multi-tensor EMA,
+`torch.optim.swa_utils.get_ema_multi_avg_fn` (a few kernels instead of one per parameter):
+the same average as `AveragedModel(multi_avg_fn=get_ema_multi_avg_fn(decay))`, tested bit for
+bit.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import itertools
 
 import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 
 class EMA(EMAWeightAveraging):
     def __init__(self, decay: float = 0.99, **kwargs) -> None:
         super().__init__(decay=decay, **kwargs)
-        self.decay = decay
+        self._ema = get_ema_multi_avg_fn(decay)
         self._updates: int | None = None  # the average's n_averaged, known on the host
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -48,16 +50,14 @@ class EMA(EMAWeightAveraging):
         current = _tensors(pl_module, with_buffers)  # the average is a deep copy: same order
         theirs = [t.to(m.device) for t, m in zip(current, mine, strict=True)]
         if self._updates == 0:
-            torch._foreach_copy_(mine, theirs)
-        else:
-            floats = [i for i, m in enumerate(mine) if m.is_floating_point()]
-            if floats:
-                kept = torch._foreach_mul([mine[i] for i in floats], self.decay)
-                new = torch._foreach_mul([theirs[i] for i in floats], 1 - self.decay)
-                torch._foreach_add_(kept, new)
-                torch._foreach_copy_([mine[i] for i in floats], kept)
-            for i in set(range(len(mine))) - set(floats):  # integer buffers: as Lightning does
-                mine[i].copy_(self.decay * mine[i] + (1 - self.decay) * theirs[i])
+            for m, t in zip(mine, theirs, strict=True):
+                m.copy_(t)
+        else:  # by device and dtype, as AveragedModel groups them for the same function
+            groups: dict[tuple, list[int]] = {}
+            for i, m in enumerate(mine):
+                groups.setdefault((m.device, m.dtype), []).append(i)
+            for group in groups.values():
+                self._ema([mine[i] for i in group], [theirs[i] for i in group], None)
         if not with_buffers:  # buffers follow the model, as AveragedModel keeps them
             for b_avg, b_model in zip(average.module.buffers(), pl_module.buffers(), strict=True):
                 b_avg.copy_(b_model.detach().to(b_avg.device))
