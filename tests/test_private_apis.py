@@ -11,7 +11,6 @@ import pytest
 import torch
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
-from lightning.fabric.utilities import logger as fabric_logger
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.callbacks.weight_averaging import WeightAveraging
@@ -34,8 +33,6 @@ PRIVATE = [
      "callbacks/nonfinite.py: reads the step's health only on steps that log"),
     (_FitLoop, "_load_combined_loader_states",
      "callbacks/rng_state.py: the sampler's position restored before the RNG state"),
-    (fabric_logger, "_convert_params", "training/loggers.py: MLflow's parameters on a resume"),
-    (fabric_logger, "_flatten_dict", "training/loggers.py"),
     (SummaryWriter, "_get_file_writer",
      "callbacks/hparams.py: the HPARAMS session without placeholder points on the curves"),
     (BasicSweeper, "split_arguments",

@@ -45,6 +45,22 @@ def test_mlflow_after_kill_9_and_resume_is_one_finished_run_with_every_epoch_onc
     assert sorted({int(m.value) for m in epochs}) == list(range(6))
 
 
+def test_a_continued_mlflow_run_keeps_its_parameters_and_adds_only_new_ones(tmp_path):
+    """MLflow refuses a parameter's second, different value: a continued run logs only the
+    (flattened, as the logger names them) parameters the run does not have yet."""
+    pytest.importorskip("mlflow")
+    from cnnlab.training.loggers import RunMLFlowLogger
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = RunMLFlowLogger(tracking_uri=uri, tags=None, synchronous=True)
+    first.log_hyperparams({"optimizer": {"lr": 0.1}, "layers": [{"width": 8}], "seed": 1})
+    again = RunMLFlowLogger(tracking_uri=uri, tags=None, synchronous=True, run_id=first.run_id)
+    again.log_hyperparams({"optimizer": {"lr": 0.2}, "layers": [{"width": 16}], "seed": 1,
+                           "ckpt_path": "last"})  # fmt: skip
+    kept = again.experiment.get_run(first.run_id).data.params
+    assert kept == {"optimizer/lr": "0.1", "layers/0/width": "8", "seed": "1", "ckpt_path": "last"}
+
+
 def test_a_resumed_checkpoint_hands_each_logger_its_tracking_run(compose, tmp_path):
     uri = f"logger.mlflow.tracking_uri=sqlite:///{tmp_path}/m.db"
     cfg = compose("logger=[tensorboard,mlflow,wandb]", uri)

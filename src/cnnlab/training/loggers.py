@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+from argparse import Namespace
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -106,12 +108,9 @@ class RunMLFlowLogger(MLFlowLogger):
     @rank_zero_only
     def log_hyperparams(self, params) -> None:
         if self._continues:  # MLflow refuses a parameter's second, different value
-            from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
-
             logged = self.experiment.get_run(self.run_id).data.params
-            params = {
-                k: v for k, v in _flatten_dict(_convert_params(params)).items() if k not in logged
-            }
+            given = vars(params) if isinstance(params, Namespace) else params or {}
+            params = {k: v for k, v in _flat(given).items() if k not in logged}
         if params:
             super().log_hyperparams(params)
 
@@ -194,3 +193,19 @@ def missing_package(name: str, err: BaseException | None) -> str | None:
             )
         err = err.__cause__ or err.__context__
     return None
+
+
+def _flat(params: Mapping, prefix: str = "") -> dict[str, Any]:
+    """The parameter names MLFlowLogger logs: nested keys joined by "/", a list of dicts as
+    `key/0/…` (Lightning's flattening; the logger flattens what it is given the same way)."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            flat.update(_flat(value, name))
+        elif isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
+            for i, item in enumerate(value):
+                flat.update(_flat(item, f"{name}/{i}"))
+        else:
+            flat[name] = value
+    return flat
