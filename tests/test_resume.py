@@ -203,3 +203,13 @@ def test_a_kill_during_the_end_of_training_test_is_finished_by_the_next_start(
     assert "test/acc" in metrics and (run / "eval" / "test" / "metrics.json").is_file()
     assert (run / "checkpoints" / "last.ckpt").stat().st_mtime_ns == trained  # nothing retrained
     assert not [p.name for p in (run / "eval").iterdir() if p.name.startswith(".")]  # no leftovers
+
+
+def test_a_run_saved_before_a_key_moved_resumes_under_its_new_name():
+    from cnnlab.training.resume import changed_keys
+
+    stored = {"decay_norm_and_bias": True, "optimizer": {"lr": 0.1}}
+    new = {"optimizer": {"lr": 0.1, "decay_norm_and_bias": True}}
+    assert changed_keys(stored, new) == []
+    new["optimizer"]["decay_norm_and_bias"] = False
+    assert changed_keys(stored, new) == ["optimizer.decay_norm_and_bias True → False"]

@@ -23,7 +23,6 @@ from hydra.errors import (
 from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
-from cnnlab.cli import schema
 from cnnlab.core import run_lock
 from cnnlab.core.errors import (
     LOST_RANK,
@@ -35,6 +34,7 @@ from cnnlab.core.errors import (
     UserError,
     message,
 )
+from cnnlab.core.moved_keys import moved
 
 T = TypeVar("T")
 # Hydra plugins that ship as cnnlab extras: the config group their option lives in → the extra.
@@ -97,9 +97,8 @@ def describe(err: BaseException) -> str:
         return f"{_first_line(err)}; valid options: {', '.join(options)}"
     text = _first_line(err)
     overridden = re.match(r"Could not override '([\w.]+)'", text)
-    key = overridden.group(1) if overridden else ""
-    if schema.moved(key):
-        return f"{key} moved to {schema.moved(key)}; set that instead"
+    if overridden and (new := moved(overridden.group(1))):
+        return f"{overridden.group(1)} moved to {new}; set that instead"
     cause = err.__cause__
     if cause is not None and isinstance(cause, OmegaConfBaseException):
         key = getattr(cause, "full_key", None)

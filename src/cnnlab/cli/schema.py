@@ -182,18 +182,6 @@ RULES: dict[str, Rule] = {
 }
 
 WHOLE_1 = (_whole(1), "a whole number ≥ 1")
-# Keys that moved: a command line that still sets the old one is told the new one.
-MOVED = {"decay_norm_and_bias": "optimizer.decay_norm_and_bias", "nonfinite": "callbacks.nonfinite"}
-
-
-def moved(key: str) -> str | None:
-    """The key's new name, when it or a key above it moved (`nonfinite.policy` → its new home)."""
-    for old, new in MOVED.items():
-        if key == old or key.startswith(f"{old}."):
-            return new + key[len(old) :]
-    return None
-
-
 PORT = (lambda v: _whole(1)(v) and v <= 65535, "a port number from 1 to 65535")
 # The keys only one network's config has, by its model.net._target_.
 NETWORK_RULES: dict[str, dict[str, Rule]] = {

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from cnnlab.core import checkpoint
 from cnnlab.core.errors import UserError
+from cnnlab.core.moved_keys import renamed
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 def changed_keys(stored_cfg: dict[str, Any], new_cfg: dict[str, Any]) -> list[str]:
     """`key old → new` for every value that differs and may not change on a resume."""
-    old, new = _flat(stored_cfg), _flat(new_cfg)
+    old, new = renamed(_flat(stored_cfg)), _flat(new_cfg)  # a run saved before a key moved
     return [
         f"{key} {old.get(key)!r} → {new.get(key)!r}"
         for key in sorted(set(old) | set(new))
