@@ -97,9 +97,9 @@ def test_a_notebook_is_stored_clean_and_says_what_it_should(path):
 
 # Each training notebook's parameters cell (tagged `parameters`, papermill's convention) sets its
 # seeds and run lengths; the suite runs every cell with these instead, injected right after it.
-# One seed: every cell runs and its verdict says "not judged: 1 seed(s)". The judged path with 3
-# seeds is what the site's executed copies show (checked above: no error, current code) and what
-# the claims' own tests (tests/test_lecture_verdicts.py) measure.
+# One seed: every cell runs, and a verdict that needs several seeds says it is not judged. The
+# judged path with 3 seeds is what the site's executed copies show (checked above: no error,
+# current code) and what the claims' own tests (tests/test_lecture_verdicts.py) measure.
 SMALLER = {
     "02_mlp_vs_convnet": "SEEDS, EPOCHS = (1,), 1",
     "04_batchnorm_residual": (
