@@ -50,7 +50,7 @@ def test_metrics_agree_with_scikit_learn():
         balanced_accuracy_score(targets, preds), abs=1e-6
     )
     assert out["macro_f1"] == pytest.approx(f1_score(targets, preds, average="macro"), abs=1e-6)
-    assert out["nll"] == pytest.approx(log_loss(targets, logits.softmax(1).double()), abs=1e-5)
+    assert out["nll"] == pytest.approx(log_loss(targets, logits.double().softmax(1)), abs=1e-5)
     # ECE by hand: 15 equal bins, |accuracy - confidence| weighted by the bin's share.
     conf, hit = logits.softmax(1).max(1).values, (preds == targets).float()
     bins = (conf * 15).long().clamp(max=14)

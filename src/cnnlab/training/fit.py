@@ -30,6 +30,10 @@ from cnnlab.training import (
 )
 
 log = logging.getLogger(__name__)
+# Lightning's own pytree helper still checks `isinstance(…, LeafSpec)`, which torch deprecated:
+# a FutureWarning at every run that no setting of the user's can change.
+LEAFSPEC = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+warnings.filterwarnings("ignore", LEAFSPEC, FutureWarning, r"lightning\.")
 
 
 def run(
