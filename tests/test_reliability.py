@@ -246,7 +246,7 @@ def test_skip_mode_also_skips_a_nonfinite_gradient_with_a_finite_loss(compose, c
     assert checkpoint.read_metrics(cfg.paths.output_dir)["train/nonfinite_skipped"] == 1
 
 
-def test_skip_mode_skips_up_to_k_nonfinite_batches_then_stops(compose, caplog):
+def test_skip_mode_skips_up_to_k_nonfinite_batches_then_stops(compose, caplog, tmp_path):
     ok = compose(
         *BASE,
         "trainer.max_epochs=2",
@@ -265,6 +265,7 @@ def test_skip_mode_skips_up_to_k_nonfinite_batches_then_stops(compose, caplog):
         "callbacks.nonfinite.policy=skip",
         "callbacks.nonfinite.max_skips=1",
         *_with("NanLossAt", [2, 3]),
+        f"paths.output_dir={tmp_path / 'over'}",  # a run folder of its own
     )
     with pytest.raises(NonFiniteError, match=r"non-finite loss \(nan\) at step 3"):
         train(over)
