@@ -35,6 +35,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # same for the processes they start, instead of every worker spreading over every core.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
+
+
+def pytest_configure(config) -> None:
+    """The notices cnnlab's modules filter for users when imported (pytest resets filters per
+    test): the same patterns, from those modules."""
+    from cnnlab.data.shards import LENGTH_NOTICE
+    from cnnlab.training.fit import LEAFSPEC
+
+    config.addinivalue_line("filterwarnings", f"ignore:{LEAFSPEC}:FutureWarning")
+    config.addinivalue_line("filterwarnings", f"ignore:{LENGTH_NOTICE}")
+
+
 GROUPS = sorted(p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != "hydra")
 
 

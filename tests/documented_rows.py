@@ -111,7 +111,7 @@ ELSEWHERE: dict[str, str] = {
     "`data=hf data.source.image_column=` naming": "tests/test_hf_data.py",
     "`make export` (any format) onto a disk": "tests/test_inference_failures.py",
     "an image file Pillow answers with": "tests/test_byte_flips.py",
-    "SIGTERM to `make lecture` while": "tests/test_lecture.py",
+    "SIGTERM to `make lecture` while": "tests/test_lecture_command.py",
     "`make shards` into an `out=`": "tests/test_shards.py",
     "`make shards` meets an unreadable": "tests/test_shards.py",
     "a JPEG libjpeg-turbo refuses": "tests/test_decode.py",
@@ -123,7 +123,7 @@ ELSEWHERE: dict[str, str] = {
     "`data=shards` whose `index.json`": "tests/test_inference_failures.py",
     "the disk fills while a checkpoint": "tests/test_machine.py",
     "torch and torchvision do not match": "tests/test_cli.py",
-    '`make lecture ARGS="--out DIR"`': "tests/test_lecture.py",
+    '`make lecture ARGS="--out DIR"`': "tests/test_lecture_command.py",
     "`make eval` a 5-class checkpoint": "tests/test_cli.py",
     "one DDP process is killed": "tests/test_ddp.py",
     "`--config-dir DIR` names a missing": "tests/test_package.py",
@@ -280,7 +280,7 @@ BEHAVIOUR: dict[str, tuple[str, str]] = {
         "test_predict_files_reads_as_predict_and_names_an_unreadable_file",
     ),
     '`make lecture ARGS="--out DIR"` again': (
-        "test_lecture.py",
+        "test_lecture_command.py",
         "test_a_lecture_stopped_by_sigterm_reports_and_resumes",
     ),
     '`cnnlab.train("trainer.max_epochs=-5")`': (
@@ -301,7 +301,7 @@ BEHAVIOUR: dict[str, tuple[str, str]] = {
         "test_one_seed_or_two_is_never_judged",
     ),
     "a claim's sweep fails in `make lecture`": (
-        "test_lecture.py",
+        "test_lecture_command.py",
         "test_a_failed_sweep_gives_no_verdict_and_exit_1",
     ),
     "a sweep job fails, or SIGTERM stops a sweep": (

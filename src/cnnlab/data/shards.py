@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 logging.getLogger("litdata").setLevel(logging.WARNING)  # an INFO line per split about its cache
 # Lightning warns that an IterableDataset with __len__ may miscount under workers; LitData's
 # length is per rank and worker-aware.
-warnings.filterwarnings("ignore", "Your `IterableDataset` has `__len__` defined")
+LENGTH_NOTICE = "Your `IterableDataset` has `__len__` defined"
+warnings.filterwarnings("ignore", LENGTH_NOTICE)
 INDEX = "index.json"
 
 
