@@ -139,12 +139,18 @@ def _source_of(test_file: str) -> str:
     )
 
 
+TORCH = "torch loaded at exit:"
+
+
 def _without(hidden: list[str], entry: str, args: list[str], env: dict, root, data_dir):
     """`cnnlab-<entry> args…` in a new interpreter where `import <hidden>` fails, as on a machine
     without those packages."""
-    boot = (f"import sys; sys.modules.update(dict.fromkeys({hidden!r})); "
-            f"sys.argv = ['cnnlab-{entry}', *sys.argv[1:]]; "
-            f"from cnnlab.commands.{entry} import main; main()")  # fmt: skip
+    boot = (
+        f"import atexit, sys; sys.modules.update(dict.fromkeys({hidden!r})); "
+        f"sys.argv = ['cnnlab-{entry}', *sys.argv[1:]]; "
+        f"atexit.register(lambda: print(TORCH, 'torch' in sys.modules, file=sys.stderr)); "
+        f"from cnnlab.commands.{entry} import main; main()"
+    ).replace("TORCH", repr(TORCH))
     return subprocess.run(
         [sys.executable, "-c", boot, *args], cwd=REPO, capture_output=True, text=True,
         env={**os.environ, "CNNLAB_ROOT": str(root), "CNNLAB_DATA": str(data_dir), **env},
@@ -192,6 +198,8 @@ def test_a_documented_error_line_is_what_cnnlab_prints(key, command, digits_run,
     assert pattern(quoted).match(errors[0]), (
         f"the page says\n  {quoted}\ncnnlab says\n  {errors[0]}"
     )
+    if "before torch loads" in answer and (how.get("hide") or how.get("fresh")):
+        assert f"{TORCH} False" in proc.stderr, answer  # a process of its own tells
     if re.search(r"no run folder|before any (sweep )?folder", answer):  # promised: nothing left
         assert not list((tmp_path / "outputs").rglob(".hydra")), answer
 

@@ -16,21 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.core.errors import UserError
+from cnnlab.core.extras import need
 from cnnlab.data.folder import FolderImages, drop_unreadable
 from cnnlab.data.pixels import load_rgb
 
-INSTALL = "data=hf needs Hugging Face datasets: pip install 'cnnlab[hf]' (make install has it)"
 # Split names tried, in order, when a split is `auto`; none found: val is carved from train
 # (seeded, data.val_fraction) and test is the val split.
 AUTO_SPLITS = {"val": ("validation", "valid", "val", "dev"), "test": ("test",)}
 
 
 def _datasets():
-    try:
-        import datasets
-    except ImportError:
-        raise UserError(INSTALL) from None
-    return datasets
+    return need("datasets")
 
 
 def open_dataset(name: str, revision: str | None = None, cache_dir: str | None = None):

@@ -31,6 +31,7 @@ import torch
 from PIL import Image
 
 from cnnlab.core.errors import UserError
+from cnnlab.core.extras import need
 from cnnlab.core.files import atomic_folder
 from cnnlab.core.workers import die_with_parent
 from cnnlab.data import decode
@@ -169,15 +170,8 @@ def _seed(*parts: int) -> int:
 
 
 def litdata():
-    """The LitData module, or the one line that installs it."""
-    try:
-        import litdata
-        import litdata.streaming.writer  # noqa: F401 - BinaryWriter
-    except ImportError:
-        raise UserError(
-            "shards need LitData: pip install 'cnnlab[shards]' (make install has every extra)"
-        ) from None
-    return litdata
+    """The LitData module (its writer loaded too), or the one line that installs it."""
+    return need("litdata", "streaming.writer")
 
 
 def _stream_class():

@@ -19,17 +19,12 @@ from typing import Any
 from torch import nn
 
 from cnnlab.core.errors import UserError
+from cnnlab.core.extras import need
 from cnnlab.core.preprocessing import timm_name
-
-INSTALL = "timm models need timm: pip install 'cnnlab[timm]' (make install has every extra)"
 
 
 def _timm():
-    try:
-        import timm
-    except ImportError:
-        raise UserError(INSTALL) from None
-    return timm
+    return need("timm")
 
 
 def check_name(name: str) -> None:

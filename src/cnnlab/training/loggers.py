@@ -25,11 +25,9 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogg
 from lightning.pytorch.utilities import rank_zero_only
 
 from cnnlab.core import checkpoint as contract  # `checkpoint` is Lightning's dict in hooks
+from cnnlab.core import extras
 
 log = logging.getLogger(__name__)
-
-# The package each logger needs, and the extra that installs it.
-EXTRAS = {"mlflow": "mlflow", "wandb": "wandb"}
 
 
 class RunTensorBoardLogger(TensorBoardLogger):
@@ -184,13 +182,10 @@ class TrackingRuns(L.Callback):
 def missing_package(name: str, err: BaseException | None) -> str | None:
     """One line naming the install when logger `name` failed because its package is missing
     (an ImportError anywhere in the exception's chain), else None."""
-    extra, package = next(((k, p) for k, p in EXTRAS.items() if k in name.lower()), (None, None))
+    package = next((p for p in extras.LOGGERS.values() if p in name.lower()), None)
     while package and err is not None:
         if isinstance(err, ImportError) or "No module named" in str(err):
-            return (
-                f"logger.{name} needs the {package} package, which is not installed: "
-                f"pip install 'cnnlab[{extra}]' (or pip install {package})"
-            )
+            return extras.logger_line(name, package)
         err = err.__cause__ or err.__context__
     return None
 
