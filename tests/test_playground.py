@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from concurrent.futures import CancelledError
 
 import numpy as np
 import pytest
@@ -89,45 +88,30 @@ def _real(w: int, k: int, p: int, s: int, d: int, layer) -> int | None:
         return None
 
 
-def _answers(client, combos, at_once: int = 16):
-    """The arithmetic endpoint's answer to each combination (a call raising its error). The
-    ones a real layer accepts are asked `at_once` at a time (the endpoint runs calls
-    concurrently); the others one by one (gradio_client cancels the other calls of a batch when
-    one of them answers with an error, and under load it was seen cancelling a batch of valid
-    ones too: a cancelled call is asked again, alone)."""
-    answers = {}
-    valid = [c for c in combos if _real(*c, _conv) is not None]
-    for start in range(0, len(valid), at_once):
-        chunk = valid[start : start + at_once]
-        jobs = [client.submit(*c, 2, 3, False, api_name="/arithmetic") for c in chunk]
-        for c, job in zip(chunk, jobs, strict=True):
-            try:
-                answers[c] = job.result()
-            except CancelledError:  # the client's doing, not the endpoint's answer
-                answers[c] = client.predict(*c, 2, 3, False, api_name="/arithmetic")
-    for c in (c for c in combos if c not in answers):
-        try:
-            answers[c] = client.predict(*c, 2, 3, False, api_name="/arithmetic")
-        except Exception as err:  # noqa: BLE001 - gradio_client's AppError
-            answers[c] = err
-    return [answers[c] for c in combos]
-
-
 def _conv(k, s, p, d):
     return nn.Conv2d(1, 1, k, s, p, d)
 
 
-def test_the_output_size_is_a_real_layers_and_impossible_ones_say_why(client):
+def test_the_output_size_is_a_real_layers_and_impossible_ones_say_why(client, tmp_path):
+    """Every combination through the arithmetic tab's own method (in this process), then a few
+    through the page's endpoint, which answers each the same."""
+    from cnnlab.core.errors import UserError
+    from cnnlab.demo.playground import Playground
+
+    play = Playground(tmp_path, tmp_path, tmp_path)
     sizes = (1, 3, 5, 8, 11)
     combos = list(itertools.product(sizes, (1, 2, 3, 5), (0, 1, 2), (1, 2, 3), (1, 2, 3)))
-    checked = 0
-    for (w, k, p, s, d), answer in zip(combos, _answers(client, combos), strict=True):
+    answers = {}
+    for w, k, p, s, d in combos:
         real = _real(w, k, p, s, d, _conv)
-        if isinstance(answer, Exception):
-            assert real is None and "does not fit" in str(answer), (w, k, p, s, d, answer)
-            checked += 1
+        try:
+            text, frames, _, numbers = answers[w, k, p, s, d] = play.arithmetic(
+                w, k, p, s, d, 2, 3, False
+            )
+        except UserError as err:
+            assert real is None and "does not fit" in str(err), (w, k, p, s, d, err)
+            answers[w, k, p, s, d] = err
             continue
-        text, frames, _, numbers = answer
         assert (numbers["output"], frames) == (real, None), (w, k, p, s, d)
         assert f"**{real}**" in text
         conv, dense = nn.Conv2d(2, 3, k), nn.Linear(w * w * 2, real * real * 3)
@@ -135,8 +119,14 @@ def test_the_output_size_is_a_real_layers_and_impossible_ones_say_why(client):
         assert numbers["dense_params"] == sum(t.numel() for t in dense.parameters())
         pooled = _real(w, 2, 0, 2, 1, lambda k, s, p, d: nn.MaxPool2d(k, s, p, d))
         assert numbers["pool_output"] == pooled
-        checked += 1
-    assert checked == len(combos) >= 500
+    assert len(answers) == len(combos) >= 500
+    impossible = [c for c, a in answers.items() if isinstance(a, UserError)]
+    for c in [*combos[:: len(combos) // 8], *impossible[:2]]:
+        if c in impossible:
+            with pytest.raises(Exception, match=re.escape(str(answers[c]))):
+                client.predict(*c, 2, 3, False, api_name="/arithmetic")
+        else:
+            assert tuple(client.predict(*c, 2, 3, False, api_name="/arithmetic")) == answers[c], c
 
 
 def test_alexnets_conv1_preset_numbers_are_the_lectures(client):
