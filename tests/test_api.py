@@ -54,12 +54,12 @@ def test_train_twice_in_one_process_each_run_its_own_folder(where, tmp_path):
     assert evaluated["test/acc"] == pytest.approx(first.metrics["test/acc"], abs=1e-6)
 
 
-def test_a_mistake_is_the_command_lines_line_as_a_user_error(where, cli, tmp_path):
+def test_a_mistake_is_the_command_lines_line_as_a_user_error(where, command, tmp_path):
     for bad in ("trainer.max_epochs=-5", "model=nope"):
         with pytest.raises(cnnlab.UserError) as caught:
             cnnlab.train(*QUICK, bad)
         assert not list((tmp_path / "outputs").rglob("metrics.json"))  # no run folder left
-        line = cli("train", bad).stderr.strip().splitlines()[-1]
+        line = command("train", bad).stderr.strip().splitlines()[-1]
         assert f"error: {caught.value}" == line
     with pytest.raises(cnnlab.UserError, match="model=nope|Could not find 'model/nope'"):
         cnnlab.config("model=nope")
@@ -81,12 +81,12 @@ def test_config_is_the_composed_checked_config_with_a_projects_folder(tmp_path):
         cnnlab.config("model=tiny")  # not without the project's folder
 
 
-def test_augment_preview_is_the_commands_picture(where, cli, tmp_path):
+def test_augment_preview_is_the_commands_picture(where, command, tmp_path):
     import numpy as np
     from PIL import Image
 
     picture = cnnlab.augment_preview("augment=mnist", "seed=5")
-    printed = cli("augment_preview", "augment=mnist", "seed=5").stdout
+    printed = command("augment_preview", "augment=mnist", "seed=5").stdout
     written = re.search(r"wrote (\S+\.png)", printed).group(1)
     with Image.open(written) as img:  # the command's grid has 32 images; the API's default too
         assert np.array_equal(np.asarray(picture), np.asarray(img.convert("RGB")))
