@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from cnnlab.cli.configs import CONFIG_DIR
@@ -22,16 +20,14 @@ def test_replaced_lists_only_files_with_a_builtin_twin(tmp_path):
     assert replaced(tmp_path, CONFIG_DIR) == ["model/convnet.yaml", "optimizer/adamw.yaml"]
 
 
-def test_a_command_without_job_logging_still_announces_it(tmp_path):
+def test_a_command_without_job_logging_still_announces_it(command, tmp_path, monkeypatch):
     (tmp_path / "conf" / "model").mkdir(parents=True)
     builtin = (REPO / "conf" / "model" / "convnet.yaml").read_text()
     (tmp_path / "conf" / "model" / "convnet.yaml").write_text(
         builtin.replace("hidden: 256", "hidden: 32")
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "cnnlab.commands.summary", "--config-dir", "conf", "model=convnet"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
-    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # --config-dir conf: relative to where the command runs
+    proc = command("summary", "--config-dir", "conf", "model=convnet")
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = "note: --config-dir conf replaces cnnlab's own model/convnet.yaml"
     assert proc.stderr.splitlines().count(line) == 1

@@ -21,10 +21,9 @@ from cnnlab.cli.configs import command
 from cnnlab.cli.runner import run_cli
 from cnnlab.core import checkpoint
 from cnnlab.core.errors import UserError, message
+from cnnlab.core.extras import need
 
 log = logging.getLogger(__name__)
-
-INSTALL = "make demo needs Gradio: pip install 'cnnlab[demo]' (make install has it)"
 
 
 def test_examples(stored: dict, count: int, folder: Path) -> list[str]:
@@ -111,10 +110,7 @@ def serve(cfg: DictConfig) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no telemetry calls
     host, port = str(cfg.host), int(cfg.port)
     check_address(host, port)
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
-        raise UserError(INSTALL) from None
+    need("gradio")
     from cnnlab.demo import page
     from cnnlab.inference.loading import load
 

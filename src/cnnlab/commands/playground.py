@@ -18,10 +18,9 @@ from cnnlab.cli.runner import run_cli
 from cnnlab.commands.demo import check_address, launch, test_examples
 from cnnlab.core.choices import PLAYGROUND_TABS
 from cnnlab.core.errors import UserError
+from cnnlab.core.extras import need
 
 log = logging.getLogger(__name__)
-
-INSTALL = "make playground needs Gradio: pip install 'cnnlab[demo]' (make install has it)"
 
 
 def _test_images(model, count: int, folder: Path):
@@ -35,10 +34,7 @@ def serve(cfg: DictConfig) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no telemetry calls
     host, port = str(cfg.host), int(cfg.port)
     check_address(host, port)
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
-        raise UserError(INSTALL) from None
+    need("gradio")
     from gradio.utils import get_upload_folder
 
     from cnnlab.demo import page, playground, playground_page

@@ -16,6 +16,10 @@ INSTALL = {
         "data=hf needs Hugging Face datasets: pip install 'cnnlab[hf]' (make install has it)"
     ),
     "litdata": "shards need LitData: pip install 'cnnlab[shards]' (make install has every extra)",
+    "gradio": (
+        "make demo and make playground need Gradio: pip install 'cnnlab[demo]' "
+        "(make install has it)"
+    ),
 }
 # A config's `_target_` → the package it imports.
 TARGETS = {
