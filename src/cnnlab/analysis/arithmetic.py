@@ -29,7 +29,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnlab.analysis.receptive import Field, fields
+from cnnlab.analysis import receptive
+from cnnlab.analysis.receptive import Field
 
 FP32 = 4  # bytes per value
 VIEWS = (nn.Flatten, nn.Identity, nn.Dropout, nn.Dropout2d, nn.Unflatten)
@@ -137,7 +138,11 @@ def analyze(net: nn.Module, input_shape: tuple[int, ...]) -> Report:
     was_training = net.training
     net.eval()
     try:
-        with torch.enable_grad(), FlopCounterMode(display=False) as counter:
+        with (
+            receptive.recording(net) as calls,
+            torch.enable_grad(),
+            FlopCounterMode(display=False) as counter,
+        ):
             out = net(torch.zeros(1, *input_shape, device=device))
         unused = _unused(named, out, net)
     finally:
@@ -156,7 +161,7 @@ def analyze(net: nn.Module, input_shape: tuple[int, ...]) -> Report:
         flops=counter.get_total_flops(),
         unused=unused,
     )
-    chain = fields(net, input_shape) or {}
+    chain = receptive.chain(calls, input_shape) or {}  # the same pass's sliding layers
     rows = sorted(((n, m) for n, m in leaves if n in order), key=lambda x: order[x[0]])
     for name, module in rows:
         shape = shapes[name]

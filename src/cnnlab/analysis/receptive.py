@@ -13,6 +13,8 @@ number that would mean nothing.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -62,11 +64,14 @@ def _side(name: str) -> bool:
     return any(part in SIDE_PATHS for part in name.split("."))
 
 
-def fields(net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Field] | None:
-    """Each sliding layer's field and jump, by name, in the order the forward pass runs them;
-    None when the layers do not form one chain (each one's input is the previous one's output,
-    residual projections aside)."""
-    calls: list[tuple[str, nn.Module, tuple, tuple]] = []
+# A sliding layer's call in a forward pass: (name, layer, input shape, output shape), no batch.
+Call = tuple[str, nn.Module, tuple, tuple]
+
+
+@contextlib.contextmanager
+def recording(net: nn.Module) -> Iterator[list[Call]]:
+    """The sliding layers' calls of the forward passes run inside, in the order they run."""
+    calls: list[Call] = []
 
     def hook(name: str):
         def record(module, inputs, out):
@@ -75,18 +80,32 @@ def fields(net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Field] | N
 
         return record
 
-    named = [(n, m) for n, m in net.named_modules() if n and geometry(m)]
-    handles = [m.register_forward_hook(hook(n)) for n, m in named]
+    handles = [m.register_forward_hook(hook(n)) for n, m in net.named_modules()
+               if n and geometry(m)]  # fmt: skip
+    try:
+        yield calls
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def fields(net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Field] | None:
+    """Each sliding layer's field and jump, by name, in the order the forward pass runs them;
+    None when the layers do not form one chain (each one's input is the previous one's output,
+    residual projections aside)."""
     device = next((p.device for p in net.parameters()), torch.device("cpu"))
     was_training = net.training
     net.eval()
     try:
-        with torch.no_grad():
+        with recording(net) as calls, torch.no_grad():
             net(torch.zeros(1, *input_shape, device=device))
     finally:
         net.train(was_training)
-        for h in handles:
-            h.remove()
+    return chain(calls, input_shape)
+
+
+def chain(calls: list[Call], input_shape: tuple[int, ...]) -> dict[str, Field] | None:
+    """`fields` from the calls of one forward pass of an image of `input_shape`."""
     field, shape, out = Field(1, 1, 0.0), tuple(input_shape), {}
     for name, module, before, after in calls:
         if _side(name):
