@@ -25,14 +25,10 @@ from cnnlab.data.pixels import load_rgb
 AUTO_SPLITS = {"val": ("validation", "valid", "val", "dev"), "test": ("test",)}
 
 
-def _datasets():
-    return need("datasets")
-
-
 def open_dataset(name: str, revision: str | None = None, cache_dir: str | None = None):
     """A DatasetDict from a path (save_to_disk folder, Parquet file or folder, a folder
     `load_dataset` reads) or a Hub name; one line when it cannot be found or read."""
-    datasets = _datasets()
+    datasets = need("datasets")
     path = Path(name).expanduser()
     try:
         if path.is_dir() and (path / "dataset_dict.json").is_file():
@@ -93,7 +89,7 @@ PATHS_OR_BYTES = ("string", "large_string", "binary", "large_binary")
 def check_split(table, split: str, image_column: str, label_column: str, names) -> list[int]:
     """The split's labels as class indices, after the checks a training run would otherwise
     fail on much later: rows present, an image column that holds images, every label a class."""
-    datasets = _datasets()
+    datasets = need("datasets")
     if len(table) == 0:
         raise UserError(f"split {split} of data.source.name has no rows; name another split "
                         f"(data.source.{{train,val,test}}_split=…)")  # fmt: skip
@@ -191,7 +187,7 @@ def open_split(
     dataset: Mapping, split: str, image_size: int, image_column: str, label_column: str,
     names: list[str], lookup: dict | None, on_bad_image: str, eval_resize: int | None,
 ) -> HFImages:  # fmt: skip
-    datasets = _datasets()
+    datasets = need("datasets")
     table = dataset[split]
     check_columns(table, split, image_column, label_column)
     labels = check_split(table, split, image_column, label_column, names)

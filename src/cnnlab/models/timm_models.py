@@ -23,12 +23,8 @@ from cnnlab.core.extras import need
 from cnnlab.core.preprocessing import timm_name
 
 
-def _timm():
-    return need("timm")
-
-
 def check_name(name: str) -> None:
-    timm = _timm()
+    timm = need("timm")
     base = name.partition(".")[0]
     if not timm.is_model(base):
         close = difflib.get_close_matches(base, timm.list_models(), n=6, cutoff=0.6)
@@ -61,7 +57,7 @@ def timm_model(
     weights: str | None = None,
     drop_rate: float | None = None,
 ) -> nn.Module:
-    timm = _timm()
+    timm = need("timm")
     check_name(name)
     kwargs: dict[str, Any] = {"num_classes": num_classes, "in_chans": in_channels}
     if drop_rate is not None:
