@@ -145,12 +145,10 @@ TORCH = "torch loaded at exit:"
 def _without(hidden: list[str], entry: str, args: list[str], env: dict, root, data_dir):
     """`cnnlab-<entry> args…` in a new interpreter where `import <hidden>` fails, as on a machine
     without those packages."""
-    boot = (
-        f"import atexit, sys; sys.modules.update(dict.fromkeys({hidden!r})); "
-        f"sys.argv = ['cnnlab-{entry}', *sys.argv[1:]]; "
-        f"atexit.register(lambda: print(TORCH, 'torch' in sys.modules, file=sys.stderr)); "
-        f"from cnnlab.commands.{entry} import main; main()"
-    ).replace("TORCH", repr(TORCH))
+    boot = (f"import atexit, sys; sys.modules.update(dict.fromkeys({hidden!r})); "
+            f"sys.argv = ['cnnlab-{entry}', *sys.argv[1:]]; "
+            f"atexit.register(lambda: print({TORCH!r}, 'torch' in sys.modules, file=sys.stderr)); "
+            f"from cnnlab.commands.{entry} import main; main()")  # fmt: skip
     return subprocess.run(
         [sys.executable, "-c", boot, *args], cwd=REPO, capture_output=True, text=True,
         env={**os.environ, "CNNLAB_ROOT": str(root), "CNNLAB_DATA": str(data_dir), **env},

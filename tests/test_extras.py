@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import tomllib
@@ -47,12 +46,12 @@ def test_an_import_that_fails_says_the_same_line(package, monkeypatch):
 
 
 def test_each_package_is_in_the_extra_its_line_names_and_each_target_is_a_configs():
-    extras_ = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    extras_ = extras_["optional-dependencies"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    optional = project["optional-dependencies"]  # extra → its requirements
     lines = {**extras.INSTALL, **{p: extras.logger_line(p, p) for p in extras.LOGGERS.values()}}
     for package, line in lines.items():
         (extra,) = re.findall(r"cnnlab\[(\w+)\]", line)
-        assert [r for r in extras_[extra] if re.match(rf"{package}\b", r)], (package, extra)
-    yaml = "".join(p.read_text() for p in Path(REPO / "conf").rglob("*.yaml"))
+        assert [r for r in optional[extra] if re.match(rf"{package}\b", r)], (package, extra)
+    yaml = "".join(p.read_text() for p in (REPO / "conf").rglob("*.yaml"))
     for target in [*extras.TARGETS, *extras.LOGGERS]:
         assert f"_target_: {target}\n" in yaml, target
