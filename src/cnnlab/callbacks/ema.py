@@ -23,10 +23,12 @@ class EMA(EMAWeightAveraging):
         super().__init__(decay=decay, **kwargs)
         self._ema = get_ema_multi_avg_fn(decay)
         self._updates: int | None = None  # the average's n_averaged, known on the host
+        self._groups: list[list[int]] | None = None  # tensor indices by device and dtype
 
     def on_train_start(self, trainer, pl_module) -> None:
         if self._average_model is not None:  # restored from a checkpoint by now, if resuming
             self._updates = int(self._average_model.n_averaged)
+        self._groups = None  # this fit's average: grouped at its first update
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step_idx = trainer.global_step - 1  # as Lightning counts it
@@ -52,17 +54,24 @@ class EMA(EMAWeightAveraging):
         if self._updates == 0:
             for m, t in zip(mine, theirs, strict=True):
                 m.copy_(t)
-        else:  # by device and dtype, as AveragedModel groups them for the same function
-            groups: dict[tuple, list[int]] = {}
-            for i, m in enumerate(mine):
-                groups.setdefault((m.device, m.dtype), []).append(i)
-            for group in groups.values():
+        else:
+            for group in self._grouped(mine):
                 self._ema([mine[i] for i in group], [theirs[i] for i in group], None)
         if not with_buffers:  # buffers follow the model, as AveragedModel keeps them
             for b_avg, b_model in zip(average.module.buffers(), pl_module.buffers(), strict=True):
                 b_avg.copy_(b_model.detach().to(b_avg.device))
         average.n_averaged += 1
         self._updates += 1
+
+    def _grouped(self, mine: list[torch.Tensor]) -> list[list[int]]:
+        """The average's tensor indices by device and dtype, as AveragedModel groups them for
+        the same function; found once, since the average's tensors stay where they are."""
+        if self._groups is None:
+            groups: dict[tuple, list[int]] = {}
+            for i, m in enumerate(mine):
+                groups.setdefault((m.device, m.dtype), []).append(i)
+            self._groups = list(groups.values())
+        return self._groups
 
 
 def _tensors(module: torch.nn.Module, with_buffers: bool) -> list[torch.Tensor]:

@@ -249,7 +249,7 @@ def validate(cfg: DictConfig) -> None:
             verdict = "is out of range" if _number(value) else "is not valid"
             said = what if what.startswith("choose") else f"valid: {what}"
             raise UserError(f"{key}={value!r} {verdict}; {said}")
-    _check_packages(cfg)
+    extras.check(cfg)
     _check_given(cfg)
     _check_folds(cfg)
     _check_input_size(cfg)
@@ -265,19 +265,6 @@ def _value(cfg: DictConfig, key: str) -> Any:
     if value is None and OmegaConf.select(cfg, key, default="absent") == "absent":
         return _ABSENT
     return value
-
-
-def _check_packages(cfg: DictConfig) -> None:
-    """A feature's optional package that is not installed: its install line now, not after
-    torch has loaded (the feature's import says the same line)."""
-    for key in ("model.net._target_", "data.source._target_"):
-        package = extras.TARGETS.get(OmegaConf.select(cfg, key, default=None))
-        if package and not extras.installed(package):
-            raise UserError(extras.INSTALL[package])
-    for name, node in (OmegaConf.select(cfg, "logger", default=None) or {}).items():
-        package = extras.LOGGERS.get(node.get("_target_")) if isinstance(node, DictConfig) else None
-        if package and not extras.installed(package):
-            raise UserError(extras.logger_line(name, package))
 
 
 def _check_given(cfg: DictConfig) -> None:

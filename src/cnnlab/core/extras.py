@@ -1,12 +1,14 @@
 """The optional packages behind some features (pyproject.toml's extras) and the one line that
-installs each. The config check says it before torch loads (`cli.schema`); the feature's own
-import says the same line where a package is found but cannot be loaded."""
+installs each. The config check says it before torch loads (`check`, from `cli.schema`); the
+feature's own import (`need`) says the same line where a package is found but cannot be loaded."""
 
 from __future__ import annotations
 
 import importlib
 from importlib.util import find_spec
 from types import ModuleType
+
+from omegaconf import DictConfig, OmegaConf
 
 from cnnlab.core.errors import UserError
 
@@ -53,3 +55,16 @@ def need(package: str, *submodules: str) -> ModuleType:
         return importlib.import_module(package)
     except ImportError:
         raise UserError(INSTALL[package]) from None
+
+
+def check(cfg: DictConfig) -> None:
+    """A package the config's model, data or loggers need that is not installed: its install
+    line now (the config check runs this before torch loads)."""
+    for key in ("model.net._target_", "data.source._target_"):
+        package = TARGETS.get(OmegaConf.select(cfg, key, default=None))
+        if package and not installed(package):
+            raise UserError(INSTALL[package])
+    for name, node in (OmegaConf.select(cfg, "logger", default=None) or {}).items():
+        package = LOGGERS.get(node.get("_target_")) if isinstance(node, DictConfig) else None
+        if package and not installed(package):
+            raise UserError(logger_line(name, package))
